@@ -1,0 +1,81 @@
+#pragma once
+// ksid's typed configuration. Defaults are safe and match config/api_shim.yaml as shipped.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ksid::config {
+
+using Seconds = std::chrono::duration<double>;
+
+struct ApiShimSettings {
+    bool enabled = false;
+    std::string base_url = "http://localhost:8000/v1";
+    Seconds timeout{330};          // one upstream call; never below queue.run_time_limit
+    unsigned retry_attempts = 3;
+    std::string api_key;           // bearer key for the upstream (secret: never printed)
+    bool fallback_to_direct = true;
+    bool send_metadata = true;
+};
+
+// Accepted for compatibility with the original plan; nothing connects to a broker yet.
+struct DramatiqSettings {
+    std::string broker = "redis://localhost:6379";
+    std::string queue_name = "claude_requests";
+    bool configured = false; // a dramatiq section was present
+};
+
+struct ModelSettings {
+    std::vector<std::string> available{"sonnet", "opus", "haiku"};
+    std::string default_model = "sonnet";
+};
+
+struct DaemonSettings {
+    std::string socket_path = "sockets/claude_daemon.sock";
+    std::string pid_file = "sockets/claude_daemon.pid";
+    std::string log_file = "logs/daemon.log";
+    std::string log_level = "info";
+    unsigned socket_mode = 0600;
+    std::size_t max_line_bytes = 65536;
+    Seconds first_line_timeout{60};
+    Seconds shutdown_grace{3};  // SIGTERM → SIGKILL for children at shutdown
+    std::string claude_command = "claude";
+    std::size_t max_connections = 10000;
+};
+
+struct QueueSettings {
+    unsigned max_concurrent = 4;
+    unsigned max_pending = 64;
+    Seconds run_time_limit{300};
+    Seconds kill_grace{3};
+    std::size_t max_output_bytes = 16 * 1024 * 1024;
+};
+
+struct FacadeSettings {
+    bool enabled = false;
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8000;
+    std::vector<std::string> api_keys; // secrets: never printed
+    std::string api_keys_file;
+    bool enable_tools = false;
+    std::size_t max_body_bytes = 4 * 1024 * 1024;
+    std::size_t max_connections = 1024;
+    Seconds header_timeout{30};
+    Seconds body_timeout{60};
+    Seconds idle_timeout{120};
+    Seconds keepalive_interval{15};
+};
+
+struct Config {
+    ApiShimSettings api_shim;
+    DramatiqSettings dramatiq;
+    ModelSettings models;
+    DaemonSettings daemon;
+    QueueSettings queue;
+    FacadeSettings facade;
+    std::string source; // where the configuration came from, for logs and --print-config
+};
+
+} // namespace ksid::config

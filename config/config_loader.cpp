@@ -1,0 +1,480 @@
+#include "config/config_loader.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ksid::config {
+
+namespace {
+
+// A value as it arrives from YAML or the environment, before it is typed.
+struct RawValue {
+    std::string text;               // scalar text
+    std::vector<std::string> items; // sequence items (YAML list, or comma-separated in the environment)
+    bool is_list = false;
+};
+
+using ApplyFn = std::function<std::optional<std::string>(Config&, const RawValue&)>;
+using RenderFn = std::function<std::string(const Config&)>;
+
+struct Setting {
+    SettingDoc doc;
+    ApplyFn apply; // returns an error text, or nullopt on success
+    RenderFn render;
+};
+
+std::string lower(std::string_view s) {
+    std::string r(s);
+    std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return std::tolower(c); });
+    return r;
+}
+
+std::string yaml_quoted(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::optional<std::string> scalar_only(const RawValue& raw) {
+    if (raw.is_list) return "expected a single value, not a list";
+    return std::nullopt;
+}
+
+// ---- typed parsers: each returns an error text or stores the value ----
+
+std::optional<std::string> parse_bool(const RawValue& raw, bool& out) {
+    if (auto e = scalar_only(raw)) return e;
+    const auto t = lower(raw.text);
+    if (t == "true" || t == "yes" || t == "on" || t == "1") out = true;
+    else if (t == "false" || t == "no" || t == "off" || t == "0") out = false;
+    else return "expected true or false, got '" + raw.text + "'";
+    return std::nullopt;
+}
+
+template <class Int>
+std::optional<std::string> parse_int(const RawValue& raw, Int& out, long long min, long long max) {
+    if (auto e = scalar_only(raw)) return e;
+    long long v = 0;
+    const auto* b = raw.text.data();
+    const auto* e = b + raw.text.size();
+    auto [p, ec] = std::from_chars(b, e, v);
+    if (ec != std::errc{} || p != e || raw.text.empty())
+        return "expected a whole number, got '" + raw.text + "'";
+    if (v < min || v > max)
+        return "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + raw.text;
+    out = static_cast<Int>(v);
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_seconds(const RawValue& raw, Seconds& out, double min, double max) {
+    if (auto e = scalar_only(raw)) return e;
+    std::string t = raw.text;
+    if (t.size() > 1 && t.back() == 's') t.pop_back();
+    char* end = nullptr;
+    const double v = std::strtod(t.c_str(), &end);
+    if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v))
+        return "expected a number of seconds, got '" + raw.text + "'";
+    if (v < min || v > max) {
+        std::ostringstream m;
+        m << "must be between " << min << " and " << max << " seconds, got " << raw.text;
+        return m.str();
+    }
+    out = Seconds(v);
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_bytes(const RawValue& raw, std::size_t& out, std::size_t min, std::size_t max) {
+    if (auto e = scalar_only(raw)) return e;
+    std::string t = lower(raw.text);
+    std::size_t mult = 1;
+    for (auto [suffix, m] : {std::pair{"kib", 1024ull}, {"mib", 1024ull * 1024}, {"gib", 1024ull * 1024 * 1024},
+                             {"k", 1024ull}, {"m", 1024ull * 1024}, {"g", 1024ull * 1024 * 1024}}) {
+        const std::string_view s(suffix);
+        if (t.size() > s.size() && t.ends_with(s)) {
+            t.resize(t.size() - s.size());
+            mult = m;
+            break;
+        }
+    }
+    unsigned long long v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc{} || p != t.data() + t.size() || t.empty())
+        return "expected a size in bytes (e.g. 65536 or 64KiB), got '" + raw.text + "'";
+    v *= mult;
+    if (v < min || v > max)
+        return "must be between " + std::to_string(min) + " and " + std::to_string(max) + " bytes, got " + raw.text;
+    out = v;
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_string(const RawValue& raw, std::string& out, bool allow_empty) {
+    if (auto e = scalar_only(raw)) return e;
+    if (!allow_empty && raw.text.empty()) return "must not be empty";
+    if (raw.text.find('\0') != std::string::npos) return "must not contain NUL";
+    out = raw.text;
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_list(const RawValue& raw, std::vector<std::string>& out) {
+    std::vector<std::string> items;
+    if (raw.is_list) {
+        items = raw.items;
+    } else { // comma-separated text
+        std::string cur;
+        std::istringstream in(raw.text);
+        while (std::getline(in, cur, ',')) {
+            auto b = cur.find_first_not_of(" \t"), e = cur.find_last_not_of(" \t");
+            if (b != std::string::npos) items.push_back(cur.substr(b, e - b + 1));
+        }
+    }
+    for (const auto& i : items)
+        if (i.empty()) return "list items must not be empty";
+    out = std::move(items);
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_mode(const RawValue& raw, unsigned& out) {
+    if (auto e = scalar_only(raw)) return e;
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(raw.text.data(), raw.text.data() + raw.text.size(), v, 8);
+    if (ec != std::errc{} || p != raw.text.data() + raw.text.size() || raw.text.empty() || v > 0777)
+        return "expected an octal file mode such as 0600, got '" + raw.text + "'";
+    if ((v & 0600) != 0600) return "must let the owner read and write (0600 at least), got " + raw.text;
+    out = v;
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_log_level(const RawValue& raw, std::string& out) {
+    if (auto e = scalar_only(raw)) return e;
+    auto t = lower(raw.text);
+    if (t == "warn") t = "warning";
+    static const char* levels[] = {"trace", "debug", "info", "warning", "error", "critical", "off"};
+    for (const char* l : levels)
+        if (t == l) {
+            out = t;
+            return std::nullopt;
+        }
+    return "expected one of trace, debug, info, warning, error, critical, off; got '" + raw.text + "'";
+}
+
+std::string render_seconds(Seconds s) {
+    std::ostringstream o;
+    o << s.count();
+    return o.str();
+}
+
+std::string render_list(const std::vector<std::string>& v, bool secret = false) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i) out += ", ";
+        out += secret ? "\"<redacted>\"" : yaml_quoted(v[i]);
+    }
+    return out + "]";
+}
+
+#define KSID_FIELD(expr) [](Config& c) -> auto& { return c.expr; }, [](const Config& c) -> const auto& { return c.expr; }
+
+template <class Get, class CGet, class Parse, class Render>
+Setting make(std::string_view path, std::string_view env, std::string_view help, Get get, CGet cget, Parse parse,
+             Render render) {
+    return Setting{{path, env, help},
+                   [get, parse](Config& c, const RawValue& raw) { return parse(raw, get(c)); },
+                   [cget, render](const Config& c) { return render(cget(c)); }};
+}
+
+auto bool_p = [](const RawValue& r, bool& v) { return parse_bool(r, v); };
+auto bool_r = [](bool v) { return std::string(v ? "true" : "false"); };
+auto str_r = [](const std::string& v) { return yaml_quoted(v); };
+auto secret_r = [](const std::string& v) { return v.empty() ? std::string("\"\"") : std::string("\"<redacted>\""); };
+auto num_r = [](auto v) { return std::to_string(v); };
+auto sec_r = [](Seconds v) { return render_seconds(v); };
+auto nonempty_p = [](const RawValue& r, std::string& v) { return parse_string(r, v, false); };
+auto any_str_p = [](const RawValue& r, std::string& v) { return parse_string(r, v, true); };
+auto uint_p = [](long long min, long long max) {
+    return [min, max](const RawValue& r, auto& v) { return parse_int(r, v, min, max); };
+};
+auto sec_p = [](double min, double max) {
+    return [min, max](const RawValue& r, Seconds& v) { return parse_seconds(r, v, min, max); };
+};
+auto bytes_p = [](std::size_t min, std::size_t max) {
+    return [min, max](const RawValue& r, std::size_t& v) { return parse_bytes(r, v, min, max); };
+};
+
+const std::vector<Setting>& settings() {
+    static const std::vector<Setting> table = [] {
+        std::vector<Setting> t;
+        constexpr double day = 86400;
+        // api_shim: the original plan's keys
+        t.push_back(make("api_shim.enabled", "USE_CLAUDE_API_SHIM", "call an upstream OpenAI-compatible API instead of spawning claude",
+                         KSID_FIELD(api_shim.enabled), bool_p, bool_r));
+        t.push_back(make("api_shim.base_url", "CLAUDE_API_BASE", "upstream base URL (http:// or https://)",
+                         KSID_FIELD(api_shim.base_url),
+                         [](const RawValue& r, std::string& v) -> std::optional<std::string> {
+                             if (auto e = parse_string(r, v, false)) return e;
+                             if (!v.starts_with("http://") && !v.starts_with("https://"))
+                                 return "must start with http:// or https://, got '" + v + "'";
+                             return std::nullopt;
+                         },
+                         str_r));
+        t.push_back(make("api_shim.timeout", "KSID_API_SHIM_TIMEOUT", "seconds one upstream call may take",
+                         KSID_FIELD(api_shim.timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("api_shim.retry_attempts", "KSID_API_SHIM_RETRY_ATTEMPTS", "retries where the upstream provably did nothing",
+                         KSID_FIELD(api_shim.retry_attempts), uint_p(0, 10), num_r));
+        t.push_back(make("api_shim.api_key", "KSID_API_SHIM_API_KEY", "bearer key sent to the upstream (secret)",
+                         KSID_FIELD(api_shim.api_key), any_str_p, secret_r));
+        t.push_back(make("api_shim.fallback_to_direct", "KSID_API_SHIM_FALLBACK_TO_DIRECT", "spawn claude when the upstream is unreachable",
+                         KSID_FIELD(api_shim.fallback_to_direct), bool_p, bool_r));
+        t.push_back(make("api_shim.send_metadata", "KSID_API_SHIM_SEND_METADATA", "send session_id/agent_id/enable_tools as metadata",
+                         KSID_FIELD(api_shim.send_metadata), bool_p, bool_r));
+        // dramatiq: accepted, ignored until a broker-backed queue exists
+        t.push_back(make("dramatiq.broker", "", "accepted and ignored (no broker-backed queue yet)",
+                         KSID_FIELD(dramatiq.broker), any_str_p, str_r));
+        t.push_back(make("dramatiq.queue_name", "", "accepted and ignored (no broker-backed queue yet)",
+                         KSID_FIELD(dramatiq.queue_name), any_str_p, str_r));
+        // models
+        t.push_back(make("models.available", "KSID_MODELS", "model names clients may ask for (claude-* names are always allowed)",
+                         KSID_FIELD(models.available),
+                         [](const RawValue& r, std::vector<std::string>& v) { return parse_list(r, v); },
+                         [](const std::vector<std::string>& v) { return render_list(v); }));
+        t.push_back(make("models.default", "KSID_DEFAULT_MODEL", "model used when a request names none",
+                         KSID_FIELD(models.default_model), nonempty_p, str_r));
+        // daemon
+        t.push_back(make("daemon.socket", "KSID_SOCKET", "legacy Unix socket path", KSID_FIELD(daemon.socket_path), nonempty_p, str_r));
+        t.push_back(make("daemon.pid_file", "KSID_PID_FILE", "PID file path", KSID_FIELD(daemon.pid_file), nonempty_p, str_r));
+        t.push_back(make("daemon.log_file", "KSID_LOG_FILE", "log file path (appended)", KSID_FIELD(daemon.log_file), nonempty_p, str_r));
+        t.push_back(make("daemon.log_level", "KSID_LOG_LEVEL", "trace, debug, info, warning, error, critical, off",
+                         KSID_FIELD(daemon.log_level), [](const RawValue& r, std::string& v) { return parse_log_level(r, v); }, str_r));
+        t.push_back(make("daemon.socket_mode", "KSID_SOCKET_MODE", "permissions of the socket file (octal)",
+                         KSID_FIELD(daemon.socket_mode), [](const RawValue& r, unsigned& v) { return parse_mode(r, v); },
+                         [](unsigned v) {
+                             char b[8];
+                             std::snprintf(b, sizeof b, "\"%04o\"", v);
+                             return std::string(b);
+                         }));
+        t.push_back(make("daemon.max_line_bytes", "KSID_MAX_LINE_BYTES", "longest request line (the legacy limit is 65536)",
+                         KSID_FIELD(daemon.max_line_bytes), bytes_p(1024, 64u << 20), num_r));
+        t.push_back(make("daemon.first_line_timeout", "KSID_FIRST_LINE_TIMEOUT", "seconds a new connection may take to send its first line",
+                         KSID_FIELD(daemon.first_line_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("daemon.shutdown_grace", "KSID_SHUTDOWN_GRACE", "seconds between SIGTERM and SIGKILL for children at shutdown",
+                         KSID_FIELD(daemon.shutdown_grace), sec_p(0, 4), sec_r));
+        t.push_back(make("daemon.claude_command", "KSID_CLAUDE_COMMAND", "the claude executable (name looked up in PATH, or a path)",
+                         KSID_FIELD(daemon.claude_command), nonempty_p, str_r));
+        t.push_back(make("daemon.max_connections", "KSID_MAX_CONNECTIONS", "open socket connections at most",
+                         KSID_FIELD(daemon.max_connections), uint_p(1, 1'000'000), num_r));
+        // queue
+        t.push_back(make("queue.max_concurrent", "KSID_MAX_CONCURRENT", "claude runs at once", KSID_FIELD(queue.max_concurrent), uint_p(1, 1024), num_r));
+        t.push_back(make("queue.max_pending", "KSID_MAX_PENDING", "runs waiting for a slot at most", KSID_FIELD(queue.max_pending), uint_p(0, 1'000'000), num_r));
+        t.push_back(make("queue.run_time_limit", "KSID_RUN_TIME_LIMIT", "seconds one run may take before its process group is killed",
+                         KSID_FIELD(queue.run_time_limit), sec_p(0.1, 7 * day), sec_r));
+        t.push_back(make("queue.kill_grace", "KSID_KILL_GRACE", "seconds between SIGTERM and SIGKILL when a run is stopped",
+                         KSID_FIELD(queue.kill_grace), sec_p(0, 60), sec_r));
+        t.push_back(make("queue.max_output_bytes", "KSID_MAX_OUTPUT_BYTES", "stdout+stderr one run may produce",
+                         KSID_FIELD(queue.max_output_bytes), bytes_p(1024, std::size_t(1) << 32), num_r));
+        // facade
+        t.push_back(make("facade.enabled", "KSID_FACADE_ENABLED", "serve the OpenAI-compatible HTTP API", KSID_FIELD(facade.enabled), bool_p, bool_r));
+        t.push_back(make("facade.host", "KSID_FACADE_HOST", "listen address (non-loopback needs API keys)", KSID_FIELD(facade.host), nonempty_p, str_r));
+        t.push_back(make("facade.port", "KSID_FACADE_PORT", "listen port", KSID_FIELD(facade.port), uint_p(1, 65535), num_r));
+        t.push_back(make("facade.api_keys", "KSID_API_KEYS", "bearer keys clients must send (secret)",
+                         KSID_FIELD(facade.api_keys),
+                         [](const RawValue& r, std::vector<std::string>& v) { return parse_list(r, v); },
+                         [](const std::vector<std::string>& v) { return render_list(v, true); }));
+        t.push_back(make("facade.api_keys_file", "KSID_API_KEYS_FILE", "file with one bearer key per line",
+                         KSID_FIELD(facade.api_keys_file), any_str_p, str_r));
+        t.push_back(make("facade.enable_tools", "KSID_FACADE_ENABLE_TOOLS", "let HTTP clients turn on claude's tools",
+                         KSID_FIELD(facade.enable_tools), bool_p, bool_r));
+        t.push_back(make("facade.max_body_bytes", "KSID_FACADE_MAX_BODY_BYTES", "largest request body",
+                         KSID_FIELD(facade.max_body_bytes), bytes_p(1024, std::size_t(1) << 30), num_r));
+        t.push_back(make("facade.max_connections", "KSID_FACADE_MAX_CONNECTIONS", "open HTTP connections at most",
+                         KSID_FIELD(facade.max_connections), uint_p(1, 100'000), num_r));
+        t.push_back(make("facade.header_timeout", "", "seconds to receive request headers", KSID_FIELD(facade.header_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("facade.body_timeout", "", "seconds to receive a request body", KSID_FIELD(facade.body_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("facade.idle_timeout", "", "seconds a keep-alive connection may idle", KSID_FIELD(facade.idle_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("facade.keepalive_interval", "", "seconds between SSE keepalive comments", KSID_FIELD(facade.keepalive_interval), sec_p(0.1, 3600), sec_r));
+        return t;
+    }();
+    return table;
+}
+
+const Setting* find_setting(std::string_view path) {
+    for (const auto& s : settings())
+        if (s.doc.path == path) return &s;
+    return nullptr;
+}
+
+std::string at_line(std::string_view origin, const YAML::Mark& mark) {
+    if (mark.is_null()) return std::string(origin);
+    return std::string(origin) + ":" + std::to_string(mark.line + 1);
+}
+
+std::optional<ConfigError> apply_yaml(Config& cfg, const YAML::Node& root, std::string_view origin) {
+    if (!root || root.IsNull()) return std::nullopt;
+    if (!root.IsMap()) return ConfigError{at_line(origin, root.Mark()) + ": the top level must be a mapping of sections"};
+    for (const auto& section : root) {
+        const auto name = section.first.as<std::string>();
+        const bool known_section = std::any_of(settings().begin(), settings().end(), [&](const Setting& s) {
+            return s.doc.path.substr(0, s.doc.path.find('.')) == name;
+        });
+        if (!known_section)
+            return ConfigError{at_line(origin, section.first.Mark()) + ": unknown section '" + name +
+                               "' (known: api_shim, dramatiq, models, daemon, queue, facade)"};
+        if (name == "dramatiq") cfg.dramatiq.configured = true;
+        if (section.second.IsNull()) continue;
+        if (!section.second.IsMap())
+            return ConfigError{at_line(origin, section.second.Mark()) + ": section '" + name + "' must be a mapping"};
+        for (const auto& entry : section.second) {
+            const auto key = name + "." + entry.first.as<std::string>();
+            const Setting* s = find_setting(key);
+            if (!s) return ConfigError{at_line(origin, entry.first.Mark()) + ": unknown key '" + key + "'"};
+            RawValue raw;
+            if (entry.second.IsSequence()) {
+                raw.is_list = true;
+                for (const auto& item : entry.second) {
+                    if (!item.IsScalar())
+                        return ConfigError{at_line(origin, item.Mark()) + ": " + key + ": list items must be plain values"};
+                    raw.items.push_back(item.Scalar());
+                }
+            } else if (entry.second.IsScalar()) {
+                raw.text = entry.second.Scalar();
+            } else if (entry.second.IsNull()) {
+                return ConfigError{at_line(origin, entry.first.Mark()) + ": " + key + ": has no value"};
+            } else {
+                return ConfigError{at_line(origin, entry.second.Mark()) + ": " + key + ": expected a value, not a mapping"};
+            }
+            if (auto err = s->apply(cfg, raw)) return ConfigError{at_line(origin, entry.second.Mark()) + ": " + key + ": " + *err};
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<ConfigError> apply_environment(Config& cfg, const EnvLookup& env) {
+    for (const auto& s : settings()) {
+        if (s.doc.env.empty()) continue;
+        auto value = env(s.doc.env);
+        if (!value || value->empty()) continue;
+        RawValue raw;
+        raw.text = *value;
+        if (auto err = s.apply(cfg, raw))
+            return ConfigError{"environment variable " + std::string(s.doc.env) + " (" + std::string(s.doc.path) +
+                               "): " + *err};
+    }
+    return std::nullopt;
+}
+
+bool valid_model_name(std::string_view m) {
+    if (m.empty() || m.size() > 128 || m.front() == '-') return false;
+    return std::all_of(m.begin(), m.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':' || c == '[' || c == ']';
+    });
+}
+
+std::optional<ConfigError> check_consistency(const Config& cfg) {
+    if (cfg.models.available.empty()) return ConfigError{"models.available: must list at least one model"};
+    for (const auto& m : cfg.models.available)
+        if (!valid_model_name(m))
+            return ConfigError{"models.available: '" + m + "' is not a valid model name (letters, digits, - _ . :, not starting with -)"};
+    if (!valid_model_name(cfg.models.default_model))
+        return ConfigError{"models.default: '" + cfg.models.default_model + "' is not a valid model name"};
+    if (cfg.daemon.claude_command.front() == '-')
+        return ConfigError{"daemon.claude_command: must not start with '-'"};
+    return std::nullopt;
+}
+
+boost::system::result<Config, ConfigError> finish(Config cfg, const EnvLookup& env) {
+    if (auto err = apply_environment(cfg, env)) return *err;
+    if (auto err = check_consistency(cfg)) return *err;
+    return cfg;
+}
+
+} // namespace
+
+std::optional<std::string> normalize_log_level(std::string_view level) {
+    RawValue raw;
+    raw.text = std::string(level);
+    std::string out;
+    if (parse_log_level(raw, out)) return std::nullopt;
+    return out;
+}
+
+EnvLookup process_environment() {
+    return [](std::string_view name) -> std::optional<std::string> {
+        const char* v = std::getenv(std::string(name).c_str());
+        if (!v) return std::nullopt;
+        return std::string(v);
+    };
+}
+
+boost::system::result<Config, ConfigError> load_config_text(std::string_view yaml_text, std::string_view origin,
+                                                            const EnvLookup& env) {
+    Config cfg;
+    cfg.source = std::string(origin);
+    try {
+        const YAML::Node root = YAML::Load(std::string(yaml_text));
+        if (auto err = apply_yaml(cfg, root, origin)) return *err;
+    } catch (const YAML::Exception& e) {
+        return ConfigError{at_line(origin, e.mark) + ": invalid YAML: " + e.msg};
+    }
+    return finish(std::move(cfg), env);
+}
+
+boost::system::result<Config, ConfigError> load_config(const LoadRequest& request) {
+    std::string path;
+    if (request.file) {
+        path = *request.file;
+    } else {
+        std::error_code ec;
+        if (std::filesystem::exists(request.default_file, ec)) path = request.default_file;
+    }
+    if (path.empty()) {
+        Config cfg;
+        cfg.source = "built-in defaults";
+        return finish(std::move(cfg), request.env);
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return ConfigError{path + ": cannot read the configuration file: " + std::strerror(errno)};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return load_config_text(ss.str(), path, request.env);
+}
+
+std::string render_config_yaml(const Config& cfg) {
+    std::string out = "# effective configuration (source: " + cfg.source + "; environment applied)\n";
+    std::string section;
+    for (const auto& s : settings()) {
+        const auto dot = s.doc.path.find('.');
+        const auto sec = std::string(s.doc.path.substr(0, dot));
+        if (sec != section) {
+            out += sec + ":\n";
+            section = sec;
+        }
+        out += "  " + std::string(s.doc.path.substr(dot + 1)) + ": " + s.render(cfg) + "\n";
+    }
+    return out;
+}
+
+std::span<const SettingDoc> setting_docs() {
+    static const std::vector<SettingDoc> docs = [] {
+        std::vector<SettingDoc> d;
+        for (const auto& s : settings()) d.push_back(s.doc);
+        return d;
+    }();
+    return docs;
+}
+
+} // namespace ksid::config

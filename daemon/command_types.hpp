@@ -1,0 +1,55 @@
+#pragma once
+// What command handlers take and give back. Handlers see typed requests and return results as values;
+// transports turn them into wire replies.
+#include "protocol/legacy_request.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/system/result.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+
+namespace ksid::daemon {
+
+// A failure reported as {"status":"error","error":{"code","message","timestamp"}}.
+struct CommandError {
+    std::string code;
+    std::string message;
+};
+
+enum class AfterReply {
+    keep_going,
+    close_connection,
+    shutdown_daemon, // reply, close the connection, then shut down (SHUTDOWN)
+};
+
+struct CommandOutcome {
+    std::variant<boost::json::object, CommandError> body;
+    AfterReply after = AfterReply::keep_going;
+
+    static CommandOutcome success(boost::json::object result) { return {std::move(result)}; }
+    static CommandOutcome failure(std::string code, std::string message) {
+        return {CommandError{std::move(code), std::move(message)}};
+    }
+};
+
+class Connection;
+
+// Who sent a request: the transport connection (socket clients) and whether it is persistent.
+struct RequestContext {
+    std::uint64_t connection_id = 0;
+    bool persistent = false;
+    Connection* connection = nullptr; // null for requests that do not come from a socket connection
+};
+
+using CommandHandler =
+    std::function<boost::asio::awaitable<CommandOutcome>(const protocol::LegacyRequest&, RequestContext&)>;
+
+// The parameters as an object, failing the way the legacy handlers' `parameters.get(...)` fails on an
+// explicit null or a non-object ("'NoneType' object has no attribute 'get'").
+boost::system::result<const boost::json::object*, CommandError> parameters_object(const protocol::LegacyRequest& r);
+
+} // namespace ksid::daemon

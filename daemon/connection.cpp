@@ -1,0 +1,189 @@
+#include "daemon/connection.hpp"
+
+#include "daemon/lifecycle.hpp"
+#include "protocol/legacy_reply.hpp"
+#include "protocol/timestamp.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace ksid::daemon {
+
+using asio::as_tuple;
+using asio::use_awaitable;
+
+Connection::~Connection() = default;
+
+Connection::Connection(Socket socket, std::uint64_t id, const ConnectionSettings& settings, CommandRouter& router,
+                       Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log)
+    : socket_(std::move(socket)), id_(id), settings_(settings), router_(router), lifecycle_(lifecycle),
+      log_(std::move(log)), framer_(settings.max_line_bytes) {}
+
+void Connection::close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(Socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    outbox_.clear();
+}
+
+void Connection::close_when_idle() {
+    close_requested_ = true;
+    if (!busy_ && !writing_) close();
+}
+
+asio::awaitable<Connection::ReadOutcome> Connection::read_line() {
+    for (;;) {
+        const auto event = framer_.next();
+        if (event.status == protocol::LineFramer::Status::line) co_return ReadOutcome{ReadStatus::line, event.line};
+        if (event.status == protocol::LineFramer::Status::too_long) co_return ReadOutcome{ReadStatus::too_long, {}};
+        if (framer_.buffered() == 0) framer_.release_memory(); // idle connections hold no buffer
+        // Wait for readability first, so that no buffer is allocated while the peer is silent.
+        auto [wait_ec] = co_await socket_.async_wait(Socket::wait_read, as_tuple(use_awaitable));
+        if (wait_ec || closed_) co_return ReadOutcome{ReadStatus::error, {}};
+        boost::system::error_code ec;
+        std::size_t available = socket_.available(ec);
+        if (ec) co_return ReadOutcome{ReadStatus::error, {}};
+        const std::size_t chunk = std::clamp<std::size_t>(available, 512, 64 * 1024);
+        auto space = framer_.prepare(chunk);
+        const std::size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
+        framer_.commit(n);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+        if (ec == asio::error::eof) {
+            if (auto rest = framer_.finish()) co_return ReadOutcome{ReadStatus::line, *rest};
+            co_return ReadOutcome{framer_.buffered() ? ReadStatus::too_long : ReadStatus::eof, {}};
+        }
+        if (ec) co_return ReadOutcome{ReadStatus::error, {}};
+    }
+}
+
+asio::awaitable<Connection::ReadOutcome> Connection::read_first_line() {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(socket_.get_executor(), settings_.first_line_timeout);
+    auto result = co_await (read_line() || timer.async_wait(use_awaitable));
+    if (result.index() == 1) {
+        log_->debug("Connection {}: no request line within {} ms; closing", id_, settings_.first_line_timeout.count());
+        co_return ReadOutcome{ReadStatus::error, {}};
+    }
+    co_return std::get<0>(result);
+}
+
+void Connection::send(std::shared_ptr<const std::string> line) {
+    if (closed_) return;
+    outbox_.push_back(std::move(line));
+    if (writing_) return;
+    writing_ = true;
+    asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); },
+                   asio::detached);
+}
+
+asio::awaitable<void> Connection::drain_outbox() {
+    while (!outbox_.empty() && !closed_) {
+        auto line = outbox_.front();
+        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(*line), as_tuple(use_awaitable));
+        if (ec) {
+            log_->debug("Connection {}: write failed: {}", id_, ec.message());
+            close();
+            break;
+        }
+        if (!outbox_.empty()) outbox_.pop_front();
+    }
+    writing_ = false;
+    if (drained_) drained_->notify();
+    if (close_requested_ && !busy_) close();
+}
+
+asio::awaitable<void> Connection::wait_outbox_drained() {
+    if (!drained_) drained_ = std::make_unique<AsyncSignal>(socket_.get_executor());
+    while (writing_ && !closed_) co_await drained_->wait();
+}
+
+asio::awaitable<void> Connection::write_now(std::shared_ptr<const std::string> line) {
+    if (persistent_) { // keep order with bus events queued for this connection
+        send(std::move(line));
+        co_return;
+    }
+    if (closed_) co_return;
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(*line), as_tuple(use_awaitable));
+    if (ec) log_->debug("Connection {}: reply not delivered: {}", id_, ec.message());
+}
+
+asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool first) {
+    auto decoded = protocol::decode_legacy_line(
+        raw_line, first ? protocol::LinePosition::first : protocol::LinePosition::follow_up);
+    if (first) persistent_ = decoded.makes_persistent;
+
+    using Kind = protocol::DecodedLine::Kind;
+    switch (decoded.kind) {
+    case Kind::close: co_return false;
+    case Kind::ignore: co_return true;
+    case Kind::text_health_probe:
+        co_await write_now(std::make_shared<const std::string>("HEALTHY\n"));
+        co_return false;
+    case Kind::error_reply: {
+        std::optional<std::string> ts;
+        if (decoded.error_has_timestamp) ts = protocol::legacy_timestamp_now();
+        co_await write_now(std::make_shared<const std::string>(
+            protocol::encode_error_reply(decoded.error_code, decoded.error_message, ts)));
+        co_return persistent_;
+    }
+    case Kind::request: break;
+    }
+
+    busy_ = true;
+    RequestContext ctx{id_, persistent_, this};
+    CommandOutcome outcome = co_await router_.dispatch(decoded.request, ctx);
+    busy_ = false;
+    std::string reply;
+    if (auto* result = std::get_if<boost::json::object>(&outcome.body)) {
+        reply = protocol::encode_success_reply(decoded.request.command, *result);
+    } else {
+        const auto& err = std::get<CommandError>(outcome.body);
+        reply = protocol::encode_error_reply(err.code, err.message, protocol::legacy_timestamp_now());
+    }
+    co_await write_now(std::make_shared<const std::string>(std::move(reply)));
+    if (outcome.after == AfterReply::shutdown_daemon) {
+        if (persistent_) { // let the reply drain before the close below
+            co_await wait_outbox_drained();
+        }
+        close();
+        lifecycle_.request_shutdown("SHUTDOWN command");
+        co_return false;
+    }
+    if (outcome.after == AfterReply::close_connection || close_requested_) co_return false;
+    co_return persistent_;
+}
+
+asio::awaitable<void> Connection::run() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    auto first = co_await read_first_line();
+    if (first.status != ReadStatus::line) {
+        if (first.status == ReadStatus::too_long) log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);
+        close();
+        co_return;
+    }
+    bool keep = co_await handle_line(first.line, true);
+    while (keep && !closed_) {
+        auto next = co_await read_line();
+        if (next.status != ReadStatus::line) {
+            if (next.status == ReadStatus::too_long)
+                log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);
+            break;
+        }
+        keep = co_await handle_line(next.line, false);
+    }
+    if (persistent_) {
+        // Let queued replies and events go out before the close (bounded by the peer reading them).
+        co_await wait_outbox_drained();
+    }
+    close();
+}
+
+} // namespace ksid::daemon

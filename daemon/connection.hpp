@@ -1,0 +1,82 @@
+#pragma once
+// One legacy socket connection (spec §3): reads newline-framed requests, hands them to the router and
+// writes one reply line per request. One-shot unless the first line is AGENT_CONNECTION connect; on a
+// persistent connection replies and bus events share one ordered outbox, so a line is never split.
+#include "daemon/command_router.hpp"
+#include "protocol/line_framer.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+namespace ksid::daemon {
+
+namespace asio = boost::asio;
+
+struct ConnectionSettings {
+    std::size_t max_line_bytes = 65536;
+    std::chrono::milliseconds first_line_timeout{60000};
+};
+
+class ConnectionRegistry; // the server's set of live connections
+class Lifecycle;
+class AsyncSignal;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    using Socket = asio::local::stream_protocol::socket;
+
+    ~Connection();
+    Connection(Socket socket, std::uint64_t id, const ConnectionSettings& settings, CommandRouter& router,
+               Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log);
+
+    asio::awaitable<void> run();
+
+    // Queues one complete line ('\n' included) after everything queued before it.
+    void send(std::shared_ptr<const std::string> line);
+
+    // Shutdown: close now if waiting for input, else once the current request has been answered.
+    void close_when_idle();
+    void close();
+
+    std::uint64_t id() const { return id_; }
+    bool persistent() const { return persistent_; }
+    bool closed() const { return closed_; }
+
+private:
+    enum class ReadStatus { line, eof, too_long, error };
+    struct ReadOutcome {
+        ReadStatus status;
+        std::string_view line;
+    };
+
+    asio::awaitable<ReadOutcome> read_line();
+    asio::awaitable<ReadOutcome> read_first_line();
+    // Handles one decoded line; returns false when the connection must end.
+    asio::awaitable<bool> handle_line(std::string_view raw_line, bool first);
+    asio::awaitable<void> write_now(std::shared_ptr<const std::string> line);
+    asio::awaitable<void> drain_outbox();
+    asio::awaitable<void> wait_outbox_drained();
+
+    Socket socket_;
+    std::uint64_t id_;
+    const ConnectionSettings& settings_;
+    CommandRouter& router_;
+    Lifecycle& lifecycle_;
+    std::shared_ptr<spdlog::logger> log_;
+    protocol::LineFramer framer_;
+    std::deque<std::shared_ptr<const std::string>> outbox_;
+    std::unique_ptr<AsyncSignal> drained_; // created only when someone waits for the outbox
+    bool writing_ = false;
+    bool persistent_ = false;
+    bool busy_ = false;         // a request is being handled
+    bool close_requested_ = false;
+    bool closed_ = false;
+};
+
+} // namespace ksid::daemon

@@ -1,0 +1,184 @@
+#include "daemon/daemon_app.hpp"
+
+#include "daemon/command_router.hpp"
+#include "daemon/commands/system_commands.hpp"
+#include "daemon/filesystem.hpp"
+#include "daemon/instance_guard.hpp"
+#include "daemon/lifecycle.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/socket_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <iostream>
+
+namespace ksid::daemon {
+
+namespace {
+
+std::string parent_directory(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+std::chrono::milliseconds to_ms(config::Seconds s) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
+}
+
+// Everything that lives as long as the event loop.
+struct Daemon {
+    Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
+        : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
+          system_commands(lifecycle, log),
+          server(io.get_executor(),
+                 ConnectionSettings{cfg.daemon.max_line_bytes, to_ms(cfg.daemon.first_line_timeout)},
+                 cfg.daemon.max_connections, router, lifecycle, log),
+          guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
+        system_commands.register_with(router);
+    }
+
+    asio::awaitable<void> watch_signals() {
+        asio::signal_set signals(io, SIGTERM, SIGINT);
+        auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!ec) lifecycle.request_shutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+
+    asio::awaitable<void> shutdown_sequence() {
+        co_await lifecycle.wait_for_shutdown_request();
+        log->info("Shutting down ({})", lifecycle.reason());
+        const auto deadline = asio::steady_timer::clock_type::now() + std::chrono::milliseconds(4500);
+        server.stop_accepting();
+        guard.release_socket();
+        // Services stop their work (cancel jobs, SIGTERM → grace → SIGKILL children); waiting clients
+        // then get their error replies through the normal reply path.
+        for (const auto& hook : lifecycle.hooks()) {
+            try {
+                co_await hook();
+            } catch (const std::exception& e) {
+                log->error("Shutdown step failed: {}", e.what());
+            }
+        }
+        server.close_idle_connections();
+        co_await server.wait_until_no_connections(deadline);
+        if (server.connection_count() > 0) {
+            log->warn("Closing {} connection(s) still busy at the shutdown deadline", server.connection_count());
+            server.close_all_connections();
+        }
+        guard.release_pid_file();
+        log->info("Daemon stopped");
+        io.stop();
+    }
+
+    asio::io_context io{1};
+    const config::Config& cfg;
+    std::shared_ptr<spdlog::logger> log;
+    Lifecycle lifecycle;
+    CommandRouter router;
+    SystemCommands system_commands;
+    SocketServer server;
+    InstanceGuard guard;
+};
+
+} // namespace
+
+int run_daemon(const DaemonOptions& options) {
+    const auto& cfg = options.config;
+
+    // 1. Logging first, so that every later step can report.
+    const auto log_dir = parent_directory(cfg.daemon.log_file);
+    if (!log_dir.empty()) {
+        if (auto ec = ensure_directory(log_dir)) {
+            std::cerr << "ksid: cannot create " << log_dir << ": " << ec.message() << "\n";
+            return 1;
+        }
+    }
+    std::shared_ptr<spdlog::logger> log;
+    try {
+        log = make_daemon_logger(cfg.daemon.log_file, cfg.daemon.log_level);
+    } catch (const std::exception& e) {
+        std::cerr << "ksid: " << e.what() << "\n";
+        return 1;
+    }
+
+    // 2. The directories the legacy daemon creates, plus the socket's and PID file's own.
+    for (const std::string dir : {"shared_state", "agent_profiles", "claude_logs", "sockets"}) {
+        if (auto ec = ensure_directory(dir)) {
+            log->critical("Cannot create {}: {}", dir, ec.message());
+            return 1;
+        }
+    }
+    for (const auto& path : {cfg.daemon.socket_path, cfg.daemon.pid_file}) {
+        const auto dir = parent_directory(path);
+        if (!dir.empty()) {
+            if (auto ec = ensure_directory(dir)) {
+                log->critical("Cannot create {}: {}", dir, ec.message());
+                return 1;
+            }
+        }
+    }
+    if (cfg.dramatiq.configured)
+        log->info("dramatiq settings are accepted and ignored: ksid runs its own in-process job queue");
+    log->info("ksid {} starting (configuration: {}; backend: {})", KSID_VERSION, cfg.source,
+              cfg.api_shim.enabled ? "api shim" : "claude cli");
+
+    Daemon d(options, log);
+
+    // 3. Collision detection (spec §2.3, Recommended).
+    std::string notes;
+    const auto decision = d.guard.check(options.skip_collision_detection, notes);
+    if (!notes.empty()) log->info("Start-up checks: {}", notes.substr(0, notes.size() - 2));
+    if (decision.kind == GuardDecision::Kind::already_running) {
+        log->info("{}; exiting", decision.message);
+        return 0;
+    }
+    if (decision.kind == GuardDecision::Kind::refuse) {
+        log->critical("{}", decision.message);
+        return 1;
+    }
+
+    // 4. Listen, then write the PID file.
+    if (auto err = d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {
+        log->critical("{}", *err);
+        return 1;
+    }
+    d.guard.claim_socket();
+    if (auto err = d.guard.write_pid_file()) {
+        log->critical("{}", *err);
+        d.guard.release_socket();
+        return 1;
+    }
+    log->info("Modular daemon listening on {}", cfg.daemon.socket_path);
+
+    auto report = [log](const char* what) {
+        return [log, what](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log->critical("{} failed: {}", what, ex.what());
+            }
+        };
+    };
+    asio::co_spawn(d.io, d.server.accept_loop(), report("accept loop"));
+    asio::co_spawn(d.io, d.watch_signals(), report("signal watcher"));
+    asio::co_spawn(d.io, d.shutdown_sequence(), report("shutdown"));
+
+    try {
+        d.io.run();
+    } catch (const std::exception& e) {
+        log->critical("Event loop stopped by an internal error: {}", e.what());
+        d.guard.release_socket();
+        d.guard.release_pid_file();
+        return 1;
+    }
+    d.guard.release_socket();
+    d.guard.release_pid_file();
+    return 0;
+}
+
+} // namespace ksid::daemon

@@ -1,0 +1,33 @@
+#include "daemon/lifecycle.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace ksid::daemon {
+
+Lifecycle::Lifecycle(asio::any_io_executor executor) : signal_(executor, asio::steady_timer::time_point::max()) {}
+
+void Lifecycle::request_shutdown(std::string reason) {
+    if (stopping_) return;
+    stopping_ = true;
+    reason_ = std::move(reason);
+    signal_.cancel();
+}
+
+asio::awaitable<void> Lifecycle::wait_for_shutdown_request() {
+    while (!stopping_) co_await signal_.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+AsyncSignal::AsyncSignal(asio::any_io_executor executor) : timer_(executor) {}
+
+asio::awaitable<void> AsyncSignal::wait() {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<void> AsyncSignal::wait_until(asio::steady_timer::time_point deadline) {
+    timer_.expires_at(deadline);
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+} // namespace ksid::daemon

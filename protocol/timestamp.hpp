@@ -1,0 +1,12 @@
+#pragma once
+#include <chrono>
+#include <string>
+
+namespace ksid::protocol {
+
+// The legacy timestamp: UTC ISO-8601 with microseconds and a literal Z, e.g. 2025-06-22T15:17:30.123456Z;
+// like Python's isoformat() the fraction is left out when the microseconds are exactly 0.
+std::string legacy_timestamp(std::chrono::system_clock::time_point t);
+std::string legacy_timestamp_now();
+
+} // namespace ksid::protocol

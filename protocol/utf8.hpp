@@ -1,0 +1,13 @@
+#pragma once
+// UTF-8 checks as Python's strict decoder applies them (no overlongs, no surrogates, max U+10FFFF).
+#include <cstddef>
+#include <string_view>
+
+namespace ksid::protocol {
+
+bool is_valid_utf8(std::string_view bytes) noexcept;
+
+// Number of code points in valid UTF-8 (what Python's len() returns for the decoded str).
+std::size_t count_code_points(std::string_view utf8) noexcept;
+
+} // namespace ksid::protocol
