@@ -1,0 +1,183 @@
+"""Starts the real ksid binary in a temporary directory and talks to it over its Unix socket.
+
+Standard library only, like KSI's own clients. KSID_BIN names the binary (CTest sets it).
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+KSID_BIN = os.environ.get("KSID_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "release", "ksid")
+SOURCE_DIR = os.environ.get("KSID_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+SOCKET = "sockets/claude_daemon.sock"
+PID_FILE = "sockets/claude_daemon.pid"
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class Ksid:
+    """One ksid process in its own working directory."""
+
+    def __init__(self, workdir=None, args=(), env=None, config=None):
+        self.own_dir = workdir is None
+        self.dir = workdir or tempfile.mkdtemp(prefix="ksid-test-")
+        self.args = list(args)
+        self.env = dict(os.environ)
+        for k in list(self.env):
+            if k.startswith("KSID_") and k not in ("KSID_BIN", "KSID_SOURCE_DIR"):
+                del self.env[k]
+        self.env.pop("USE_CLAUDE_API_SHIM", None)
+        self.env.pop("CLAUDE_API_BASE", None)
+        self.env.update(env or {})
+        if config is not None:
+            path = os.path.join(self.dir, "test-config.yaml")
+            with open(path, "w") as f:
+                f.write(config)
+            self.args = ["--config", path] + self.args
+        self.proc = None
+        self.stderr_path = os.path.join(self.dir, "ksid-stderr.log")
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    @property
+    def socket_path(self):
+        if "--socket" in self.args:
+            return os.path.join(self.dir, self.args[self.args.index("--socket") + 1])
+        return self.path(SOCKET)
+
+    def start(self, wait=True):
+        self.stderr_file = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([KSID_BIN] + self.args, cwd=self.dir, env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr_file)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"ksid exited with {self.proc.returncode}: {self.stderr()}")
+            try:
+                if self.request({"command": "HEALTH_CHECK", "version": "2.0"})["status"] == "success":
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        raise AssertionError("ksid did not become healthy: " + self.stderr())
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def connect(self, timeout=10):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(self.socket_path)
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    def exchange(self, data, timeout=10):
+        """Sends raw bytes on a new connection and returns everything read until the daemon closes it."""
+        with self.connect(timeout) as s:
+            s.sendall(data)
+            return read_all(s)
+
+    def request(self, obj, timeout=10):
+        reply = self.exchange((json.dumps(obj) + "\n").encode(), timeout)
+        return json.loads(reply)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        return self.wait(timeout)
+
+    def wait(self, timeout=10):
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("ksid did not exit in time")
+        self.stderr_file.close()
+        return code
+
+    def cleanup(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def read_all(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def read_line(s):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class KsidTestCase(unittest.TestCase):
+    """Starts one ksid per test; fails the test if the daemon crashed or a sanitizer spoke."""
+
+    ksid_args = ()
+    ksid_env = None
+    ksid_config = None
+
+    def setUp(self):
+        self.ksid = Ksid(args=self.ksid_args, env=self.ksid_env, config=self.ksid_config).start()
+
+    def tearDown(self):
+        try:
+            if self.ksid.proc.poll() is None:
+                code = self.ksid.stop()
+                self.assertEqual(code, 0, "ksid exit status; stderr:\n" + self.ksid.stderr())
+            self.assert_no_sanitizer_report(self.ksid)
+        finally:
+            self.ksid.cleanup()
+
+    def assert_no_sanitizer_report(self, k):
+        err = k.stderr()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"):
+            self.assertNotIn(marker, err, "sanitizer report in ksid's stderr:\n" + err)
+
+    def health(self):
+        return self.ksid.request({"command": "HEALTH_CHECK", "version": "2.0"})

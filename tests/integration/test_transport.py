@@ -1,0 +1,248 @@
+"""The legacy socket transport (spec §3): framing, one-shot and persistent connections, malformed input."""
+import json
+import re
+import socket
+import threading
+import time
+import unittest
+
+from ksid_harness import KsidTestCase, read_all, read_line, rss_kib
+
+HEALTH_REPLY = (b'{"status": "success", "command": "HEALTH_CHECK", "result": {"status": "healthy", '
+                b'"message": "HEALTHY", "uptime_info": "Daemon is running normally"}}\n')
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")
+CONNECT = {"command": "AGENT_CONNECTION", "version": "2.0", "parameters": {"action": "connect", "agent_id": "A1"}}
+
+
+def line(obj):
+    return (json.dumps(obj) + "\n").encode()
+
+
+class OneShot(KsidTestCase):
+    def test_health_check_reply_is_byte_identical_to_legacy(self):
+        self.assertEqual(self.ksid.exchange(b'{"command":"HEALTH_CHECK","version":"2.0"}\n'), HEALTH_REPLY)
+
+    def test_python_asyncio_client_as_ksi_sends_it(self):
+        import asyncio
+
+        async def client():
+            reader, writer = await asyncio.open_unix_connection(self.ksid.socket_path)
+            writer.write(json.dumps({"command": "HEALTH_CHECK", "version": "2.0", "parameters": {}}).encode() + b"\n")
+            await writer.drain()
+            reply = await asyncio.wait_for(reader.readline(), 5)
+            writer.close()
+            return json.loads(reply)
+
+        reply = asyncio.run(client())
+        self.assertEqual(reply["status"], "success")
+        self.assertEqual(reply["result"]["status"], "healthy")
+
+    def test_connection_is_closed_after_the_reply_and_further_lines_are_ignored(self):
+        data = self.ksid.exchange(line({"command": "HEALTH_CHECK", "version": "2.0"}) +
+                                  line({"command": "GET_COMMANDS", "version": "2.0"}))
+        self.assertEqual(data, HEALTH_REPLY)
+
+    def test_partial_line_then_half_close_is_processed(self):
+        with self.ksid.connect() as s:
+            s.sendall(b'{"command": "HEALTH_CHECK", "version": "2.0"}')
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(read_all(s), HEALTH_REPLY)
+
+    def test_whitespace_and_crlf_are_stripped(self):
+        self.assertEqual(self.ksid.exchange(b'  {"command": "HEALTH_CHECK", "version": "2.0"} \r\n'), HEALTH_REPLY)
+
+    def test_connect_and_close_without_data_is_ignored(self):
+        for _ in range(20):
+            with self.ksid.connect():
+                pass
+        self.assertEqual(self.health()["status"], "success")
+
+    def test_text_health_check_probe_extension(self):
+        self.assertEqual(self.ksid.exchange(b"HEALTH_CHECK\n"), b"HEALTHY\n")
+
+    def test_other_text_lines_get_invalid_json_without_timestamp(self):
+        for text in (b"SPAWN:sync:claude::sonnet::hi\n", b"\n", b"GET_COMMANDS\n", b"health_check\n"):
+            reply = json.loads(self.ksid.exchange(text))
+            self.assertEqual(reply, {"status": "error", "error": {
+                "code": "INVALID_JSON",
+                "message": "All commands must be valid JSON: Expecting value: line 1 column 1 (char 0)"}})
+
+    def test_two_objects_on_one_line_is_extra_data(self):
+        reply = json.loads(self.ksid.exchange(b'{"a": 1} {"b": 2}\n'))
+        self.assertEqual(reply["error"]["code"], "INVALID_JSON")
+        self.assertTrue(reply["error"]["message"].startswith("All commands must be valid JSON: Extra data"))
+
+    def test_non_object_json_is_closed_without_reply(self):
+        for text in (b"[1, 2]\n", b'"HEALTH_CHECK"\n', b"42\n", b"null\n"):
+            self.assertEqual(self.ksid.exchange(text), b"")
+
+    def test_invalid_utf8_is_closed_without_reply(self):
+        self.assertEqual(self.ksid.exchange(b'{"command": "HEALTH_CHECK\xff", "version": "2.0"}\n'), b"")
+        self.assertEqual(self.ksid.exchange(b"\xed\xa0\x80\n"), b"")
+
+    def test_line_limit_is_65536_bytes_without_the_newline(self):
+        base = b'{"command": "HEALTH_CHECK", "version": "2.0"}'
+        exact = base + b" " * (65536 - len(base))
+        self.assertEqual(self.ksid.exchange(exact + b"\n"), HEALTH_REPLY)
+        self.assertEqual(self.ksid.exchange(exact + b" \n"), b"")
+
+    def test_validation_errors(self):
+        reply = self.ksid.request({"version": "2.0"})
+        self.assertEqual(reply["error"]["code"], "INVALID_COMMAND")
+        self.assertEqual(reply["error"]["message"], "Missing required field: command")
+        self.assertRegex(reply["error"]["timestamp"], TIMESTAMP)
+        self.assertEqual(list(reply), ["status", "error"])
+        self.assertEqual(list(reply["error"]), ["code", "message", "timestamp"])
+        reply = self.ksid.request({"command": "HEALTH_CHECK"})
+        self.assertEqual(reply["error"]["message"], "Missing required field: version")
+        reply = self.ksid.request({"command": "SEND_MESSAGE", "version": "2.0"})
+        self.assertEqual(reply["error"]["code"], "UNKNOWN_COMMAND")
+        self.assertEqual(reply["error"]["message"], "Command 'SEND_MESSAGE' not recognized")
+
+    def test_lenient_envelope(self):
+        # any version value, extra keys, metadata: all accepted
+        for req in ({"command": "HEALTH_CHECK", "version": None},
+                    {"command": "HEALTH_CHECK", "version": "1.0", "extra": [1], "metadata": {"request_id": "r"}},
+                    {"command": "HEALTH_CHECK", "version": "2.0", "parameters": None}):
+            self.assertEqual(self.ksid.request(req)["status"], "success")
+
+    def test_nesting_of_1000_levels_is_accepted(self):
+        deep = "[" * 998 + "]" * 998
+        req = '{"command": "HEALTH_CHECK", "version": "2.0", "parameters": {"x": %s}}\n' % deep
+        self.assertEqual(self.ksid.exchange(req.encode()), HEALTH_REPLY)
+
+    def test_100k_open_brackets_exceed_the_line_limit_and_are_closed(self):
+        self.assertEqual(self.ksid.exchange(b"[" * 100000 + b"\n"), b"")
+        self.assertEqual(self.health()["status"], "success")
+
+    def test_60k_open_brackets_are_too_deep_and_get_invalid_json(self):
+        reply = json.loads(self.ksid.exchange(b"[" * 60000 + b"\n"))
+        self.assertEqual(reply["error"]["code"], "INVALID_JSON")
+        self.assertEqual(self.health()["status"], "success")
+
+    def test_10mb_without_newline_is_cut_off_without_growing_memory(self):
+        before = rss_kib(self.ksid.proc.pid)
+        with self.ksid.connect(timeout=20) as s:
+            chunk = b"x" * 65536
+            sent = 0
+            try:
+                while sent < 10 * 1024 * 1024:
+                    s.sendall(chunk)
+                    sent += len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the daemon closed the connection: the expected outcome
+            try:
+                self.assertEqual(read_all(s), b"")
+            except ConnectionResetError:
+                pass
+        self.assertLess(sent, 10 * 1024 * 1024, "the daemon kept reading past the line limit")
+        self.assertEqual(self.health()["status"], "success")
+        self.assertLess(rss_kib(self.ksid.proc.pid) - before, 8 * 1024)
+
+    def test_many_concurrent_clients(self):
+        results = []
+
+        def worker():
+            for _ in range(20):
+                results.append(self.ksid.exchange(line({"command": "HEALTH_CHECK", "version": "2.0"})))
+
+        threads = [threading.Thread(target=worker) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(results), 400)
+        self.assertTrue(all(r == HEALTH_REPLY for r in results))
+
+    def test_command_not_yet_available_is_a_clear_error(self):
+        reply = self.ksid.request({"command": "GET_AGENTS", "version": "2.0"})
+        self.assertEqual(reply["status"], "error")
+        self.assertIn("GET_AGENTS", reply["error"]["message"])
+        self.assertEqual(self.health()["status"], "success")
+
+
+class SilentClients(KsidTestCase):
+    ksid_config = "daemon:\n  first_line_timeout: 1\n"
+
+    def test_silent_client_is_closed_after_the_first_line_timeout_and_disturbs_nobody(self):
+        silent = self.ksid.connect(timeout=10)
+        partial = self.ksid.connect(timeout=10)
+        partial.sendall(b'{"command": "HEAL')
+        start = time.monotonic()
+        self.assertEqual(self.health()["status"], "success")  # served meanwhile
+        self.assertEqual(read_all(silent), b"")
+        self.assertEqual(read_all(partial), b"")
+        elapsed = time.monotonic() - start
+        self.assertGreater(elapsed, 0.5)
+        self.assertLess(elapsed, 5)
+        silent.close()
+        partial.close()
+
+    def test_persistent_connections_have_no_idle_timeout(self):
+        with self.ksid.connect(timeout=10) as s:
+            s.sendall(line(CONNECT))
+            read_line(s)
+            time.sleep(2)
+            s.sendall(line({"command": "HEALTH_CHECK", "version": "2.0"}))
+            self.assertEqual(read_line(s), HEALTH_REPLY)
+
+
+class Persistent(KsidTestCase):
+    def test_agent_connection_connect_keeps_the_connection_open(self):
+        with self.ksid.connect() as s:
+            s.sendall(line(CONNECT))
+            first = json.loads(read_line(s))
+            self.assertNotIn("type", first)  # replies never carry `type`
+            s.sendall(b"\n   \n")  # empty lines: no reply
+            s.sendall(line({"command": "HEALTH_CHECK", "version": "2.0"}))
+            self.assertEqual(read_line(s), HEALTH_REPLY)
+            s.sendall(b"not json\n")
+            reply = json.loads(read_line(s))
+            self.assertEqual(reply["error"]["code"], "INVALID_COMMAND")
+            self.assertEqual(reply["error"]["message"], "Invalid JSON: Expecting value: line 1 column 1 (char 0)")
+            s.sendall(b"[1, 2]\n")
+            reply = json.loads(read_line(s))
+            self.assertEqual(reply["error"]["message"], "Command must be a JSON object")
+            s.sendall(b"HEALTH_CHECK\n")  # the text probe is a first-line-only extension
+            self.assertEqual(json.loads(read_line(s))["error"]["code"], "INVALID_COMMAND")
+            s.sendall(line({"command": "GET_COMMANDS", "version": "2.0"}))
+            self.assertEqual(json.loads(read_line(s))["result"]["total_commands"], 29)
+
+    def test_persistence_applies_even_when_the_first_line_is_rejected(self):
+        with self.ksid.connect() as s:
+            s.sendall(line({"command": "AGENT_CONNECTION", "parameters": {"action": "connect", "agent_id": "A"}}))
+            self.assertEqual(json.loads(read_line(s))["error"]["message"], "Missing required field: version")
+            s.sendall(line({"command": "HEALTH_CHECK", "version": "2.0"}))
+            self.assertEqual(read_line(s), HEALTH_REPLY)
+
+    def test_disconnect_action_as_first_line_is_one_shot(self):
+        data = self.ksid.exchange(line({"command": "AGENT_CONNECTION", "version": "2.0",
+                                        "parameters": {"action": "disconnect", "agent_id": "A"}}) +
+                                  line({"command": "HEALTH_CHECK", "version": "2.0"}))
+        self.assertEqual(data.count(b"\n"), 1)
+
+    def test_invalid_utf8_or_overlong_line_closes_a_persistent_connection(self):
+        with self.ksid.connect() as s:
+            s.sendall(line(CONNECT))
+            read_line(s)
+            s.sendall(b"\xff\xfe\n")
+            self.assertEqual(read_all(s), b"")
+        with self.ksid.connect() as s:
+            s.sendall(line(CONNECT))
+            read_line(s)
+            s.sendall(b"y" * 70000 + b"\n")
+            self.assertEqual(read_all(s), b"")
+        self.assertEqual(self.health()["status"], "success")
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        with self.ksid.connect() as s:
+            reqs = line(CONNECT) + b"".join(
+                line({"command": "RELOAD", "version": "2.0", "parameters": {"module_name": f"m{i}"}}) for i in range(50))
+            s.sendall(reqs)
+            read_line(s)
+            for i in range(50):
+                self.assertEqual(json.loads(read_line(s))["result"]["module"], f"m{i}")
+
+
+if __name__ == "__main__":
+    unittest.main()
