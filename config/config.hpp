@@ -13,9 +13,9 @@ using Seconds = std::chrono::duration<double>;
 struct ApiShimSettings {
     bool enabled = false;
     std::string base_url = "http://localhost:8000/v1";
-    Seconds timeout{330};          // one upstream call; never below queue.run_time_limit
+    Seconds timeout{330}; // one upstream call; never below queue.run_time_limit
     unsigned retry_attempts = 3;
-    std::string api_key;           // bearer key for the upstream (secret: never printed)
+    std::string api_key; // bearer key for the upstream (secret: never printed)
     bool fallback_to_direct = true;
     bool send_metadata = true;
 };
@@ -40,7 +40,7 @@ struct DaemonSettings {
     unsigned socket_mode = 0600;
     std::size_t max_line_bytes = 65536;
     Seconds first_line_timeout{60};
-    Seconds shutdown_grace{3};  // SIGTERM → SIGKILL for children at shutdown
+    Seconds shutdown_grace{3}; // SIGTERM → SIGKILL for children at shutdown
     std::string claude_command = "claude";
     std::size_t max_connections = 10000;
 };

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -62,9 +62,12 @@ std::optional<std::string> scalar_only(const RawValue& raw) {
 std::optional<std::string> parse_bool(const RawValue& raw, bool& out) {
     if (auto e = scalar_only(raw)) return e;
     const auto t = lower(raw.text);
-    if (t == "true" || t == "yes" || t == "on" || t == "1") out = true;
-    else if (t == "false" || t == "no" || t == "off" || t == "0") out = false;
-    else return "expected true or false, got '" + raw.text + "'";
+    if (t == "true" || t == "yes" || t == "on" || t == "1")
+        out = true;
+    else if (t == "false" || t == "no" || t == "off" || t == "0")
+        out = false;
+    else
+        return "expected true or false, got '" + raw.text + "'";
     return std::nullopt;
 }
 
@@ -100,12 +103,17 @@ std::optional<std::string> parse_seconds(const RawValue& raw, Seconds& out, doub
     return std::nullopt;
 }
 
-std::optional<std::string> parse_bytes(const RawValue& raw, std::size_t& out, std::size_t min, std::size_t max) {
+std::optional<std::string> parse_bytes(const RawValue& raw, std::size_t& out, std::size_t min,
+                                       std::size_t max) {
     if (auto e = scalar_only(raw)) return e;
     std::string t = lower(raw.text);
     std::size_t mult = 1;
-    for (auto [suffix, m] : {std::pair{"kib", 1024ull}, {"mib", 1024ull * 1024}, {"gib", 1024ull * 1024 * 1024},
-                             {"k", 1024ull}, {"m", 1024ull * 1024}, {"g", 1024ull * 1024 * 1024}}) {
+    for (auto [suffix, m] : {std::pair{"kib", 1024ull},
+                             {"mib", 1024ull * 1024},
+                             {"gib", 1024ull * 1024 * 1024},
+                             {"k", 1024ull},
+                             {"m", 1024ull * 1024},
+                             {"g", 1024ull * 1024 * 1024}}) {
         const std::string_view s(suffix);
         if (t.size() > s.size() && t.ends_with(s)) {
             t.resize(t.size() - s.size());
@@ -119,7 +127,8 @@ std::optional<std::string> parse_bytes(const RawValue& raw, std::size_t& out, st
         return "expected a size in bytes (e.g. 65536 or 64KiB), got '" + raw.text + "'";
     v *= mult;
     if (v < min || v > max)
-        return "must be between " + std::to_string(min) + " and " + std::to_string(max) + " bytes, got " + raw.text;
+        return "must be between " + std::to_string(min) + " and " + std::to_string(max) + " bytes, got " +
+               raw.text;
     out = v;
     return std::nullopt;
 }
@@ -189,11 +198,17 @@ std::string render_list(const std::vector<std::string>& v, bool secret = false) 
     return out + "]";
 }
 
-#define KSID_FIELD(expr) [](Config& c) -> auto& { return c.expr; }, [](const Config& c) -> const auto& { return c.expr; }
+#define KSID_FIELD(expr)                                                                                     \
+    [](Config & c) -> auto& {                                                                                \
+        return c.expr;                                                                                       \
+    }                                                                                                        \
+    , [](const Config& c) -> const auto& {                                                                   \
+        return c.expr;                                                                                       \
+    }
 
 template <class Get, class CGet, class Parse, class Render>
-Setting make(std::string_view path, std::string_view env, std::string_view help, Get get, CGet cget, Parse parse,
-             Render render) {
+Setting make(std::string_view path, std::string_view env, std::string_view help, Get get, CGet cget,
+             Parse parse, Render render) {
     return Setting{{path, env, help},
                    [get, parse](Config& c, const RawValue& raw) { return parse(raw, get(c)); },
                    [cget, render](const Config& c) { return render(cget(c)); }};
@@ -202,7 +217,9 @@ Setting make(std::string_view path, std::string_view env, std::string_view help,
 auto bool_p = [](const RawValue& r, bool& v) { return parse_bool(r, v); };
 auto bool_r = [](bool v) { return std::string(v ? "true" : "false"); };
 auto str_r = [](const std::string& v) { return yaml_quoted(v); };
-auto secret_r = [](const std::string& v) { return v.empty() ? std::string("\"\"") : std::string("\"<redacted>\""); };
+auto secret_r = [](const std::string& v) {
+    return v.empty() ? std::string("\"\"") : std::string("\"<redacted>\"");
+};
 auto num_r = [](auto v) { return std::to_string(v); };
 auto sec_r = [](Seconds v) { return render_seconds(v); };
 auto nonempty_p = [](const RawValue& r, std::string& v) { return parse_string(r, v, false); };
@@ -222,26 +239,32 @@ const std::vector<Setting>& settings() {
         std::vector<Setting> t;
         constexpr double day = 86400;
         // api_shim: the original plan's keys
-        t.push_back(make("api_shim.enabled", "USE_CLAUDE_API_SHIM", "call an upstream OpenAI-compatible API instead of spawning claude",
+        t.push_back(make("api_shim.enabled", "USE_CLAUDE_API_SHIM",
+                         "call an upstream OpenAI-compatible API instead of spawning claude",
                          KSID_FIELD(api_shim.enabled), bool_p, bool_r));
-        t.push_back(make("api_shim.base_url", "CLAUDE_API_BASE", "upstream base URL (http:// or https://)",
-                         KSID_FIELD(api_shim.base_url),
-                         [](const RawValue& r, std::string& v) -> std::optional<std::string> {
-                             if (auto e = parse_string(r, v, false)) return e;
-                             if (!v.starts_with("http://") && !v.starts_with("https://"))
-                                 return "must start with http:// or https://, got '" + v + "'";
-                             return std::nullopt;
-                         },
-                         str_r));
+        t.push_back(make(
+            "api_shim.base_url", "CLAUDE_API_BASE", "upstream base URL (http:// or https://)",
+            KSID_FIELD(api_shim.base_url),
+            [](const RawValue& r, std::string& v) -> std::optional<std::string> {
+                if (auto e = parse_string(r, v, false)) return e;
+                if (!v.starts_with("http://") && !v.starts_with("https://"))
+                    return "must start with http:// or https://, got '" + v + "'";
+                return std::nullopt;
+            },
+            str_r));
         t.push_back(make("api_shim.timeout", "KSID_API_SHIM_TIMEOUT", "seconds one upstream call may take",
                          KSID_FIELD(api_shim.timeout), sec_p(0.1, day), sec_r));
-        t.push_back(make("api_shim.retry_attempts", "KSID_API_SHIM_RETRY_ATTEMPTS", "retries where the upstream provably did nothing",
+        t.push_back(make("api_shim.retry_attempts", "KSID_API_SHIM_RETRY_ATTEMPTS",
+                         "retries where the upstream provably did nothing",
                          KSID_FIELD(api_shim.retry_attempts), uint_p(0, 10), num_r));
-        t.push_back(make("api_shim.api_key", "KSID_API_SHIM_API_KEY", "bearer key sent to the upstream (secret)",
-                         KSID_FIELD(api_shim.api_key), any_str_p, secret_r));
-        t.push_back(make("api_shim.fallback_to_direct", "KSID_API_SHIM_FALLBACK_TO_DIRECT", "spawn claude when the upstream is unreachable",
+        t.push_back(make("api_shim.api_key", "KSID_API_SHIM_API_KEY",
+                         "bearer key sent to the upstream (secret)", KSID_FIELD(api_shim.api_key), any_str_p,
+                         secret_r));
+        t.push_back(make("api_shim.fallback_to_direct", "KSID_API_SHIM_FALLBACK_TO_DIRECT",
+                         "spawn claude when the upstream is unreachable",
                          KSID_FIELD(api_shim.fallback_to_direct), bool_p, bool_r));
-        t.push_back(make("api_shim.send_metadata", "KSID_API_SHIM_SEND_METADATA", "send session_id/agent_id/enable_tools as metadata",
+        t.push_back(make("api_shim.send_metadata", "KSID_API_SHIM_SEND_METADATA",
+                         "send session_id/agent_id/enable_tools as metadata",
                          KSID_FIELD(api_shim.send_metadata), bool_p, bool_r));
         // dramatiq: accepted, ignored until a broker-backed queue exists
         t.push_back(make("dramatiq.broker", "", "accepted and ignored (no broker-backed queue yet)",
@@ -249,64 +272,91 @@ const std::vector<Setting>& settings() {
         t.push_back(make("dramatiq.queue_name", "", "accepted and ignored (no broker-backed queue yet)",
                          KSID_FIELD(dramatiq.queue_name), any_str_p, str_r));
         // models
-        t.push_back(make("models.available", "KSID_MODELS", "model names clients may ask for (claude-* names are always allowed)",
-                         KSID_FIELD(models.available),
-                         [](const RawValue& r, std::vector<std::string>& v) { return parse_list(r, v); },
-                         [](const std::vector<std::string>& v) { return render_list(v); }));
+        t.push_back(make(
+            "models.available", "KSID_MODELS",
+            "model names clients may ask for (claude-* names are always allowed)",
+            KSID_FIELD(models.available),
+            [](const RawValue& r, std::vector<std::string>& v) { return parse_list(r, v); },
+            [](const std::vector<std::string>& v) { return render_list(v); }));
         t.push_back(make("models.default", "KSID_DEFAULT_MODEL", "model used when a request names none",
                          KSID_FIELD(models.default_model), nonempty_p, str_r));
         // daemon
-        t.push_back(make("daemon.socket", "KSID_SOCKET", "legacy Unix socket path", KSID_FIELD(daemon.socket_path), nonempty_p, str_r));
-        t.push_back(make("daemon.pid_file", "KSID_PID_FILE", "PID file path", KSID_FIELD(daemon.pid_file), nonempty_p, str_r));
-        t.push_back(make("daemon.log_file", "KSID_LOG_FILE", "log file path (appended)", KSID_FIELD(daemon.log_file), nonempty_p, str_r));
-        t.push_back(make("daemon.log_level", "KSID_LOG_LEVEL", "trace, debug, info, warning, error, critical, off",
-                         KSID_FIELD(daemon.log_level), [](const RawValue& r, std::string& v) { return parse_log_level(r, v); }, str_r));
-        t.push_back(make("daemon.socket_mode", "KSID_SOCKET_MODE", "permissions of the socket file (octal)",
-                         KSID_FIELD(daemon.socket_mode), [](const RawValue& r, unsigned& v) { return parse_mode(r, v); },
-                         [](unsigned v) {
-                             char b[8];
-                             std::snprintf(b, sizeof b, "\"%04o\"", v);
-                             return std::string(b);
-                         }));
-        t.push_back(make("daemon.max_line_bytes", "KSID_MAX_LINE_BYTES", "longest request line (the legacy limit is 65536)",
+        t.push_back(make("daemon.socket", "KSID_SOCKET", "legacy Unix socket path",
+                         KSID_FIELD(daemon.socket_path), nonempty_p, str_r));
+        t.push_back(make("daemon.pid_file", "KSID_PID_FILE", "PID file path", KSID_FIELD(daemon.pid_file),
+                         nonempty_p, str_r));
+        t.push_back(make("daemon.log_file", "KSID_LOG_FILE", "log file path (appended)",
+                         KSID_FIELD(daemon.log_file), nonempty_p, str_r));
+        t.push_back(make(
+            "daemon.log_level", "KSID_LOG_LEVEL", "trace, debug, info, warning, error, critical, off",
+            KSID_FIELD(daemon.log_level),
+            [](const RawValue& r, std::string& v) { return parse_log_level(r, v); }, str_r));
+        t.push_back(make(
+            "daemon.socket_mode", "KSID_SOCKET_MODE", "permissions of the socket file (octal)",
+            KSID_FIELD(daemon.socket_mode), [](const RawValue& r, unsigned& v) { return parse_mode(r, v); },
+            [](unsigned v) {
+                char b[8];
+                std::snprintf(b, sizeof b, "\"%04o\"", v);
+                return std::string(b);
+            }));
+        t.push_back(make("daemon.max_line_bytes", "KSID_MAX_LINE_BYTES",
+                         "longest request line (the legacy limit is 65536)",
                          KSID_FIELD(daemon.max_line_bytes), bytes_p(1024, 64u << 20), num_r));
-        t.push_back(make("daemon.first_line_timeout", "KSID_FIRST_LINE_TIMEOUT", "seconds a new connection may take to send its first line",
+        t.push_back(make("daemon.first_line_timeout", "KSID_FIRST_LINE_TIMEOUT",
+                         "seconds a new connection may take to send its first line",
                          KSID_FIELD(daemon.first_line_timeout), sec_p(0.1, day), sec_r));
-        t.push_back(make("daemon.shutdown_grace", "KSID_SHUTDOWN_GRACE", "seconds between SIGTERM and SIGKILL for children at shutdown",
+        t.push_back(make("daemon.shutdown_grace", "KSID_SHUTDOWN_GRACE",
+                         "seconds between SIGTERM and SIGKILL for children at shutdown",
                          KSID_FIELD(daemon.shutdown_grace), sec_p(0, 4), sec_r));
-        t.push_back(make("daemon.claude_command", "KSID_CLAUDE_COMMAND", "the claude executable (name looked up in PATH, or a path)",
+        t.push_back(make("daemon.claude_command", "KSID_CLAUDE_COMMAND",
+                         "the claude executable (name looked up in PATH, or a path)",
                          KSID_FIELD(daemon.claude_command), nonempty_p, str_r));
         t.push_back(make("daemon.max_connections", "KSID_MAX_CONNECTIONS", "open socket connections at most",
                          KSID_FIELD(daemon.max_connections), uint_p(1, 1'000'000), num_r));
         // queue
-        t.push_back(make("queue.max_concurrent", "KSID_MAX_CONCURRENT", "claude runs at once", KSID_FIELD(queue.max_concurrent), uint_p(1, 1024), num_r));
-        t.push_back(make("queue.max_pending", "KSID_MAX_PENDING", "runs waiting for a slot at most", KSID_FIELD(queue.max_pending), uint_p(0, 1'000'000), num_r));
-        t.push_back(make("queue.run_time_limit", "KSID_RUN_TIME_LIMIT", "seconds one run may take before its process group is killed",
+        t.push_back(make("queue.max_concurrent", "KSID_MAX_CONCURRENT", "claude runs at once",
+                         KSID_FIELD(queue.max_concurrent), uint_p(1, 1024), num_r));
+        t.push_back(make("queue.max_pending", "KSID_MAX_PENDING", "runs waiting for a slot at most",
+                         KSID_FIELD(queue.max_pending), uint_p(0, 1'000'000), num_r));
+        t.push_back(make("queue.run_time_limit", "KSID_RUN_TIME_LIMIT",
+                         "seconds one run may take before its process group is killed",
                          KSID_FIELD(queue.run_time_limit), sec_p(0.1, 7 * day), sec_r));
-        t.push_back(make("queue.kill_grace", "KSID_KILL_GRACE", "seconds between SIGTERM and SIGKILL when a run is stopped",
+        t.push_back(make("queue.kill_grace", "KSID_KILL_GRACE",
+                         "seconds between SIGTERM and SIGKILL when a run is stopped",
                          KSID_FIELD(queue.kill_grace), sec_p(0, 60), sec_r));
-        t.push_back(make("queue.max_output_bytes", "KSID_MAX_OUTPUT_BYTES", "stdout+stderr one run may produce",
-                         KSID_FIELD(queue.max_output_bytes), bytes_p(1024, std::size_t(1) << 32), num_r));
+        t.push_back(make("queue.max_output_bytes", "KSID_MAX_OUTPUT_BYTES",
+                         "stdout+stderr one run may produce", KSID_FIELD(queue.max_output_bytes),
+                         bytes_p(1024, std::size_t(1) << 32), num_r));
         // facade
-        t.push_back(make("facade.enabled", "KSID_FACADE_ENABLED", "serve the OpenAI-compatible HTTP API", KSID_FIELD(facade.enabled), bool_p, bool_r));
-        t.push_back(make("facade.host", "KSID_FACADE_HOST", "listen address (non-loopback needs API keys)", KSID_FIELD(facade.host), nonempty_p, str_r));
-        t.push_back(make("facade.port", "KSID_FACADE_PORT", "listen port", KSID_FIELD(facade.port), uint_p(1, 65535), num_r));
-        t.push_back(make("facade.api_keys", "KSID_API_KEYS", "bearer keys clients must send (secret)",
-                         KSID_FIELD(facade.api_keys),
-                         [](const RawValue& r, std::vector<std::string>& v) { return parse_list(r, v); },
-                         [](const std::vector<std::string>& v) { return render_list(v, true); }));
+        t.push_back(make("facade.enabled", "KSID_FACADE_ENABLED", "serve the OpenAI-compatible HTTP API",
+                         KSID_FIELD(facade.enabled), bool_p, bool_r));
+        t.push_back(make("facade.host", "KSID_FACADE_HOST", "listen address (non-loopback needs API keys)",
+                         KSID_FIELD(facade.host), nonempty_p, str_r));
+        t.push_back(make("facade.port", "KSID_FACADE_PORT", "listen port", KSID_FIELD(facade.port),
+                         uint_p(1, 65535), num_r));
+        t.push_back(make(
+            "facade.api_keys", "KSID_API_KEYS", "bearer keys clients must send (secret)",
+            KSID_FIELD(facade.api_keys),
+            [](const RawValue& r, std::vector<std::string>& v) { return parse_list(r, v); },
+            [](const std::vector<std::string>& v) { return render_list(v, true); }));
         t.push_back(make("facade.api_keys_file", "KSID_API_KEYS_FILE", "file with one bearer key per line",
                          KSID_FIELD(facade.api_keys_file), any_str_p, str_r));
-        t.push_back(make("facade.enable_tools", "KSID_FACADE_ENABLE_TOOLS", "let HTTP clients turn on claude's tools",
-                         KSID_FIELD(facade.enable_tools), bool_p, bool_r));
+        t.push_back(make("facade.enable_tools", "KSID_FACADE_ENABLE_TOOLS",
+                         "let HTTP clients turn on claude's tools", KSID_FIELD(facade.enable_tools), bool_p,
+                         bool_r));
         t.push_back(make("facade.max_body_bytes", "KSID_FACADE_MAX_BODY_BYTES", "largest request body",
                          KSID_FIELD(facade.max_body_bytes), bytes_p(1024, std::size_t(1) << 30), num_r));
-        t.push_back(make("facade.max_connections", "KSID_FACADE_MAX_CONNECTIONS", "open HTTP connections at most",
-                         KSID_FIELD(facade.max_connections), uint_p(1, 100'000), num_r));
-        t.push_back(make("facade.header_timeout", "", "seconds to receive request headers", KSID_FIELD(facade.header_timeout), sec_p(0.1, day), sec_r));
-        t.push_back(make("facade.body_timeout", "", "seconds to receive a request body", KSID_FIELD(facade.body_timeout), sec_p(0.1, day), sec_r));
-        t.push_back(make("facade.idle_timeout", "", "seconds a keep-alive connection may idle", KSID_FIELD(facade.idle_timeout), sec_p(0.1, day), sec_r));
-        t.push_back(make("facade.keepalive_interval", "", "seconds between SSE keepalive comments", KSID_FIELD(facade.keepalive_interval), sec_p(0.1, 3600), sec_r));
+        t.push_back(make("facade.max_connections", "KSID_FACADE_MAX_CONNECTIONS",
+                         "open HTTP connections at most", KSID_FIELD(facade.max_connections),
+                         uint_p(1, 100'000), num_r));
+        t.push_back(make("facade.header_timeout", "", "seconds to receive request headers",
+                         KSID_FIELD(facade.header_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("facade.body_timeout", "", "seconds to receive a request body",
+                         KSID_FIELD(facade.body_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("facade.idle_timeout", "", "seconds a keep-alive connection may idle",
+                         KSID_FIELD(facade.idle_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("facade.keepalive_interval", "", "seconds between SSE keepalive comments",
+                         KSID_FIELD(facade.keepalive_interval), sec_p(0.1, 3600), sec_r));
         return t;
     }();
     return table;
@@ -325,7 +375,8 @@ std::string at_line(std::string_view origin, const YAML::Mark& mark) {
 
 std::optional<ConfigError> apply_yaml(Config& cfg, const YAML::Node& root, std::string_view origin) {
     if (!root || root.IsNull()) return std::nullopt;
-    if (!root.IsMap()) return ConfigError{at_line(origin, root.Mark()) + ": the top level must be a mapping of sections"};
+    if (!root.IsMap())
+        return ConfigError{at_line(origin, root.Mark()) + ": the top level must be a mapping of sections"};
     for (const auto& section : root) {
         const auto name = section.first.as<std::string>();
         const bool known_section = std::any_of(settings().begin(), settings().end(), [&](const Setting& s) {
@@ -337,7 +388,8 @@ std::optional<ConfigError> apply_yaml(Config& cfg, const YAML::Node& root, std::
         if (name == "dramatiq") cfg.dramatiq.configured = true;
         if (section.second.IsNull()) continue;
         if (!section.second.IsMap())
-            return ConfigError{at_line(origin, section.second.Mark()) + ": section '" + name + "' must be a mapping"};
+            return ConfigError{at_line(origin, section.second.Mark()) + ": section '" + name +
+                               "' must be a mapping"};
         for (const auto& entry : section.second) {
             const auto key = name + "." + entry.first.as<std::string>();
             const Setting* s = find_setting(key);
@@ -347,7 +399,8 @@ std::optional<ConfigError> apply_yaml(Config& cfg, const YAML::Node& root, std::
                 raw.is_list = true;
                 for (const auto& item : entry.second) {
                     if (!item.IsScalar())
-                        return ConfigError{at_line(origin, item.Mark()) + ": " + key + ": list items must be plain values"};
+                        return ConfigError{at_line(origin, item.Mark()) + ": " + key +
+                                           ": list items must be plain values"};
                     raw.items.push_back(item.Scalar());
                 }
             } else if (entry.second.IsScalar()) {
@@ -355,9 +408,11 @@ std::optional<ConfigError> apply_yaml(Config& cfg, const YAML::Node& root, std::
             } else if (entry.second.IsNull()) {
                 return ConfigError{at_line(origin, entry.first.Mark()) + ": " + key + ": has no value"};
             } else {
-                return ConfigError{at_line(origin, entry.second.Mark()) + ": " + key + ": expected a value, not a mapping"};
+                return ConfigError{at_line(origin, entry.second.Mark()) + ": " + key +
+                                   ": expected a value, not a mapping"};
             }
-            if (auto err = s->apply(cfg, raw)) return ConfigError{at_line(origin, entry.second.Mark()) + ": " + key + ": " + *err};
+            if (auto err = s->apply(cfg, raw))
+                return ConfigError{at_line(origin, entry.second.Mark()) + ": " + key + ": " + *err};
         }
     }
     return std::nullopt;
@@ -371,8 +426,8 @@ std::optional<ConfigError> apply_environment(Config& cfg, const EnvLookup& env) 
         RawValue raw;
         raw.text = *value;
         if (auto err = s.apply(cfg, raw))
-            return ConfigError{"environment variable " + std::string(s.doc.env) + " (" + std::string(s.doc.path) +
-                               "): " + *err};
+            return ConfigError{"environment variable " + std::string(s.doc.env) + " (" +
+                               std::string(s.doc.path) + "): " + *err};
     }
     return std::nullopt;
 }
@@ -388,7 +443,8 @@ std::optional<ConfigError> check_consistency(const Config& cfg) {
     if (cfg.models.available.empty()) return ConfigError{"models.available: must list at least one model"};
     for (const auto& m : cfg.models.available)
         if (!valid_model_name(m))
-            return ConfigError{"models.available: '" + m + "' is not a valid model name (letters, digits, - _ . :, not starting with -)"};
+            return ConfigError{"models.available: '" + m +
+                               "' is not a valid model name (letters, digits, - _ . :, not starting with -)"};
     if (!valid_model_name(cfg.models.default_model))
         return ConfigError{"models.default: '" + cfg.models.default_model + "' is not a valid model name"};
     if (cfg.daemon.claude_command.front() == '-')
@@ -420,8 +476,8 @@ EnvLookup process_environment() {
     };
 }
 
-boost::system::result<Config, ConfigError> load_config_text(std::string_view yaml_text, std::string_view origin,
-                                                            const EnvLookup& env) {
+boost::system::result<Config, ConfigError> load_config_text(std::string_view yaml_text,
+                                                            std::string_view origin, const EnvLookup& env) {
     Config cfg;
     cfg.source = std::string(origin);
     try {
@@ -471,7 +527,8 @@ std::string render_config_yaml(const Config& cfg) {
 std::span<const SettingDoc> setting_docs() {
     static const std::vector<SettingDoc> docs = [] {
         std::vector<SettingDoc> d;
-        for (const auto& s : settings()) d.push_back(s.doc);
+        for (const auto& s : settings())
+            d.push_back(s.doc);
         return d;
     }();
     return docs;

@@ -24,7 +24,7 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 EnvLookup process_environment();
 
 struct LoadRequest {
-    std::optional<std::string> file;   // --config FILE (must exist when given)
+    std::optional<std::string> file;                   // --config FILE (must exist when given)
     std::string default_file = "config/api_shim.yaml"; // used only if it exists
     EnvLookup env = process_environment();
 };
@@ -32,8 +32,8 @@ struct LoadRequest {
 boost::system::result<Config, ConfigError> load_config(const LoadRequest& request);
 
 // The same steps on YAML text, for tests and for --print-config round trips.
-boost::system::result<Config, ConfigError> load_config_text(std::string_view yaml_text, std::string_view origin,
-                                                            const EnvLookup& env);
+boost::system::result<Config, ConfigError> load_config_text(std::string_view yaml_text,
+                                                            std::string_view origin, const EnvLookup& env);
 
 // "warn" → "warning"; nullopt for an unknown level.
 std::optional<std::string> normalize_log_level(std::string_view level);

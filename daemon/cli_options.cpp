@@ -29,14 +29,22 @@ CliParseResult parse_cli(const std::vector<std::string>& args) {
             if (inline_value) r.error = arg + " takes no value";
             slot = true;
         };
-        if (arg == "--socket") value(o.socket_path);
-        else if (arg == "--hot-reload-from") value(o.hot_reload_from);
-        else if (arg == "--config") value(o.config_file);
-        else if (arg == "--log-level") value(o.log_level);
-        else if (arg == "--print-config") flag(o.print_config);
-        else if (arg == "--help" || arg == "-h") flag(o.show_help);
-        else if (arg == "--version" || arg == "-V") flag(o.show_version);
-        else r.error = "unknown argument '" + args[i] + "'";
+        if (arg == "--socket")
+            value(o.socket_path);
+        else if (arg == "--hot-reload-from")
+            value(o.hot_reload_from);
+        else if (arg == "--config")
+            value(o.config_file);
+        else if (arg == "--log-level")
+            value(o.log_level);
+        else if (arg == "--print-config")
+            flag(o.print_config);
+        else if (arg == "--help" || arg == "-h")
+            flag(o.show_help);
+        else if (arg == "--version" || arg == "-V")
+            flag(o.show_version);
+        else
+            r.error = "unknown argument '" + args[i] + "'";
         if (r.error) return r;
     }
     return r;

@@ -13,7 +13,8 @@ boost::system::result<const boost::json::object*, CommandError>
 parameters_object(const protocol::LegacyRequest& r) {
     if (r.parameters.is_object()) return &r.parameters.get_object();
     return CommandError{"COMMAND_PROCESSING_FAILED",
-                        "'" + std::string(protocol::python_type_name(r.parameters)) + "' object has no attribute 'get'"};
+                        "'" + std::string(protocol::python_type_name(r.parameters)) +
+                            "' object has no attribute 'get'"};
 }
 
 void CommandRouter::add(std::string_view command, CommandHandler handler) {
@@ -26,8 +27,8 @@ boost::asio::awaitable<CommandOutcome> CommandRouter::dispatch(const protocol::L
                                                                RequestContext& ctx) {
     auto it = handlers_.find(request.command);
     if (it == handlers_.end())
-        co_return CommandOutcome::failure("NOT_IMPLEMENTED", request.command +
-                                                                 " is not available in this ksid version yet");
+        co_return CommandOutcome::failure("NOT_IMPLEMENTED",
+                                          request.command + " is not available in this ksid version yet");
     try {
         co_return co_await it->second(request, ctx);
     } catch (const std::exception& e) {

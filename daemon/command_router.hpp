@@ -19,7 +19,8 @@ public:
     void add(std::string_view command, CommandHandler handler);
     bool has(std::string_view command) const { return handlers_.contains(std::string(command)); }
 
-    boost::asio::awaitable<CommandOutcome> dispatch(const protocol::LegacyRequest& request, RequestContext& ctx);
+    boost::asio::awaitable<CommandOutcome> dispatch(const protocol::LegacyRequest& request,
+                                                    RequestContext& ctx);
 
 private:
     std::shared_ptr<spdlog::logger> log_;

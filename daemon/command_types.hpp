@@ -50,6 +50,7 @@ using CommandHandler =
 
 // The parameters as an object, failing the way the legacy handlers' `parameters.get(...)` fails on an
 // explicit null or a non-object ("'NoneType' object has no attribute 'get'").
-boost::system::result<const boost::json::object*, CommandError> parameters_object(const protocol::LegacyRequest& r);
+boost::system::result<const boost::json::object*, CommandError>
+parameters_object(const protocol::LegacyRequest& r);
 
 } // namespace ksid::daemon

@@ -19,8 +19,8 @@ using asio::use_awaitable;
 
 Connection::~Connection() = default;
 
-Connection::Connection(Socket socket, std::uint64_t id, const ConnectionSettings& settings, CommandRouter& router,
-                       Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log)
+Connection::Connection(Socket socket, std::uint64_t id, const ConnectionSettings& settings,
+                       CommandRouter& router, Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log)
     : socket_(std::move(socket)), id_(id), settings_(settings), router_(router), lifecycle_(lifecycle),
       log_(std::move(log)), framer_(settings.max_line_bytes) {}
 
@@ -41,8 +41,10 @@ void Connection::close_when_idle() {
 asio::awaitable<Connection::ReadOutcome> Connection::read_line() {
     for (;;) {
         const auto event = framer_.next();
-        if (event.status == protocol::LineFramer::Status::line) co_return ReadOutcome{ReadStatus::line, event.line};
-        if (event.status == protocol::LineFramer::Status::too_long) co_return ReadOutcome{ReadStatus::too_long, {}};
+        if (event.status == protocol::LineFramer::Status::line)
+            co_return ReadOutcome{ReadStatus::line, event.line};
+        if (event.status == protocol::LineFramer::Status::too_long)
+            co_return ReadOutcome{ReadStatus::too_long, {}};
         if (framer_.buffered() == 0) framer_.release_memory(); // idle connections hold no buffer
         // Wait for readability first, so that no buffer is allocated while the peer is silent.
         auto [wait_ec] = co_await socket_.async_wait(Socket::wait_read, as_tuple(use_awaitable));
@@ -68,7 +70,8 @@ asio::awaitable<Connection::ReadOutcome> Connection::read_first_line() {
     asio::steady_timer timer(socket_.get_executor(), settings_.first_line_timeout);
     auto result = co_await (read_line() || timer.async_wait(use_awaitable));
     if (result.index() == 1) {
-        log_->debug("Connection {}: no request line within {} ms; closing", id_, settings_.first_line_timeout.count());
+        log_->debug("Connection {}: no request line within {} ms; closing", id_,
+                    settings_.first_line_timeout.count());
         co_return ReadOutcome{ReadStatus::error, {}};
     }
     co_return std::get<0>(result);
@@ -79,8 +82,8 @@ void Connection::send(std::shared_ptr<const std::string> line) {
     outbox_.push_back(std::move(line));
     if (writing_) return;
     writing_ = true;
-    asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); },
-                   asio::detached);
+    asio::co_spawn(
+        socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); }, asio::detached);
 }
 
 asio::awaitable<void> Connection::drain_outbox() {
@@ -101,7 +104,8 @@ asio::awaitable<void> Connection::drain_outbox() {
 
 asio::awaitable<void> Connection::wait_outbox_drained() {
     if (!drained_) drained_ = std::make_unique<AsyncSignal>(socket_.get_executor());
-    while (writing_ && !closed_) co_await drained_->wait();
+    while (writing_ && !closed_)
+        co_await drained_->wait();
 }
 
 asio::awaitable<void> Connection::write_now(std::shared_ptr<const std::string> line) {
@@ -115,14 +119,16 @@ asio::awaitable<void> Connection::write_now(std::shared_ptr<const std::string> l
 }
 
 asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool first) {
-    auto decoded = protocol::decode_legacy_line(
-        raw_line, first ? protocol::LinePosition::first : protocol::LinePosition::follow_up);
+    auto decoded = protocol::decode_legacy_line(raw_line, first ? protocol::LinePosition::first
+                                                                : protocol::LinePosition::follow_up);
     if (first) persistent_ = decoded.makes_persistent;
 
     using Kind = protocol::DecodedLine::Kind;
     switch (decoded.kind) {
-    case Kind::close: co_return false;
-    case Kind::ignore: co_return true;
+    case Kind::close:
+        co_return false;
+    case Kind::ignore:
+        co_return true;
     case Kind::text_health_probe:
         co_await write_now(std::make_shared<const std::string>("HEALTHY\n"));
         co_return false;
@@ -133,7 +139,8 @@ asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool fi
             protocol::encode_error_reply(decoded.error_code, decoded.error_message, ts)));
         co_return persistent_;
     }
-    case Kind::request: break;
+    case Kind::request:
+        break;
     }
 
     busy_ = true;
@@ -165,7 +172,8 @@ asio::awaitable<void> Connection::run() {
     socket_.non_blocking(true, ec);
     auto first = co_await read_first_line();
     if (first.status != ReadStatus::line) {
-        if (first.status == ReadStatus::too_long) log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);
+        if (first.status == ReadStatus::too_long)
+            log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);
         close();
         co_return;
     }
@@ -174,7 +182,8 @@ asio::awaitable<void> Connection::run() {
         auto next = co_await read_line();
         if (next.status != ReadStatus::line) {
             if (next.status == ReadStatus::too_long)
-                log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);
+                log_->warn("Connection {}: request line over {} bytes; closing", id_,
+                           settings_.max_line_bytes);
             break;
         }
         keep = co_await handle_line(next.line, false);

@@ -74,7 +74,7 @@ private:
     std::unique_ptr<AsyncSignal> drained_; // created only when someone waits for the outbox
     bool writing_ = false;
     bool persistent_ = false;
-    bool busy_ = false;         // a request is being handled
+    bool busy_ = false; // a request is being handled
     bool close_requested_ = false;
     bool closed_ = false;
 };

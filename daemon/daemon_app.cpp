@@ -66,7 +66,8 @@ struct Daemon {
         server.close_idle_connections();
         co_await server.wait_until_no_connections(deadline);
         if (server.connection_count() > 0) {
-            log->warn("Closing {} connection(s) still busy at the shutdown deadline", server.connection_count());
+            log->warn("Closing {} connection(s) still busy at the shutdown deadline",
+                      server.connection_count());
             server.close_all_connections();
         }
         guard.release_pid_file();

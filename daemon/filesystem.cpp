@@ -10,7 +10,9 @@ namespace ksid::daemon {
 
 namespace {
 
-std::error_code last_error() { return {errno, std::system_category()}; }
+std::error_code last_error() {
+    return {errno, std::system_category()};
+}
 
 std::error_code write_all(int fd, std::string_view data) {
     while (!data.empty()) {

@@ -26,7 +26,8 @@ struct Fd {
 
 bool wait_fd(int fd, short events, std::chrono::steady_clock::time_point deadline) {
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
         pollfd p{fd, events, 0};
         const int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -48,15 +49,17 @@ bool is_healthy_reply(const std::string& line) {
     return rs && rs->is_string() && rs->get_string() == "healthy";
 }
 
-bool process_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+bool process_alive(pid_t pid) {
+    return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
 
 bool looks_like_daemon(pid_t pid) {
     auto cmdline = read_small_file("/proc/" + std::to_string(pid) + "/cmdline", 1 << 16);
     if (!cmdline) return true; // cannot tell: treat it as a daemon and let the socket probe decide
     for (auto& c : *cmdline)
         if (c == '\0') c = ' ';
-    return cmdline->find("daemon.py") != std::string::npos || cmdline->find("claude_daemon") != std::string::npos ||
-           cmdline->find("ksid") != std::string::npos;
+    return cmdline->find("daemon.py") != std::string::npos ||
+           cmdline->find("claude_daemon") != std::string::npos || cmdline->find("ksid") != std::string::npos;
 }
 
 } // namespace
@@ -81,7 +84,8 @@ ProbeResult probe_socket(const std::string& socket_path, std::chrono::millisecon
             return ProbeResult::no_listener;
         }
     }
-    static constexpr std::string_view request = "{\"command\": \"HEALTH_CHECK\", \"version\": \"2.0\", \"parameters\": {}}\n";
+    static constexpr std::string_view request =
+        "{\"command\": \"HEALTH_CHECK\", \"version\": \"2.0\", \"parameters\": {}}\n";
     std::string_view rest = request;
     while (!rest.empty()) {
         const ssize_t n = ::send(s.fd, rest.data(), rest.size(), MSG_NOSIGNAL);
@@ -98,11 +102,15 @@ ProbeResult probe_socket(const std::string& socket_path, std::chrono::millisecon
     while (reply.find('\n') == std::string::npos && reply.size() < (1 << 16)) {
         if (!wait_fd(s.fd, POLLIN, deadline)) break;
         const ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
-        if (n > 0) reply.append(buf, static_cast<std::size_t>(n));
-        else if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        else break;
+        if (n > 0)
+            reply.append(buf, static_cast<std::size_t>(n));
+        else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        else
+            break;
     }
-    return is_healthy_reply(reply.substr(0, reply.find('\n'))) ? ProbeResult::healthy : ProbeResult::answering;
+    return is_healthy_reply(reply.substr(0, reply.find('\n'))) ? ProbeResult::healthy
+                                                               : ProbeResult::answering;
 }
 
 InstanceGuard::InstanceGuard(std::string socket_path, std::string pid_file)
@@ -126,26 +134,29 @@ GuardDecision InstanceGuard::check(bool skip_pid_check, std::string& notes) {
                 notes += "removed PID file naming an unrelated process " + std::to_string(pid) + "; ";
                 ::unlink(pid_file_.c_str());
             } else if (probe_socket(socket_path_, probe_timeout) == ProbeResult::healthy) {
-                return {Kind::already_running,
-                        "Daemon already running (PID " + std::to_string(pid) + ") and healthy on " + socket_path_};
+                return {Kind::already_running, "Daemon already running (PID " + std::to_string(pid) +
+                                                   ") and healthy on " + socket_path_};
             } else {
-                notes += "PID file names process " + std::to_string(pid) + " but it does not answer on the socket; ";
+                notes += "PID file names process " + std::to_string(pid) +
+                         " but it does not answer on the socket; ";
                 ::unlink(pid_file_.c_str());
             }
         }
     }
-    struct stat st{};
+    struct stat st {};
     if (::lstat(socket_path_.c_str(), &st) != 0) return {Kind::proceed, {}};
     if (!S_ISSOCK(st.st_mode))
         return {Kind::refuse, socket_path_ + " exists and is not a socket; refusing to replace it"};
     switch (probe_socket(socket_path_, probe_timeout)) {
     case ProbeResult::healthy:
         if (skip_pid_check)
-            return {Kind::refuse, "a healthy daemon already answers on " + socket_path_ + "; not replacing it"};
+            return {Kind::refuse,
+                    "a healthy daemon already answers on " + socket_path_ + "; not replacing it"};
         return {Kind::already_running, "Daemon already running and healthy on " + socket_path_};
     case ProbeResult::answering:
-        return {Kind::refuse, "another process answers on " + socket_path_ +
-                                  " but not as a healthy daemon; not replacing it (stop it, or use --socket)"};
+        return {Kind::refuse,
+                "another process answers on " + socket_path_ +
+                    " but not as a healthy daemon; not replacing it (stop it, or use --socket)"};
     case ProbeResult::no_listener:
         if (::unlink(socket_path_.c_str()) == 0) notes += "removed stale socket " + socket_path_ + "; ";
         return {Kind::proceed, {}};
@@ -154,7 +165,7 @@ GuardDecision InstanceGuard::check(bool skip_pid_check, std::string& notes) {
 }
 
 void InstanceGuard::claim_socket() {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(socket_path_.c_str(), &st) == 0) socket_identity_ = std::pair{st.st_dev, st.st_ino};
 }
 
@@ -168,7 +179,7 @@ std::optional<std::string> InstanceGuard::write_pid_file() {
 
 void InstanceGuard::release_socket() {
     if (!socket_identity_) return;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(socket_path_.c_str(), &st) == 0 && st.st_dev == socket_identity_->first &&
         st.st_ino == socket_identity_->second)
         ::unlink(socket_path_.c_str());

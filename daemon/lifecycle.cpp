@@ -5,7 +5,8 @@
 
 namespace ksid::daemon {
 
-Lifecycle::Lifecycle(asio::any_io_executor executor) : signal_(executor, asio::steady_timer::time_point::max()) {}
+Lifecycle::Lifecycle(asio::any_io_executor executor)
+    : signal_(executor, asio::steady_timer::time_point::max()) {}
 
 void Lifecycle::request_shutdown(std::string reason) {
     if (stopping_) return;
@@ -15,7 +16,8 @@ void Lifecycle::request_shutdown(std::string reason) {
 }
 
 asio::awaitable<void> Lifecycle::wait_for_shutdown_request() {
-    while (!stopping_) co_await signal_.async_wait(asio::as_tuple(asio::use_awaitable));
+    while (!stopping_)
+        co_await signal_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 AsyncSignal::AsyncSignal(asio::any_io_executor executor) : timer_(executor) {}

@@ -13,11 +13,14 @@ namespace {
 class PythonLevelFlag final : public spdlog::custom_flag_formatter {
 public:
     void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-        static constexpr std::string_view names[] = {"TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "OFF"};
+        static constexpr std::string_view names[] = {"TRACE", "DEBUG",    "INFO", "WARNING",
+                                                     "ERROR", "CRITICAL", "OFF"};
         const auto name = names[static_cast<int>(msg.level)];
         dest.append(name.data(), name.data() + name.size());
     }
-    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<PythonLevelFlag>(); }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<PythonLevelFlag>();
+    }
 };
 
 std::unique_ptr<spdlog::formatter> legacy_formatter() {
@@ -49,7 +52,8 @@ std::shared_ptr<spdlog::logger> make_daemon_logger(const std::string& log_file, 
 }
 
 std::shared_ptr<spdlog::logger> make_stderr_logger() {
-    auto logger = std::make_shared<spdlog::logger>("daemon", std::make_shared<spdlog::sinks::stderr_sink_st>());
+    auto logger =
+        std::make_shared<spdlog::logger>("daemon", std::make_shared<spdlog::sinks::stderr_sink_st>());
     logger->set_formatter(legacy_formatter());
     return logger;
 }

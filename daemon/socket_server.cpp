@@ -15,8 +15,9 @@ namespace ksid::daemon {
 using asio::as_tuple;
 using asio::use_awaitable;
 
-SocketServer::SocketServer(asio::any_io_executor executor, ConnectionSettings settings, std::size_t max_connections,
-                           CommandRouter& router, Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log)
+SocketServer::SocketServer(asio::any_io_executor executor, ConnectionSettings settings,
+                           std::size_t max_connections, CommandRouter& router, Lifecycle& lifecycle,
+                           std::shared_ptr<spdlog::logger> log)
     : acceptor_(executor), settings_(settings), max_connections_(max_connections), router_(router),
       lifecycle_(lifecycle), log_(std::move(log)) {}
 
@@ -47,13 +48,15 @@ asio::awaitable<void> SocketServer::accept_loop() {
             continue;
         }
         if (connections_.size() >= max_connections_) {
-            log_->warn("Refusing a connection: {} connections are open (daemon.max_connections)", connections_.size());
+            log_->warn("Refusing a connection: {} connections are open (daemon.max_connections)",
+                       connections_.size());
             boost::system::error_code ignored;
             socket.close(ignored);
             continue;
         }
         const auto id = next_id_++;
-        auto connection = std::make_shared<Connection>(std::move(socket), id, settings_, router_, lifecycle_, log_);
+        auto connection =
+            std::make_shared<Connection>(std::move(socket), id, settings_, router_, lifecycle_, log_);
         connections_.emplace(id, connection);
         asio::co_spawn(acceptor_.get_executor(), serve(std::move(connection)), asio::detached);
     }

@@ -38,7 +38,9 @@ constexpr std::array<CommandInfo, 29> commands{{
 }};
 } // namespace
 
-std::span<const CommandInfo> legacy_commands() noexcept { return commands; }
+std::span<const CommandInfo> legacy_commands() noexcept {
+    return commands;
+}
 
 const CommandInfo* find_legacy_command(std::string_view name) noexcept {
     for (const auto& c : commands)

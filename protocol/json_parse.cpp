@@ -21,8 +21,8 @@ std::string python_position(std::string_view text, std::size_t byte_offset) {
         }
     const std::size_t chr = count_code_points(text.substr(0, byte_offset));
     const std::size_t col = count_code_points(text.substr(line_start, byte_offset - line_start)) + 1;
-    return "line " + std::to_string(line) + " column " + std::to_string(col) + " (char " + std::to_string(chr) +
-           ")";
+    return "line " + std::to_string(line) + " column " + std::to_string(col) + " (char " +
+           std::to_string(chr) + ")";
 }
 
 std::string_view python_phrase(const boost::system::error_code& ec, std::string_view text, std::size_t at) {
@@ -30,7 +30,8 @@ std::string_view python_phrase(const boost::system::error_code& ec, std::string_
     if (ec == json::error::expected_hex_digit || ec == json::error::illegal_leading_surrogate ||
         ec == json::error::illegal_trailing_surrogate)
         return "Invalid \\uXXXX escape";
-    if (ec == json::error::incomplete && at < text.size() && text[at] == '"') return "Unterminated string starting at";
+    if (ec == json::error::incomplete && at < text.size() && text[at] == '"')
+        return "Unterminated string starting at";
     if (ec == json::error::syntax && at < text.size()) {
         const char c = text[at];
         if (c == ':' || c == ',' || c == '}' || c == ']') return "Expecting value";
@@ -38,7 +39,8 @@ std::string_view python_phrase(const boost::system::error_code& ec, std::string_
         const auto prev = text.find_last_not_of(" \t\r\n", at == 0 ? 0 : at - 1);
         if (prev != std::string_view::npos && at > 0) {
             if (text[prev] == '"') return "Expecting ',' delimiter";
-            if (text[prev] == '{' || text[prev] == ',') return "Expecting property name enclosed in double quotes";
+            if (text[prev] == '{' || text[prev] == ',')
+                return "Expecting property name enclosed in double quotes";
         }
     }
     return "Expecting value";
@@ -46,7 +48,8 @@ std::string_view python_phrase(const boost::system::error_code& ec, std::string_
 
 } // namespace
 
-boost::system::result<json::value, JsonParseError> parse_json_text(std::string_view text, std::size_t max_depth) {
+boost::system::result<json::value, JsonParseError> parse_json_text(std::string_view text,
+                                                                   std::size_t max_depth) {
     json::parse_options opts;
     opts.max_depth = max_depth;
     json::parser parser(json::storage_ptr(), opts);
@@ -66,8 +69,7 @@ boost::system::result<json::value, JsonParseError> parse_json_text(std::string_v
         }
         return JsonParseError{std::string(python_phrase(ec, text, at)) + ": " + python_position(text, at)};
     }
-    if (consumed < text.size())
-        return JsonParseError{"Extra data: " + python_position(text, consumed)};
+    if (consumed < text.size()) return JsonParseError{"Extra data: " + python_position(text, consumed)};
     return parser.release();
 }
 

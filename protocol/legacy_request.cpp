@@ -35,8 +35,10 @@ bool asks_for_persistence(const json::object& obj) {
 } // namespace
 
 std::string_view strip_python_whitespace(std::string_view s) noexcept {
-    while (!s.empty() && is_python_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_python_space(s.back())) s.remove_suffix(1);
+    while (!s.empty() && is_python_space(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && is_python_space(s.back()))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -58,7 +60,9 @@ DecodedLine decode_legacy_line(std::string_view raw_line, LinePosition position,
 
     auto parsed = parse_json_text(line, max_json_depth);
     if (!parsed) {
-        if (first) return error_line("INVALID_JSON", "All commands must be valid JSON: " + parsed.error().detail, false);
+        if (first)
+            return error_line("INVALID_JSON", "All commands must be valid JSON: " + parsed.error().detail,
+                              false);
         return error_line("INVALID_COMMAND", "Invalid JSON: " + parsed.error().detail);
     }
     if (!parsed->is_object()) {
@@ -75,7 +79,8 @@ DecodedLine decode_legacy_line(std::string_view raw_line, LinePosition position,
 
     const auto* command = obj.if_contains("command");
     if (!command) return with_persistence(error_line("INVALID_COMMAND", "Missing required field: command"));
-    if (!obj.contains("version")) return with_persistence(error_line("INVALID_COMMAND", "Missing required field: version"));
+    if (!obj.contains("version"))
+        return with_persistence(error_line("INVALID_COMMAND", "Missing required field: version"));
     const CommandInfo* info = command->is_string() ? find_legacy_command(command->get_string()) : nullptr;
     if (!info)
         return with_persistence(
@@ -85,8 +90,10 @@ DecodedLine decode_legacy_line(std::string_view raw_line, LinePosition position,
     d.kind = DecodedLine::Kind::request;
     d.makes_persistent = persistent;
     d.request.command = std::string(info->name);
-    if (const auto* params = obj.if_contains("parameters")) d.request.parameters = *params;
-    else d.request.parameters = json::object();
+    if (const auto* params = obj.if_contains("parameters"))
+        d.request.parameters = *params;
+    else
+        d.request.parameters = json::object();
     d.request.envelope = std::move(obj);
     return d;
 }

@@ -25,10 +25,10 @@ enum class LinePosition {
 
 struct DecodedLine {
     enum class Kind {
-        request,     // dispatch `request`
-        error_reply, // answer with `error_code`/`error_message`
-        close,       // close without a reply (bad UTF-8, non-object first line)
-        ignore,      // an empty line on a persistent connection
+        request,           // dispatch `request`
+        error_reply,       // answer with `error_code`/`error_message`
+        close,             // close without a reply (bad UTF-8, non-object first line)
+        ignore,            // an empty line on a persistent connection
         text_health_probe, // ksid extension: a first line of exactly HEALTH_CHECK is answered "HEALTHY"
     };
     Kind kind = Kind::close;

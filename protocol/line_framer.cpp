@@ -15,7 +15,9 @@ std::span<char> LineFramer::prepare(std::size_t n) {
     return {buf_.data() + end_, n};
 }
 
-void LineFramer::commit(std::size_t n) { end_ += n; }
+void LineFramer::commit(std::size_t n) {
+    end_ += n;
+}
 
 LineFramer::Event LineFramer::next() {
     const void* nl = scan_ < end_ ? std::memchr(buf_.data() + scan_, '\n', end_ - scan_) : nullptr;

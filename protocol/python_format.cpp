@@ -35,7 +35,8 @@ void append_python_float(std::string& out, double value) {
     for (char c : s.substr(0, e_pos))
         if (c != '.') digits += c;
     const int exponent = std::atoi(std::string(s.substr(e_pos + 1)).c_str());
-    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+    while (digits.size() > 1 && digits.back() == '0')
+        digits.pop_back();
     const int decpt = exponent + 1; // digits[0:decpt] is the integral part
     const int ndigits = static_cast<int>(digits.size());
     if (decpt <= -4 || decpt > 16) {
@@ -80,7 +81,8 @@ std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
     std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
     if (i + len > s.size()) len = s.size() - i;
     cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    for (std::size_t k = 1; k < len; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
     return len;
 }
 
@@ -114,9 +116,12 @@ void append_python_string_repr(std::string& out, std::string_view s) {
             out += "\\t";
         } else if (!python_printable(cp)) {
             char buf[16];
-            if (cp < 0x100) std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(cp));
-            else if (cp < 0x10000) std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
-            else std::snprintf(buf, sizeof buf, "\\U%08x", static_cast<unsigned>(cp));
+            if (cp < 0x100)
+                std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(cp));
+            else if (cp < 0x10000)
+                std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
+            else
+                std::snprintf(buf, sizeof buf, "\\U%08x", static_cast<unsigned>(cp));
             out += buf;
         } else {
             out.append(s.substr(i, len));
@@ -128,12 +133,24 @@ void append_python_string_repr(std::string& out, std::string_view s) {
 
 void append_python_repr(std::string& out, const json::value& v) {
     switch (v.kind()) {
-    case json::kind::null: out += "None"; break;
-    case json::kind::bool_: out += v.get_bool() ? "True" : "False"; break;
-    case json::kind::int64: out += std::to_string(v.get_int64()); break;
-    case json::kind::uint64: out += std::to_string(v.get_uint64()); break;
-    case json::kind::double_: append_python_float(out, v.get_double()); break;
-    case json::kind::string: append_python_string_repr(out, v.get_string()); break;
+    case json::kind::null:
+        out += "None";
+        break;
+    case json::kind::bool_:
+        out += v.get_bool() ? "True" : "False";
+        break;
+    case json::kind::int64:
+        out += std::to_string(v.get_int64());
+        break;
+    case json::kind::uint64:
+        out += std::to_string(v.get_uint64());
+        break;
+    case json::kind::double_:
+        append_python_float(out, v.get_double());
+        break;
+    case json::kind::string:
+        append_python_string_repr(out, v.get_string());
+        break;
     case json::kind::array: {
         out += '[';
         bool first = true;
@@ -162,8 +179,10 @@ void append_python_repr(std::string& out, const json::value& v) {
 }
 
 void append_python_str(std::string& out, const json::value& v) {
-    if (v.is_string()) out.append(v.get_string());
-    else append_python_repr(out, v);
+    if (v.is_string())
+        out.append(v.get_string());
+    else
+        append_python_repr(out, v);
 }
 
 std::string python_str(const json::value& v) {
@@ -180,14 +199,21 @@ std::string python_repr(const json::value& v) {
 
 std::string_view python_type_name(const json::value& v) {
     switch (v.kind()) {
-    case json::kind::null: return "NoneType";
-    case json::kind::bool_: return "bool";
+    case json::kind::null:
+        return "NoneType";
+    case json::kind::bool_:
+        return "bool";
     case json::kind::int64:
-    case json::kind::uint64: return "int";
-    case json::kind::double_: return "float";
-    case json::kind::string: return "str";
-    case json::kind::array: return "list";
-    case json::kind::object: return "dict";
+    case json::kind::uint64:
+        return "int";
+    case json::kind::double_:
+        return "float";
+    case json::kind::string:
+        return "str";
+    case json::kind::array:
+        return "list";
+    case json::kind::object:
+        return "dict";
     }
     return "object";
 }

@@ -47,18 +47,31 @@ void append_object(std::string& out, const json::object& obj, int indent, int le
 
 void append_value(std::string& out, const json::value& v, int indent, int level) {
     switch (v.kind()) {
-    case json::kind::null: out += "null"; return;
-    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; return;
-    case json::kind::int64: out += std::to_string(v.get_int64()); return;
-    case json::kind::uint64: out += std::to_string(v.get_uint64()); return;
+    case json::kind::null:
+        out += "null";
+        return;
+    case json::kind::bool_:
+        out += v.get_bool() ? "true" : "false";
+        return;
+    case json::kind::int64:
+        out += std::to_string(v.get_int64());
+        return;
+    case json::kind::uint64:
+        out += std::to_string(v.get_uint64());
+        return;
     case json::kind::double_: {
         const double d = v.get_double();
-        if (std::isnan(d)) out += "NaN";
-        else if (std::isinf(d)) out += d < 0 ? "-Infinity" : "Infinity";
-        else append_python_float(out, d);
+        if (std::isnan(d))
+            out += "NaN";
+        else if (std::isinf(d))
+            out += d < 0 ? "-Infinity" : "Infinity";
+        else
+            append_python_float(out, d);
         return;
     }
-    case json::kind::string: append_python_json_string(out, v.get_string()); return;
+    case json::kind::string:
+        append_python_json_string(out, v.get_string());
+        return;
     case json::kind::array: {
         const auto& arr = v.get_array();
         if (arr.empty()) {
@@ -77,7 +90,9 @@ void append_value(std::string& out, const json::value& v, int indent, int level)
         out += ']';
         return;
     }
-    case json::kind::object: append_object(out, v.get_object(), indent, level); return;
+    case json::kind::object:
+        append_object(out, v.get_object(), indent, level);
+        return;
     }
 }
 
@@ -88,20 +103,34 @@ void append_python_json_string(std::string& out, std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c >= 0x20 && c < 0x7F) {
-            if (c == '"') out += "\\\"";
-            else if (c == '\\') out += "\\\\";
-            else out += static_cast<char>(c);
+            if (c == '"')
+                out += "\\\"";
+            else if (c == '\\')
+                out += "\\\\";
+            else
+                out += static_cast<char>(c);
             ++i;
             continue;
         }
         if (c < 0x80) {
             switch (c) {
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default: append_u_escape(out, c);
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            default:
+                append_u_escape(out, c);
             }
             ++i;
             continue;
@@ -110,7 +139,8 @@ void append_python_json_string(std::string& out, std::string_view s) {
         std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
         if (i + len > s.size()) len = s.size() - i;
         char32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-        for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+        for (std::size_t k = 1; k < len; ++k)
+            cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
         if (cp >= 0x10000) {
             cp -= 0x10000;
             append_u_escape(out, 0xD800 + (cp >> 10));

@@ -24,6 +24,8 @@ std::string legacy_timestamp(std::chrono::system_clock::time_point t) {
     return std::string(buf, n);
 }
 
-std::string legacy_timestamp_now() { return legacy_timestamp(std::chrono::system_clock::now()); }
+std::string legacy_timestamp_now() {
+    return legacy_timestamp(std::chrono::system_clock::now());
+}
 
 } // namespace ksid::protocol

@@ -17,12 +17,16 @@ bool is_valid_utf8(std::string_view bytes) noexcept {
             len = 2;
         } else if (c >= 0xE0 && c <= 0xEF) {
             len = 3;
-            if (c == 0xE0) lo = 0xA0;      // no overlongs
-            else if (c == 0xED) hi = 0x9F; // no UTF-16 surrogates
+            if (c == 0xE0)
+                lo = 0xA0; // no overlongs
+            else if (c == 0xED)
+                hi = 0x9F; // no UTF-16 surrogates
         } else if (c >= 0xF0 && c <= 0xF4) {
             len = 4;
-            if (c == 0xF0) lo = 0x90;
-            else if (c == 0xF4) hi = 0x8F; // max U+10FFFF
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F; // max U+10FFFF
         } else {
             return false;
         }

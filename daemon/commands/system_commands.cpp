@@ -36,8 +36,9 @@ awaitable<CommandOutcome> SystemCommands::get_commands(const protocol::LegacyReq
 
 awaitable<CommandOutcome> SystemCommands::shutdown(const protocol::LegacyRequest&, RequestContext&) {
     log_->info("Shutdown command received");
-    auto outcome = CommandOutcome::success(
-        {{"status", "shutting_down"}, {"message", "SHUTTING DOWN"}, {"details", "Daemon shutdown initiated"}});
+    auto outcome = CommandOutcome::success({{"status", "shutting_down"},
+                                            {"message", "SHUTTING DOWN"},
+                                            {"details", "Daemon shutdown initiated"}});
     outcome.after = AfterReply::shutdown_daemon;
     co_return outcome;
 }
@@ -47,7 +48,8 @@ awaitable<CommandOutcome> SystemCommands::reload(const protocol::LegacyRequest& 
     if (!params) co_return CommandOutcome{params.error()};
     const json::value* module = (*params)->if_contains("module_name");
     const json::value module_name = module ? *module : json::value(nullptr);
-    log_->info("RELOAD {}: ksid does not load Python modules; nothing was reloaded", protocol::python_str(module_name));
+    log_->info("RELOAD {}: ksid does not load Python modules; nothing was reloaded",
+               protocol::python_str(module_name));
     co_return CommandOutcome::success(
         {{"status", "reloaded"}, {"module", module_name}, {"message", "Module reloaded successfully"}});
 }

@@ -66,15 +66,18 @@ TEST_CASE("values are read from YAML") {
 }
 
 TEST_CASE("the environment overrides YAML in both directions") {
-    auto c = load_config_text("api_shim:\n  enabled: true\n", "x", env_of({{"USE_CLAUDE_API_SHIM", "false"}}));
+    auto c =
+        load_config_text("api_shim:\n  enabled: true\n", "x", env_of({{"USE_CLAUDE_API_SHIM", "false"}}));
     REQUIRE(c.has_value());
     CHECK_FALSE(c->api_shim.enabled);
     c = load_config_text("api_shim:\n  enabled: false\n", "x", env_of({{"USE_CLAUDE_API_SHIM", "true"}}));
     REQUIRE(c.has_value());
     CHECK(c->api_shim.enabled);
     c = load_config_text("", "x",
-                         env_of({{"CLAUDE_API_BASE", "http://127.0.0.1:9000/v1"}, {"KSID_MAX_CONCURRENT", "2"},
-                                 {"KSID_API_KEYS", "k1, k2"}, {"KSID_SOCKET", "/tmp/x.sock"}}));
+                         env_of({{"CLAUDE_API_BASE", "http://127.0.0.1:9000/v1"},
+                                 {"KSID_MAX_CONCURRENT", "2"},
+                                 {"KSID_API_KEYS", "k1, k2"},
+                                 {"KSID_SOCKET", "/tmp/x.sock"}}));
     REQUIRE(c.has_value());
     CHECK(c->api_shim.base_url == "http://127.0.0.1:9000/v1");
     CHECK(c->queue.max_concurrent == 2);
@@ -135,7 +138,8 @@ TEST_CASE("a missing --config file is an error") {
 }
 
 TEST_CASE("--print-config redacts secrets") {
-    auto c = load_config_text("facade:\n  api_keys: [sekret-1]\napi_shim:\n  api_key: sekret-2\n", "x", no_env);
+    auto c =
+        load_config_text("facade:\n  api_keys: [sekret-1]\napi_shim:\n  api_key: sekret-2\n", "x", no_env);
     REQUIRE(c.has_value());
     const auto text = render_config_yaml(*c);
     CHECK(text.find("sekret") == std::string::npos);

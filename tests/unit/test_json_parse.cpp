@@ -19,7 +19,8 @@ TEST_CASE("errors carry Python's wording") {
     CHECK(parse_json_text("SPAWN:sync:claude").error().detail == "Expecting value: line 1 column 1 (char 0)");
     CHECK(parse_json_text(R"({"a": 1} {"b": 2})").error().detail == "Extra data: line 1 column 10 (char 9)");
     CHECK(parse_json_text(R"({"a": })").error().detail == "Expecting value: line 1 column 7 (char 6)");
-    CHECK(parse_json_text(R"("abc)").error().detail.starts_with("Unterminated string starting at: line 1 column 1"));
+    CHECK(parse_json_text(R"("abc)").error().detail.starts_with(
+        "Unterminated string starting at: line 1 column 1"));
 }
 
 TEST_CASE("nesting up to 1000 levels is accepted, deeper is an error") {

@@ -8,8 +8,9 @@ using namespace ksid::protocol;
 using Kind = DecodedLine::Kind;
 
 TEST_CASE("a well-formed request decodes with its parameters") {
-    auto d = decode_legacy_line(R"({"command": "GET_SHARED", "version": "2.0", "parameters": {"key": "k1"}, "metadata": {"request_id": "r-1"}})",
-                                LinePosition::first);
+    auto d = decode_legacy_line(
+        R"({"command": "GET_SHARED", "version": "2.0", "parameters": {"key": "k1"}, "metadata": {"request_id": "r-1"}})",
+        LinePosition::first);
     REQUIRE(d.kind == Kind::request);
     CHECK(d.request.command == "GET_SHARED");
     CHECK(d.request.parameters.at("key").as_string() == "k1");
@@ -20,13 +21,15 @@ TEST_CASE("missing parameters become {}; explicit null is kept") {
     auto d = decode_legacy_line(R"({"version": "2.0", "command": "HEALTH_CHECK"})", LinePosition::first);
     REQUIRE(d.kind == Kind::request);
     CHECK(d.request.parameters.is_object());
-    d = decode_legacy_line(R"({"command": "HEALTH_CHECK", "version": null, "parameters": null})", LinePosition::first);
+    d = decode_legacy_line(R"({"command": "HEALTH_CHECK", "version": null, "parameters": null})",
+                           LinePosition::first);
     REQUIRE(d.kind == Kind::request);
     CHECK(d.request.parameters.is_null());
 }
 
 TEST_CASE("whitespace and \\r around the line are stripped") {
-    auto d = decode_legacy_line(" \t{\"command\": \"HEALTH_CHECK\", \"version\": \"2.0\"}\r", LinePosition::first);
+    auto d =
+        decode_legacy_line(" \t{\"command\": \"HEALTH_CHECK\", \"version\": \"2.0\"}\r", LinePosition::first);
     CHECK(d.kind == Kind::request);
 }
 
@@ -78,18 +81,22 @@ TEST_CASE("the ksid text-probe extension: exactly HEALTH_CHECK on a first line")
 }
 
 TEST_CASE("persistence: AGENT_CONNECTION connect, decided on the raw JSON even when rejected") {
-    auto d = decode_legacy_line(R"({"command": "AGENT_CONNECTION", "version": "2.0", "parameters": {"action": "connect", "agent_id": "A1"}})",
-                                LinePosition::first);
+    auto d = decode_legacy_line(
+        R"({"command": "AGENT_CONNECTION", "version": "2.0", "parameters": {"action": "connect", "agent_id": "A1"}})",
+        LinePosition::first);
     CHECK(d.kind == Kind::request);
     CHECK(d.makes_persistent);
-    d = decode_legacy_line(R"({"command": "AGENT_CONNECTION", "parameters": {"action": "connect"}})", LinePosition::first);
+    d = decode_legacy_line(R"({"command": "AGENT_CONNECTION", "parameters": {"action": "connect"}})",
+                           LinePosition::first);
     CHECK(d.kind == Kind::error_reply);
     CHECK(d.makes_persistent);
-    d = decode_legacy_line(R"({"command": "AGENT_CONNECTION", "version": "2.0", "parameters": {"action": "disconnect"}})",
-                           LinePosition::first);
+    d = decode_legacy_line(
+        R"({"command": "AGENT_CONNECTION", "version": "2.0", "parameters": {"action": "disconnect"}})",
+        LinePosition::first);
     CHECK_FALSE(d.makes_persistent);
-    d = decode_legacy_line(R"({"command": "AGENT_CONNECTION", "version": "2.0", "parameters": {"action": "connect"}})",
-                           LinePosition::follow_up);
+    d = decode_legacy_line(
+        R"({"command": "AGENT_CONNECTION", "version": "2.0", "parameters": {"action": "connect"}})",
+        LinePosition::follow_up);
     CHECK_FALSE(d.makes_persistent);
 }
 

@@ -55,12 +55,14 @@ TEST_CASE("type names are Python's") {
 }
 
 TEST_CASE("json.dumps layout: separators, ASCII escapes, surrogate pairs") {
-    auto v = json::parse(R"({"a": [1, 2.0, "\u00e9\ud83e\udd16"], "b": {}, "c": [], "d": null, "e": "\n\"\u0001\u007f"})");
+    auto v = json::parse(
+        R"({"a": [1, 2.0, "\u00e9\ud83e\udd16"], "b": {}, "c": [], "d": null, "e": "\n\"\u0001\u007f"})");
     CHECK(to_python_json(v) ==
           R"({"a": [1, 2.0, "\u00e9\ud83e\udd16"], "b": {}, "c": [], "d": null, "e": "\n\"\u0001\u007f"})");
 }
 
 TEST_CASE("json.dumps indent=2 layout") {
     auto v = json::parse(R"({"a": {"b": [1, 2], "c": {}}, "d": []})");
-    CHECK(to_python_json(v, 2) == "{\n  \"a\": {\n    \"b\": [\n      1,\n      2\n    ],\n    \"c\": {}\n  },\n  \"d\": []\n}");
+    CHECK(to_python_json(v, 2) ==
+          "{\n  \"a\": {\n    \"b\": [\n      1,\n      2\n    ],\n    \"c\": {}\n  },\n  \"d\": []\n}");
 }

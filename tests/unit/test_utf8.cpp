@@ -8,9 +8,9 @@ TEST_CASE("valid UTF-8 is accepted") {
     CHECK(is_valid_utf8(""));
     CHECK(is_valid_utf8("plain ascii"));
     CHECK(is_valid_utf8("caf\xc3\xa9"));
-    CHECK(is_valid_utf8("\xe2\x82\xac"));         // €
-    CHECK(is_valid_utf8("\xf0\x9f\xa4\x96"));     // 🤖
-    CHECK(is_valid_utf8("\xf4\x8f\xbf\xbf"));     // U+10FFFF
+    CHECK(is_valid_utf8("\xe2\x82\xac"));     // €
+    CHECK(is_valid_utf8("\xf0\x9f\xa4\x96")); // 🤖
+    CHECK(is_valid_utf8("\xf4\x8f\xbf\xbf")); // U+10FFFF
 }
 
 TEST_CASE("invalid UTF-8 is rejected as Python's strict decoder does") {
