@@ -7,7 +7,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -28,7 +27,6 @@ void Connection::close() {
     if (closed_) return;
     closed_ = true;
     boost::system::error_code ignored;
-    socket_.shutdown(Socket::shutdown_both, ignored);
     socket_.close(ignored);
     outbox_.clear();
 }
@@ -39,24 +37,30 @@ void Connection::close_when_idle() {
 }
 
 asio::awaitable<Connection::ReadOutcome> Connection::read_line() {
+    // Asio's reactor is edge-triggered: once readiness is reported, read until EAGAIN before waiting
+    // again (maybe_readable_ tracks that). The buffer is allocated only for a read and released while
+    // the connection waits, so a silent connection holds none.
+    constexpr std::size_t read_chunk = 16 * 1024;
     for (;;) {
         const auto event = framer_.next();
         if (event.status == protocol::LineFramer::Status::line)
             co_return ReadOutcome{ReadStatus::line, event.line};
         if (event.status == protocol::LineFramer::Status::too_long)
             co_return ReadOutcome{ReadStatus::too_long, {}};
-        if (framer_.buffered() == 0) framer_.release_memory(); // idle connections hold no buffer
-        // Wait for readability first, so that no buffer is allocated while the peer is silent.
-        auto [wait_ec] = co_await socket_.async_wait(Socket::wait_read, as_tuple(use_awaitable));
-        if (wait_ec || closed_) co_return ReadOutcome{ReadStatus::error, {}};
+        if (!maybe_readable_) {
+            if (framer_.buffered() == 0) framer_.release_memory();
+            auto [wait_ec] = co_await socket_.async_wait(Socket::wait_read, as_tuple(use_awaitable));
+            if (wait_ec || closed_) co_return ReadOutcome{ReadStatus::error, {}};
+            maybe_readable_ = true;
+        }
         boost::system::error_code ec;
-        std::size_t available = socket_.available(ec);
-        if (ec) co_return ReadOutcome{ReadStatus::error, {}};
-        const std::size_t chunk = std::clamp<std::size_t>(available, 512, 64 * 1024);
-        auto space = framer_.prepare(chunk);
+        auto space = framer_.prepare(read_chunk);
         const std::size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
         framer_.commit(n);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            maybe_readable_ = false;
+            continue;
+        }
         if (ec == asio::error::eof) {
             if (auto rest = framer_.finish()) co_return ReadOutcome{ReadStatus::line, *rest};
             co_return ReadOutcome{framer_.buffered() ? ReadStatus::too_long : ReadStatus::eof, {}};
@@ -65,17 +69,6 @@ asio::awaitable<Connection::ReadOutcome> Connection::read_line() {
     }
 }
 
-asio::awaitable<Connection::ReadOutcome> Connection::read_first_line() {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(socket_.get_executor(), settings_.first_line_timeout);
-    auto result = co_await (read_line() || timer.async_wait(use_awaitable));
-    if (result.index() == 1) {
-        log_->debug("Connection {}: no request line within {} ms; closing", id_,
-                    settings_.first_line_timeout.count());
-        co_return ReadOutcome{ReadStatus::error, {}};
-    }
-    co_return std::get<0>(result);
-}
 
 void Connection::send(std::shared_ptr<const std::string> line) {
     if (closed_) return;
@@ -170,7 +163,8 @@ asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool fi
 asio::awaitable<void> Connection::run() {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
-    auto first = co_await read_first_line();
+    auto first = co_await read_line();
+    first_line_done_ = true;
     if (first.status != ReadStatus::line) {
         if (first.status == ReadStatus::too_long)
             log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);

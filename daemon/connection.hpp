@@ -20,7 +20,6 @@ namespace asio = boost::asio;
 
 struct ConnectionSettings {
     std::size_t max_line_bytes = 65536;
-    std::chrono::milliseconds first_line_timeout{60000};
 };
 
 class ConnectionRegistry; // the server's set of live connections
@@ -47,6 +46,10 @@ public:
     std::uint64_t id() const { return id_; }
     bool persistent() const { return persistent_; }
     bool closed() const { return closed_; }
+    // Whether the first line has arrived (or the connection ended); the server closes connections that
+    // stay silent past daemon.first_line_timeout.
+    bool first_line_done() const { return first_line_done_; }
+    std::chrono::steady_clock::time_point accepted_at() const { return accepted_at_; }
 
 private:
     enum class ReadStatus { line, eof, too_long, error };
@@ -56,7 +59,6 @@ private:
     };
 
     asio::awaitable<ReadOutcome> read_line();
-    asio::awaitable<ReadOutcome> read_first_line();
     // Handles one decoded line; returns false when the connection must end.
     asio::awaitable<bool> handle_line(std::string_view raw_line, bool first);
     asio::awaitable<void> write_now(std::shared_ptr<const std::string> line);
@@ -73,10 +75,13 @@ private:
     std::deque<std::shared_ptr<const std::string>> outbox_;
     std::unique_ptr<AsyncSignal> drained_; // created only when someone waits for the outbox
     bool writing_ = false;
+    bool maybe_readable_ = true; // no EAGAIN seen since the last readiness report
     bool persistent_ = false;
     bool busy_ = false; // a request is being handled
     bool close_requested_ = false;
     bool closed_ = false;
+    bool first_line_done_ = false;
+    std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
 };
 
 } // namespace ksid::daemon

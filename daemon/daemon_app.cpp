@@ -36,8 +36,8 @@ struct Daemon {
         : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
           system_commands(lifecycle, log),
           server(io.get_executor(),
-                 ConnectionSettings{cfg.daemon.max_line_bytes, to_ms(cfg.daemon.first_line_timeout)},
-                 cfg.daemon.max_connections, router, lifecycle, log),
+                 ConnectionSettings{cfg.daemon.max_line_bytes}, cfg.daemon.max_connections,
+                 to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
         system_commands.register_with(router);
     }
@@ -166,6 +166,7 @@ int run_daemon(const DaemonOptions& options) {
         };
     };
     asio::co_spawn(d.io, d.server.accept_loop(), report("accept loop"));
+    asio::co_spawn(d.io, d.server.first_line_sweeper(), report("first-line sweeper"));
     asio::co_spawn(d.io, d.watch_signals(), report("signal watcher"));
     asio::co_spawn(d.io, d.shutdown_sequence(), report("shutdown"));
 

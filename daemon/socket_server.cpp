@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <sys/stat.h>
 
 namespace ksid::daemon {
@@ -16,10 +17,11 @@ using asio::as_tuple;
 using asio::use_awaitable;
 
 SocketServer::SocketServer(asio::any_io_executor executor, ConnectionSettings settings,
-                           std::size_t max_connections, CommandRouter& router, Lifecycle& lifecycle,
-                           std::shared_ptr<spdlog::logger> log)
+                           std::size_t max_connections, std::chrono::milliseconds first_line_timeout,
+                           CommandRouter& router, Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log)
     : acceptor_(executor), settings_(settings), max_connections_(max_connections), router_(router),
-      lifecycle_(lifecycle), log_(std::move(log)) {}
+      lifecycle_(lifecycle), log_(std::move(log)), first_line_timeout_(first_line_timeout),
+      sweeper_wakeup_(std::make_unique<AsyncSignal>(executor)) {}
 
 std::optional<std::string> SocketServer::listen(const std::string& socket_path, unsigned mode) {
     boost::system::error_code ec;
@@ -58,6 +60,7 @@ asio::awaitable<void> SocketServer::accept_loop() {
         auto connection =
             std::make_shared<Connection>(std::move(socket), id, settings_, router_, lifecycle_, log_);
         connections_.emplace(id, connection);
+        if (connections_.size() == 1) sweeper_wakeup_->notify();
         asio::co_spawn(acceptor_.get_executor(), serve(std::move(connection)), asio::detached);
     }
 }
@@ -74,9 +77,31 @@ asio::awaitable<void> SocketServer::serve(std::shared_ptr<Connection> connection
     if (connections_changed_) connections_changed_->notify();
 }
 
+asio::awaitable<void> SocketServer::first_line_sweeper() {
+    using clock = asio::steady_timer::clock_type;
+    const auto interval = std::clamp<std::chrono::milliseconds>(first_line_timeout_ / 4, std::chrono::milliseconds(50),
+                                                                std::chrono::milliseconds(1000));
+    while (acceptor_.is_open()) {
+        if (connections_.empty()) {
+            co_await sweeper_wakeup_->wait();
+            continue;
+        }
+        co_await sweeper_wakeup_->wait_until(clock::now() + interval);
+        const auto cutoff = clock::now() - first_line_timeout_;
+        for (auto& [id, weak] : connections_) {
+            auto c = weak.lock();
+            if (c && !c->first_line_done() && c->accepted_at() <= cutoff) {
+                log_->debug("Connection {}: no request line within {} ms; closing", id, first_line_timeout_.count());
+                c->close();
+            }
+        }
+    }
+}
+
 void SocketServer::stop_accepting() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    sweeper_wakeup_->notify();
 }
 
 void SocketServer::close_idle_connections() {

@@ -5,6 +5,8 @@
 
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,12 +17,16 @@ namespace ksid::daemon {
 class SocketServer {
 public:
     SocketServer(asio::any_io_executor executor, ConnectionSettings settings, std::size_t max_connections,
+                 std::chrono::milliseconds first_line_timeout,
                  CommandRouter& router, Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log);
 
     // Binds and listens (backlog 100, as the legacy daemon). Returns an error text on failure.
     std::optional<std::string> listen(const std::string& socket_path, unsigned mode);
 
     asio::awaitable<void> accept_loop();
+    // Closes connections that send no complete first line in time: one periodic sweep over the open
+    // connections instead of a timer per connection (cheaper per connection, and no state that outlives it).
+    asio::awaitable<void> first_line_sweeper();
 
     void stop_accepting();
     void close_idle_connections(); // shutdown: idle connections close now, busy ones after their reply
@@ -42,6 +48,8 @@ private:
     std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections_;
     std::uint64_t next_id_ = 1;
     std::unique_ptr<AsyncSignal> connections_changed_;
+    std::chrono::milliseconds first_line_timeout_;
+    std::unique_ptr<AsyncSignal> sweeper_wakeup_;
 };
 
 } // namespace ksid::daemon

@@ -105,7 +105,10 @@ class Ksid:
     def exchange(self, data, timeout=10):
         """Sends raw bytes on a new connection and returns everything read until the daemon closes it."""
         with self.connect(timeout) as s:
-            s.sendall(data)
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the daemon closed early (over-long line): read what it said, if anything
             return read_all(s)
 
     def request(self, obj, timeout=10):
@@ -137,9 +140,14 @@ class Ksid:
 
 
 def read_all(s):
+    """Everything until the daemon closes. A reset counts as a close: closing a Unix socket with unread
+    input (an over-long line the daemon refused to buffer) resets the peer."""
     data = b""
     while True:
-        chunk = s.recv(65536)
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            return data
         if not chunk:
             return data
         data += chunk
