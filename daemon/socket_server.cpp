@@ -60,7 +60,6 @@ asio::awaitable<void> SocketServer::accept_loop() {
         auto connection =
             std::make_shared<Connection>(std::move(socket), id, settings_, router_, lifecycle_, log_);
         connections_.emplace(id, connection);
-        if (connections_.size() == 1) sweeper_wakeup_->notify();
         asio::co_spawn(acceptor_.get_executor(), serve(std::move(connection)), asio::detached);
     }
 }
@@ -81,11 +80,9 @@ asio::awaitable<void> SocketServer::first_line_sweeper() {
     using clock = asio::steady_timer::clock_type;
     const auto interval = std::clamp<std::chrono::milliseconds>(first_line_timeout_ / 4, std::chrono::milliseconds(50),
                                                                 std::chrono::milliseconds(1000));
+    // A steady tick (at most once a second) rather than sleeping while no connection is open: waking on
+    // every first connection would re-arm the timer once per request under one-shot load.
     while (acceptor_.is_open()) {
-        if (connections_.empty()) {
-            co_await sweeper_wakeup_->wait();
-            continue;
-        }
         co_await sweeper_wakeup_->wait_until(clock::now() + interval);
         const auto cutoff = clock::now() - first_line_timeout_;
         for (auto& [id, weak] : connections_) {
