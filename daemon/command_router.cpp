@@ -17,6 +17,12 @@ parameters_object(const protocol::LegacyRequest& r) {
                             "' object has no attribute 'get'"};
 }
 
+const boost::json::value& parameter(const boost::json::object& parameters, std::string_view key) {
+    static const boost::json::value null_value;
+    const auto* v = parameters.if_contains(key);
+    return v ? *v : null_value;
+}
+
 void CommandRouter::add(std::string_view command, CommandHandler handler) {
     if (!protocol::find_legacy_command(command))
         throw std::logic_error("not a legacy command: " + std::string(command));

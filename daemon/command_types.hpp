@@ -53,4 +53,23 @@ using CommandHandler =
 boost::system::result<const boost::json::object*, CommandError>
 parameters_object(const protocol::LegacyRequest& r);
 
+namespace detail {
+template <class Fn>
+boost::asio::awaitable<CommandOutcome> run_sync_handler(Fn fn, const protocol::LegacyRequest& request) {
+    co_return fn(request);
+}
+} // namespace detail
+
+// A command handler from a synchronous function of the request (no suspension, no captured state in the
+// coroutine frame beyond the copied function object).
+template <class Fn>
+CommandHandler sync_handler(Fn fn) {
+    return [fn](const protocol::LegacyRequest& request, RequestContext&) {
+        return detail::run_sync_handler(fn, request);
+    };
+}
+
+// parameters.get(key): the value, or null when absent.
+const boost::json::value& parameter(const boost::json::object& parameters, std::string_view key);
+
 } // namespace ksid::daemon

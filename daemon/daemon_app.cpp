@@ -1,6 +1,9 @@
 #include "daemon/daemon_app.hpp"
 
 #include "daemon/command_router.hpp"
+#include "daemon/commands/cleanup_command.hpp"
+#include "daemon/commands/identity_commands.hpp"
+#include "daemon/commands/state_commands.hpp"
 #include "daemon/commands/system_commands.hpp"
 #include "daemon/filesystem.hpp"
 #include "daemon/instance_guard.hpp"
@@ -34,12 +37,16 @@ std::chrono::milliseconds to_ms(config::Seconds s) {
 struct Daemon {
     Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
         : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
-          system_commands(lifecycle, log),
+          system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
+          identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
           server(io.get_executor(),
                  ConnectionSettings{cfg.daemon.max_line_bytes}, cfg.daemon.max_connections,
                  to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
         system_commands.register_with(router);
+        state_commands.register_with(router);
+        identity_commands.register_with(router);
+        cleanup_command.register_with(router);
     }
 
     asio::awaitable<void> watch_signals() {
@@ -80,7 +87,14 @@ struct Daemon {
     std::shared_ptr<spdlog::logger> log;
     Lifecycle lifecycle;
     CommandRouter router;
+    SharedStateStore shared_state;
+    IdentityStore identities;
+    SessionRegistry sessions;
+    AgentRegistry agents;
     SystemCommands system_commands;
+    StateCommands state_commands;
+    IdentityCommands identity_commands;
+    CleanupCommand cleanup_command;
     SocketServer server;
     InstanceGuard guard;
 };
@@ -128,6 +142,9 @@ int run_daemon(const DaemonOptions& options) {
               cfg.api_shim.enabled ? "api shim" : "claude cli");
 
     Daemon d(options, log);
+    if (!d.identities.load())
+        log->warn("shared_state/identities.json is not valid JSON; starting with no identities (the file is "
+                     "rewritten at the next identity change)");
 
     // 3. Collision detection (spec §2.3, Recommended).
     std::string notes;
@@ -141,6 +158,9 @@ int run_daemon(const DaemonOptions& options) {
         log->critical("{}", decision.message);
         return 1;
     }
+
+    if (auto n = remove_stale_temp_files("shared_state"))
+        log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
 
     // 4. Listen, then write the PID file.
     if (auto err = d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {

@@ -85,6 +85,21 @@ std::optional<std::string> read_small_file(const std::string& path, std::size_t 
     return out;
 }
 
+std::size_t remove_stale_temp_files(const std::string& directory) {
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(directory, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        const auto pos = name.find(".tmp.");
+        if (pos == std::string::npos || pos == 0) continue;
+        const auto suffix = name.substr(pos + 5); // "<pid>.<n>"
+        if (suffix.empty() || suffix.find_first_not_of("0123456789.") != std::string::npos) continue;
+        if (::unlink(it->path().c_str()) == 0) ++removed;
+    }
+    return removed;
+}
+
 std::error_code append_line(const std::string& path, std::string_view line) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return last_error();

@@ -23,6 +23,10 @@ std::error_code ensure_directory(const std::string& path);
 // Reads a file of at most max_bytes; nullopt if it is missing, unreadable or larger.
 std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes = 1 << 20);
 
+// Removes temp files a crash left behind in a directory (write_file_atomic's "<name>.tmp.<pid>.<n>").
+// Returns how many were removed.
+std::size_t remove_stale_temp_files(const std::string& directory);
+
 // Appends one whole line with a single write(2) (O_APPEND), as the design asks for log lines.
 std::error_code append_line(const std::string& path, std::string_view line_with_newline);
 

@@ -197,6 +197,36 @@ std::string python_repr(const json::value& v) {
     return s;
 }
 
+bool python_truthy(const json::value& v) noexcept {
+    switch (v.kind()) {
+    case json::kind::null: return false;
+    case json::kind::bool_: return v.get_bool();
+    case json::kind::int64: return v.get_int64() != 0;
+    case json::kind::uint64: return v.get_uint64() != 0;
+    case json::kind::double_: return v.get_double() != 0.0;
+    case json::kind::string: return !v.get_string().empty();
+    case json::kind::array: return !v.get_array().empty();
+    case json::kind::object: return !v.get_object().empty();
+    }
+    return false;
+}
+
+std::string python_title(std::string_view text) {
+    std::string out(text);
+    bool previous_cased = false;
+    for (char& c : out) {
+        const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
+        if (upper || lower) {
+            if (previous_cased && upper) c = static_cast<char>(c - 'A' + 'a');
+            if (!previous_cased && lower) c = static_cast<char>(c - 'a' + 'A');
+            previous_cased = true;
+        } else {
+            previous_cased = false;
+        }
+    }
+    return out;
+}
+
 std::string_view python_type_name(const json::value& v) {
     switch (v.kind()) {
     case json::kind::null:

@@ -22,6 +22,12 @@ void append_python_repr(std::string& out, const boost::json::value& value);
 std::string python_str(const boost::json::value& value);
 std::string python_repr(const boost::json::value& value);
 
+// bool(value): null, false, 0, 0.0, "", [] and {} are false.
+bool python_truthy(const boost::json::value& value) noexcept;
+
+// str.title() for ASCII text: "data_analyst" -> "Data_Analyst", "hello world" -> "Hello World".
+std::string python_title(std::string_view text);
+
 // type(value).__name__: dict, list, str, int, float, bool, NoneType.
 std::string_view python_type_name(const boost::json::value& value);
 

@@ -167,4 +167,10 @@ std::string to_python_json(const json::value& value, int indent) {
     return s;
 }
 
+std::string to_python_json(const json::object& value, int indent) {
+    std::string s;
+    append_object(s, value, indent, 0);
+    return s;
+}
+
 } // namespace ksid::protocol

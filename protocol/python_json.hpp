@@ -14,6 +14,7 @@ namespace ksid::protocol {
 void append_python_json(std::string& out, const boost::json::value& value, int indent = -1);
 void append_python_json(std::string& out, const boost::json::object& value, int indent = -1);
 std::string to_python_json(const boost::json::value& value, int indent = -1);
+std::string to_python_json(const boost::json::object& value, int indent = -1);
 void append_python_json_string(std::string& out, std::string_view utf8);
 
 } // namespace ksid::protocol
