@@ -266,6 +266,8 @@ class CrashSafety(unittest.TestCase):
             for path in glob.glob(k.path("shared_state", "*.json")):
                 with open(path) as f:
                     json.load(f)  # raises on a torn file
+            with open(k.path("shared_state", "key0.json.tmp.99999.7"), "w") as f:
+                f.write('{"value": ')  # what a crash mid-write leaves: never read, removed at start
             k.start()  # restarts over the stale socket and PID file
             self.assertEqual(k.request(cmd("GET_SHARED", key="key0"))["result"]["value"]["pad"], "x" * 20000)
             self.assertGreater(k.request(cmd("LIST_IDENTITIES"))["result"]["count"], 0)

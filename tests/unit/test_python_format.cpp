@@ -66,3 +66,16 @@ TEST_CASE("json.dumps indent=2 layout") {
     CHECK(to_python_json(v, 2) ==
           "{\n  \"a\": {\n    \"b\": [\n      1,\n      2\n    ],\n    \"c\": {}\n  },\n  \"d\": []\n}");
 }
+
+TEST_CASE("truthiness is Python's") {
+    for (auto text : {"null", "false", "0", "0.0", "\"\"", "[]", "{}"}) CHECK_FALSE(python_truthy(json::parse(text)));
+    for (auto text : {"true", "1", "-1", "0.5", "\"x\"", "[0]", "{\"a\": null}"}) CHECK(python_truthy(json::parse(text)));
+}
+
+TEST_CASE("str.title()") {
+    CHECK(python_title("data_analyst") == "Data_Analyst");
+    CHECK(python_title("hello world") == "Hello World");
+    CHECK(python_title("RESEARCHER") == "Researcher");
+    CHECK(python_title("x2y") == "X2Y");
+    CHECK(python_title("") == "");
+}
