@@ -1,6 +1,12 @@
 #include "daemon/daemon_app.hpp"
 
+#include "daemon/claude/claude_process_manager.hpp"
+#include "daemon/claude/cli_backend.hpp"
+#include "daemon/claude/session_log.hpp"
 #include "daemon/command_router.hpp"
+#include "daemon/commands/process_commands.hpp"
+#include "daemon/events.hpp"
+#include "daemon/jobs/in_process_job_queue.hpp"
 #include "daemon/commands/cleanup_command.hpp"
 #include "daemon/commands/identity_commands.hpp"
 #include "daemon/commands/state_commands.hpp"
@@ -39,6 +45,11 @@ struct Daemon {
         : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
           system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
           identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
+          events(log),
+          backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes, to_ms(cfg.queue.kill_grace)}),
+          queue(io.get_executor(), backend, cfg.queue.max_concurrent, cfg.queue.max_pending, log),
+          manager(io.get_executor(), cfg, queue, session_log, sessions, agents, events, log),
+          process_commands(manager, cfg),
           server(io.get_executor(),
                  ConnectionSettings{cfg.daemon.max_line_bytes}, cfg.daemon.max_connections,
                  to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
@@ -47,6 +58,10 @@ struct Daemon {
         state_commands.register_with(router);
         identity_commands.register_with(router);
         cleanup_command.register_with(router);
+        process_commands.register_with(router);
+        lifecycle.on_shutdown([this]() -> asio::awaitable<void> {
+            co_await manager.shutdown(to_ms(cfg.daemon.shutdown_grace));
+        });
     }
 
     asio::awaitable<void> watch_signals() {
@@ -95,6 +110,12 @@ struct Daemon {
     StateCommands state_commands;
     IdentityCommands identity_commands;
     CleanupCommand cleanup_command;
+    LoggingEventSink events;
+    SessionLog session_log;
+    CliBackend backend;
+    InProcessJobQueue queue;
+    ClaudeProcessManager manager;
+    ProcessCommands process_commands;
     SocketServer server;
     InstanceGuard guard;
 };

@@ -20,10 +20,13 @@ asio::awaitable<void> Lifecycle::wait_for_shutdown_request() {
         co_await signal_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-AsyncSignal::AsyncSignal(asio::any_io_executor executor) : timer_(executor) {}
+AsyncSignal::AsyncSignal(asio::any_io_executor executor)
+    : timer_(executor, asio::steady_timer::time_point::max()) {}
 
 asio::awaitable<void> AsyncSignal::wait() {
-    timer_.expires_at(asio::steady_timer::time_point::max());
+    // Setting the expiry cancels pending waits, so leave it alone when it is already "never": several
+    // coroutines may wait on one signal.
+    if (timer_.expiry() != asio::steady_timer::time_point::max()) timer_.expires_at(asio::steady_timer::time_point::max());
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 

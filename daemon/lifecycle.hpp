@@ -43,7 +43,7 @@ public:
     explicit AsyncSignal(asio::any_io_executor executor);
     void notify() { timer_.cancel(); }
     asio::awaitable<void> wait();
-    // Waits until notified or the deadline passes.
+    // Waits until notified or the deadline passes (for a signal with a single waiter).
     asio::awaitable<void> wait_until(asio::steady_timer::time_point deadline);
 
 private:

@@ -1,10 +1,10 @@
 #include "daemon/commands/identity_commands.hpp"
 
+#include "daemon/ids.hpp"
 #include "protocol/python_format.hpp"
 #include "protocol/timestamp.hpp"
 
 #include <array>
-#include <random>
 
 namespace ksid::daemon {
 namespace json = boost::json;
@@ -37,19 +37,6 @@ const RoleDefaults& defaults_for(const json::value& role) {
     return role_defaults.back();
 }
 
-std::string uuid4() {
-    static std::random_device device;
-    static std::mt19937_64 rng(device());
-    std::uniform_int_distribution<std::uint64_t> dist;
-    std::uint64_t hi = dist(rng), lo = dist(rng);
-    hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull; // version 4
-    lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; // variant 10
-    char buf[37];
-    std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                  static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
-                  static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFull));
-    return buf;
-}
 
 std::string last_chars(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
 

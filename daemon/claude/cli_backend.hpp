@@ -1,0 +1,27 @@
+#pragma once
+// The cli backend: one `claude` process per turn, with the legacy argv (spec §6.1), the prompt on stdin,
+// cwd = the project directory, bounded output and time.
+#include "daemon/claude/claude_backend.hpp"
+
+#include <string>
+
+namespace ksid::daemon {
+
+struct CliBackendSettings {
+    std::string claude_command = "claude";
+    std::string working_directory; // empty: the daemon's
+    std::size_t max_output_bytes = 16u << 20;
+    std::chrono::milliseconds kill_grace{3000};
+};
+
+class CliBackend final : public ClaudeBackend {
+public:
+    explicit CliBackend(CliBackendSettings settings) : settings_(std::move(settings)) {}
+    boost::asio::awaitable<TurnResult> run(const TurnRequest& request, std::shared_ptr<ChildControl> control) override;
+    std::string_view name() const override { return "cli"; }
+
+private:
+    CliBackendSettings settings_;
+};
+
+} // namespace ksid::daemon

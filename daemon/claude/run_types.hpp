@@ -1,0 +1,44 @@
+#pragma once
+// One Claude turn as the process manager asks for it and as a backend reports it. A turn is backend
+// neutral: the cli backend runs it as one `claude` process today; a warm-process backend can run it as one
+// turn of a longer-lived `claude --input-format stream-json` process, and the upstream backend as one HTTP
+// call, without the callers changing.
+#include "protocol/claude_cli.hpp"
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace ksid::daemon {
+
+struct TurnRequest {
+    std::string prompt; // goes on stdin, never argv
+    std::string model;  // validated
+    std::optional<std::string> resume_session; // validated
+    bool enable_tools = true;
+    protocol::ClaudeOutputFormat format = protocol::ClaudeOutputFormat::json;
+    std::chrono::milliseconds time_limit{300'000};
+    // Streaming consumers (the facade) get stdout as it arrives.
+    std::function<void(std::string_view)> on_output;
+};
+
+struct TurnResult {
+    enum class Status {
+        completed,        // the run ended on its own: stdout/stderr/returncode are what it produced
+        not_found,        // the executable could not be found
+        spawn_failed,     // it could not be started (errno in spawn_errno)
+        timed_out,        // killed at the time limit
+        output_too_large, // killed for exceeding the output cap
+        cancelled,        // killed or never started because the requester went away or ksid stopped
+        rejected,         // never queued: the queue is full
+    };
+    Status status = Status::completed;
+    std::string stdout_data;
+    std::string stderr_data;
+    int returncode = 0; // exit status, or minus the signal (Python's convention)
+    int spawn_errno = 0;
+    std::string detail; // human-readable context for failures
+};
+
+} // namespace ksid::daemon

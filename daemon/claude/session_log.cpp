@@ -1,0 +1,43 @@
+#include "daemon/claude/session_log.hpp"
+
+#include "daemon/filesystem.hpp"
+#include "protocol/python_json.hpp"
+
+#include <cerrno>
+#include <unistd.h>
+
+namespace ksid::daemon {
+
+std::error_code SessionLog::append_exchange(const std::string& session, const boost::json::object& human,
+                                            const boost::json::object& claude) {
+    std::string lines;
+    protocol::append_python_json(lines, human);
+    lines += '\n';
+    protocol::append_python_json(lines, claude);
+    lines += '\n';
+    return append_line(log_path(session), lines);
+}
+
+std::error_code SessionLog::link_latest(const std::string& session) {
+    static unsigned long counter = 0;
+    const std::string target = session + ".jsonl";
+    const std::string tmp = logs_dir_ + "/.latest.jsonl.tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
+    if (::symlink(target.c_str(), tmp.c_str()) != 0) return {errno, std::system_category()};
+    if (::rename(tmp.c_str(), (logs_dir_ + "/latest.jsonl").c_str()) != 0) {
+        std::error_code ec{errno, std::system_category()};
+        ::unlink(tmp.c_str());
+        return ec;
+    }
+    return {};
+}
+
+std::error_code SessionLog::write_last_session_id(const std::string& session) {
+    return write_file_atomic(sockets_dir_ + "/last_session_id", session, Durability::rename_only);
+}
+
+std::error_code SessionLog::write_last_output(const boost::json::value& output) {
+    return write_file_atomic(sockets_dir_ + "/claude_last_output.json", protocol::to_python_json(output, 2),
+                             Durability::rename_only);
+}
+
+} // namespace ksid::daemon

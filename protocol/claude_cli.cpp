@@ -1,0 +1,43 @@
+#include "protocol/claude_cli.hpp"
+
+namespace ksid::protocol {
+
+namespace {
+bool is_alnum(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+} // namespace
+
+std::vector<std::string> build_claude_argv(std::string_view executable, const ClaudeInvocation& inv) {
+    std::vector<std::string> argv{std::string(executable), "--model", inv.model, "--print", "--output-format"};
+    if (inv.format == ClaudeOutputFormat::json) {
+        argv.emplace_back("json");
+    } else {
+        argv.emplace_back("stream-json");
+        argv.emplace_back("--verbose");
+        if (inv.include_partial_messages) argv.emplace_back("--include-partial-messages");
+    }
+    if (inv.enable_tools) {
+        argv.emplace_back("--allowedTools");
+        argv.emplace_back(legacy_allowed_tools);
+    }
+    if (inv.resume_session && !inv.resume_session->empty()) {
+        argv.emplace_back("--resume");
+        argv.emplace_back(*inv.resume_session);
+    }
+    return argv;
+}
+
+bool is_valid_session_id(std::string_view id) noexcept {
+    if (id.empty() || id.size() > 128 || id.front() == '-' || id.front() == '.') return false;
+    for (char c : id)
+        if (!is_alnum(c) && c != '-' && c != '_' && c != '.' && c != ':') return false;
+    return true;
+}
+
+bool is_valid_model_name(std::string_view model) noexcept {
+    if (model.empty() || model.size() > 128 || model.front() == '-') return false;
+    for (char c : model)
+        if (!is_alnum(c) && c != '-' && c != '_' && c != '.' && c != ':' && c != '[' && c != ']') return false;
+    return true;
+}
+
+} // namespace ksid::protocol

@@ -1,0 +1,40 @@
+#pragma once
+// The `claude` command line ksid builds (spec §6.1, claude-cli.md) and the validation of everything that
+// reaches argv from a client. Prompts never go on argv: they are written to stdin.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ksid::protocol {
+
+// The legacy tool list: one argv element with space-separated names.
+inline constexpr std::string_view legacy_allowed_tools =
+    "Task Bash Glob Grep LS Read Edit MultiEdit Write WebFetch WebSearch";
+
+enum class ClaudeOutputFormat {
+    json,        // one result object (SPAWN)
+    stream_json, // NDJSON events with --verbose (--include-partial-messages for token deltas)
+};
+
+struct ClaudeInvocation {
+    std::string model;
+    std::optional<std::string> resume_session; // --resume S when set and non-empty
+    bool enable_tools = true;
+    ClaudeOutputFormat format = ClaudeOutputFormat::json;
+    bool include_partial_messages = true; // stream_json only
+};
+
+// argv[0] is `executable`; the order is the legacy one:
+//   claude --model M --print --output-format json [--allowedTools "..."] [--resume S]
+std::vector<std::string> build_claude_argv(std::string_view executable, const ClaudeInvocation& invocation);
+
+// Session ids name files (claude_logs/<id>.jsonl) and go on argv: letters, digits, '-', '_', '.', ':'; at
+// most 128 bytes; not starting with '-' or '.'.
+bool is_valid_session_id(std::string_view id) noexcept;
+
+// Model names go on argv: letters, digits, '-', '_', '.', ':', '[', ']'; at most 128 bytes; not starting
+// with '-'.
+bool is_valid_model_name(std::string_view model) noexcept;
+
+} // namespace ksid::protocol

@@ -1,0 +1,120 @@
+#include "protocol/stream_json.hpp"
+
+#include "protocol/claude_cli.hpp"
+#include "protocol/json_parse.hpp"
+
+namespace ksid::protocol {
+namespace json = boost::json;
+
+namespace {
+
+std::string_view string_at(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+const json::object* object_at(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_object() ? &v->get_object() : nullptr;
+}
+
+std::optional<std::string> session_of(const json::object& o) {
+    auto id = string_at(o, "session_id");
+    if (id.empty()) id = string_at(o, "sessionId");
+    if (id.empty() || !is_valid_session_id(id)) return std::nullopt;
+    return std::string(id);
+}
+
+} // namespace
+
+void StreamJsonParser::feed(std::string_view bytes, std::vector<StreamEvent>& out) {
+    while (!bytes.empty()) {
+        const auto nl = bytes.find('\n');
+        if (nl == std::string_view::npos) {
+            if (pending_.size() + bytes.size() > max_line_) {
+                overflowed_ = true;
+                pending_.clear();
+            } else {
+                pending_.append(bytes);
+            }
+            return;
+        }
+        if (pending_.empty()) {
+            parse_line(bytes.substr(0, nl), out);
+        } else {
+            pending_.append(bytes.substr(0, nl));
+            parse_line(pending_, out);
+            pending_.clear();
+        }
+        bytes.remove_prefix(nl + 1);
+    }
+}
+
+void StreamJsonParser::finish(std::vector<StreamEvent>& out) {
+    if (!pending_.empty()) parse_line(pending_, out);
+    pending_.clear();
+}
+
+void StreamJsonParser::parse_line(std::string_view line, std::vector<StreamEvent>& out) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) return;
+    auto parsed = parse_json_text(line, 1000);
+    if (!parsed || !parsed->is_object()) {
+        ++malformed_;
+        return;
+    }
+    json::object& o = parsed->get_object();
+    const auto type = string_at(o, "type");
+    if (type == "system") {
+        if (string_at(o, "subtype") != "init") return;
+        StreamEvent e{StreamEvent::Kind::init};
+        e.session_id = session_of(o);
+        e.object = std::move(o);
+        out.push_back(std::move(e));
+    } else if (type == "stream_event") {
+        const auto* event = object_at(o, "event");
+        if (!event || string_at(*event, "type") != "content_block_delta") return;
+        const auto* delta = object_at(*event, "delta");
+        if (!delta || string_at(*delta, "type") != "text_delta") return;
+        StreamEvent e{StreamEvent::Kind::text_delta};
+        e.text = std::string(string_at(*delta, "text"));
+        e.session_id = session_of(o);
+        deltas_since_message_ = true;
+        if (!e.text.empty()) out.push_back(std::move(e));
+    } else if (type == "assistant") {
+        const auto* message = object_at(o, "message");
+        const auto* content = message ? message->if_contains("content") : nullptr;
+        std::string text;
+        if (content && content->is_array()) {
+            for (const auto& block : content->get_array()) {
+                if (!block.is_object()) continue;
+                const auto& b = block.get_object();
+                const auto block_type = string_at(b, "type");
+                if (block_type == "text") {
+                    text += string_at(b, "text");
+                } else if (block_type == "tool_use") {
+                    StreamEvent tool{StreamEvent::Kind::tool_use};
+                    tool.text = std::string(string_at(b, "name"));
+                    tool.session_id = session_of(o);
+                    out.push_back(std::move(tool));
+                }
+            }
+        }
+        if (!text.empty()) {
+            StreamEvent e{StreamEvent::Kind::assistant_text};
+            e.text = std::move(text);
+            e.session_id = session_of(o);
+            e.already_streamed = deltas_since_message_;
+            out.push_back(std::move(e));
+        }
+        deltas_since_message_ = false;
+    } else if (type == "result") {
+        StreamEvent e{StreamEvent::Kind::result};
+        e.session_id = session_of(o);
+        e.object = std::move(o);
+        out.push_back(std::move(e));
+        deltas_since_message_ = false;
+    }
+}
+
+} // namespace ksid::protocol

@@ -1,0 +1,197 @@
+// A fake `claude` for fast tests, fault injection and the benchmark. It answers like
+// `claude --print --output-format json|stream-json` and misbehaves on request: the prompt (stdin) may
+// contain FAKE:<mode> (see below). Not a substitute for the real CLI, which the tests also run.
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+    return out;
+}
+
+std::string new_uuid() {
+    unsigned char b[16] = {};
+    int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)!::read(fd, b, sizeof b);
+        ::close(fd);
+    }
+    b[6] = (b[6] & 0x0F) | 0x40;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    char s[37];
+    std::snprintf(s, sizeof s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                  b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return s;
+}
+
+void write_all(int fd, const std::string& s) {
+    std::size_t off = 0;
+    while (off < s.size()) {
+        ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+        if (n <= 0) return;
+        off += static_cast<std::size_t>(n);
+    }
+}
+
+bool has(const std::string& prompt, const char* mode) { return prompt.find(std::string("FAKE:") + mode) != std::string::npos; }
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string resume, output_format = "json", model;
+    bool partial = false;
+    std::string argv_json = "[";
+    for (int i = 0; i < argc; ++i) {
+        std::string a = argv[i];
+        argv_json += (i ? ", \"" : "\"") + json_escape(a) + "\"";
+        if (a == "--resume" && i + 1 < argc) resume = argv[i + 1];
+        if (a == "--output-format" && i + 1 < argc) output_format = argv[i + 1];
+        if (a == "--model" && i + 1 < argc) model = argv[i + 1];
+        if (a == "--include-partial-messages") partial = true;
+    }
+    argv_json += "]";
+
+    std::string prompt;
+    const char* env_mode = std::getenv("FAKE_CLAUDE_MODE");
+    if (env_mode && std::strstr(env_mode, "noread")) {
+        prompt = "FAKE:noread";
+    } else {
+        char buf[65536];
+        ssize_t n;
+        while ((n = ::read(0, buf, sizeof buf)) > 0) prompt.append(buf, static_cast<std::size_t>(n));
+    }
+    if (env_mode) prompt += std::string(" FAKE:") + env_mode;
+
+    if (has(prompt, "sleep=")) {
+        const auto pos = prompt.find("FAKE:sleep=") + 11;
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(prompt.c_str() + pos)));
+    }
+    if (has(prompt, "hang-ignore-term")) {
+        std::signal(SIGTERM, SIG_IGN);
+        for (;;) ::pause();
+    }
+    if (has(prompt, "hang")) {
+        for (;;) ::pause();
+    }
+    if (has(prompt, "grandchild")) {
+        if (::fork() == 0) { // keeps stdout open, in our process group
+            ::sleep(60);
+            _exit(0);
+        }
+    }
+    if (has(prompt, "crash")) {
+        write_all(2, "fake claude: simulated crash\n");
+        return 3;
+    }
+    if (has(prompt, "empty")) return 0;
+    if (has(prompt, "invalid")) {
+        write_all(1, "this is not json\n");
+        return 0;
+    }
+    if (has(prompt, "list")) {
+        write_all(1, "[1, 2]\n");
+        return 0;
+    }
+    if (has(prompt, "badutf8")) {
+        write_all(1, "\xff\xfe{}\n");
+        return 0;
+    }
+    if (has(prompt, "huge")) {
+        std::string chunk(1 << 20, 'x');
+        for (int i = 0; i < 256; ++i) write_all(1, chunk);
+        return 0;
+    }
+    if (prompt.size() >= 5 && prompt.compare(0, 5, "ERROR") == 0) { // like the CLI with an empty prompt
+        write_all(2, "Error: No messages returned from query\n");
+        return 1;
+    }
+    if (prompt.empty()) {
+        write_all(2, "Error: Input must be provided either through stdin or as a prompt argument when using --print\n");
+        return 1;
+    }
+    if (!resume.empty() && has(prompt, "unknown-session")) {
+        write_all(2, "No conversation found with session ID: " + resume + "\n");
+        return 1;
+    }
+
+    std::string session = resume.empty() ? new_uuid() : resume;
+    if (has(prompt, "badsession")) session = "../../etc/passwd";
+    std::string extra;
+    if (has(prompt, "fds")) {
+        extra += ", \"fds\": [";
+        if (DIR* d = ::opendir("/proc/self/fd")) {
+            bool first = true;
+            while (dirent* e = ::readdir(d)) {
+                if (e->d_name[0] == '.') continue;
+                extra += std::string(first ? "" : ", ") + e->d_name;
+                first = false;
+            }
+            ::closedir(d);
+        }
+        extra += "]";
+    }
+    if (has(prompt, "pgid")) extra += ", \"own_process_group\": " + std::string(::getpgid(0) == ::getpid() ? "true" : "false");
+    char cwd[4096] = {};
+    if (::getcwd(cwd, sizeof cwd)) extra += ", \"cwd\": \"" + json_escape(cwd) + "\"";
+    const std::string answer = "ECHO: " + prompt;
+    const std::string session_field = has(prompt, "sessionless") ? "" : ", \"session_id\": \"" + json_escape(session) + "\"";
+
+    if (output_format == "stream-json") {
+        write_all(1, "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"" + session + "\",\"model\":\"" +
+                         json_escape(model) + "\"}\n");
+        std::string words = answer;
+        std::size_t pos = 0;
+        while (partial && pos < words.size()) {
+            std::size_t next = words.find(' ', pos + 1);
+            if (next == std::string::npos) next = words.size();
+            write_all(1, "{\"type\":\"stream_event\",\"event\":{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                         "{\"type\":\"text_delta\",\"text\":\"" +
+                             json_escape(words.substr(pos, next - pos)) + "\"}},\"session_id\":\"" + session + "\"}\n");
+            if (has(prompt, "slowstream")) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            pos = next;
+        }
+        write_all(1, "{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"" +
+                         json_escape(answer) + "\"}]},\"session_id\":\"" + session + "\"}\n");
+        write_all(1, "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"" + json_escape(answer) +
+                         "\",\"stop_reason\":\"end_turn\",\"session_id\":\"" + session +
+                         "\",\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":1,\"cache_read_input_tokens\":2,"
+                         "\"output_tokens\":5}}\n");
+        return 0;
+    }
+
+    if (has(prompt, "stderr")) write_all(2, "warning: fake stderr noise\n");
+    write_all(1, "{\"type\": \"result\", \"subtype\": \"success\", \"is_error\": false, \"duration_ms\": 1, \"result\": \"" +
+                     json_escape(answer) + "\"" + session_field +
+                     ", \"total_cost_usd\": 0.0001, \"usage\": {\"input_tokens\": 3, \"output_tokens\": 5}, \"argv\": " +
+                     argv_json + extra + "}\n");
+    return has(prompt, "nonzero") ? 2 : 0;
+}

@@ -1,0 +1,358 @@
+"""A loopback stand-in for the Anthropic Messages API, for running the real `claude` CLI in tests.
+
+Standard library only. As a module:
+
+    with AnthropicStub() as stub:                    # or stub = AnthropicStub().start(); ...; stub.stop()
+        env = claude_env(home_dir, stub.base_url)
+        subprocess.run([claude_bin(), "--print", ...], env=env, input=b"hi")
+        stub.requests                                 # every request received, in order
+
+As a script: `python3 anthropic_stub.py [--port 0] [--log]` prints the chosen port on its first stdout line,
+then serves until killed.
+
+`POST /v1/messages` (with or without `?beta=true`) answers `ECHO[<user turns>]: <last user text>`:
+- the last user text is the last `text` block of the last `user` message whose text does not start with
+  `<system-reminder>` (content may be a string or a list of blocks);
+- user turns are the `user` messages that contain such a real text block (tool results and system reminders
+  alone do not count).
+The answer streams as server-sent events when `stream` is true (the CLI always asks for that), one
+`text_delta` per word, else it is one JSON message.
+
+Special prompts (searched in the last user text):
+- `STUB_SLOW:<seconds>` waits that long before answering;
+- `STUB_ERROR:<status>` answers that HTTP status with an Anthropic error body and `x-should-retry: false`:
+  the CLI gives up at once (exit 1, a JSON result with `is_error: true`; on a 400 it first retries a few
+  times with fewer `anthropic-beta` features). `STUB_ERROR:<status>:retry` leaves that header out, so the
+  CLI retries with back-off (for 429/5xx/529 that runs for minutes: for time-limit tests);
+- `STUB_TOOL:<shell command>` (to the end of the line) first asks for one `Bash` tool call running it;
+  the request that carries its `tool_result` is answered `TOOL_RESULT[<user turns>]: <result text>`.
+
+`POST /v1/messages/count_tokens` answers a rough `{"input_tokens": N}`; any other path answers 404 with an
+Anthropic `not_found_error` body.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("KSID_SOURCE_DIR") or os.path.abspath(os.path.join(HERE, "..", ".."))
+
+SYSTEM_REMINDER = "<system-reminder>"
+ERROR_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
+    503: "api_error", 529: "overloaded_error",
+}
+
+# Variables of the caller's environment that would point the CLI at another account, API, config or proxy.
+_STRIP_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "CLAUDECODE", "AWS_BEARER_TOKEN_BEDROCK", "VERTEX_")
+_STRIP_NAMES = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "MCP_TIMEOUT"}
+
+
+def claude_bin():
+    """Path of the CLI installed by scripts/test-deps (it may not exist)."""
+    return os.environ.get("KSID_TEST_CLAUDE_BIN") or os.path.join(
+        SOURCE_DIR, "build", "tools", "node_modules", ".bin", "claude")
+
+
+def claude_env(home_dir, base_url, base=None):
+    """Environment for running the real CLI against a stub: own HOME, fake key, loopback API only.
+
+    Starts from `base` (default os.environ) without anything that would redirect the CLI elsewhere.
+    """
+    env = {k: v for k, v in (os.environ if base is None else base).items()
+           if not k.startswith(_STRIP_PREFIXES) and k not in _STRIP_NAMES}
+    env.update({
+        "HOME": home_dir,
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": base_url,
+        # No telemetry, error reporting, auto-update, release-notes or other non-essential requests.
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "DISABLE_NON_ESSENTIAL_MODEL_CALLS": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    })
+    return env
+
+
+def _blocks(content):
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return [b for b in content if isinstance(b, dict)]
+    return []
+
+
+def _real_texts(message):
+    return [b.get("text", "") for b in _blocks(message.get("content"))
+            if b.get("type") == "text" and isinstance(b.get("text"), str)
+            and not b.get("text", "").lstrip().startswith(SYSTEM_REMINDER)]
+
+
+def _tool_result_text(block):
+    c = block.get("content")
+    if isinstance(c, str):
+        return c
+    return "".join(b.get("text", "") for b in _blocks(c) if b.get("type") == "text")
+
+
+def analyse(body):
+    """(user turns, last user text, tool result text or None) of a Messages request body."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    users = [m for m in messages if m.get("role") == "user"]
+    turns = sum(1 for m in users if _real_texts(m))
+    text = ""
+    for m in reversed(users):
+        texts = _real_texts(m)
+        if texts:
+            text = texts[-1]
+            break
+    tool_result = None
+    if users:
+        results = [b for b in _blocks(users[-1].get("content")) if b.get("type") == "tool_result"]
+        if results and not _real_texts(users[-1]):
+            tool_result = _tool_result_text(results[-1])
+    return turns, text, tool_result
+
+
+def _words(text):
+    """Split into deltas that concatenate back to text: each word with the whitespace before it."""
+    parts = re.findall(r"\s*\S+", text)
+    tail = text[len("".join(parts)):]
+    if tail:
+        parts.append(tail)
+    return parts or [""]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "anthropic-stub/1"
+
+    def log_message(self, fmt, *args):
+        if self.server.stub.log:
+            sys.stderr.write("anthropic-stub: " + (fmt % args) + "\n")
+
+    # --- plumbing -----------------------------------------------------------------------------------------
+    def _read_body(self):
+        n = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(n) if n > 0 else b""
+        try:
+            return raw, (json.loads(raw) if raw else None)
+        except ValueError:
+            return raw, None
+
+    def _record(self, body_raw, body):
+        rec = {"time": time.time(), "method": self.command, "path": self.path,
+               "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body,
+               "raw_size": len(body_raw)}
+        self.server.stub._add(rec)
+        if self.server.stub.log:
+            sys.stderr.write(f"anthropic-stub: {self.command} {self.path} "
+                             f"{len(body_raw)} bytes UA={self.headers.get('user-agent')}\n")
+        return rec
+
+    def _send_json(self, status, obj, extra_headers=()):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("request-id", "req_stub_" + uuid.uuid4().hex[:20])
+        for k, v in extra_headers:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _error(self, status, message, retry=False):
+        self._send_json(status, {"type": "error", "error": {
+            "type": ERROR_TYPES.get(status, "api_error"), "message": message}},
+            extra_headers=[] if retry else [("x-should-retry", "false")])
+
+    def _chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _event(self, name, obj):
+        self._chunk(f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode())
+
+    # --- methods ------------------------------------------------------------------------------------------
+    def do_GET(self):
+        raw, body = self._read_body()
+        self._record(raw, body)
+        self._error(404, f"stub: no route for {self.command} {urlsplit(self.path).path}")
+
+    do_HEAD = do_DELETE = do_PUT = do_PATCH = do_GET
+
+    def do_POST(self):
+        raw, body = self._read_body()
+        self._record(raw, body)
+        path = urlsplit(self.path).path
+        if path == "/v1/messages/count_tokens":
+            n = max(1, len(json.dumps((body or {}).get("messages") or [])) // 4)
+            return self._send_json(200, {"input_tokens": n})
+        if path != "/v1/messages":
+            return self._error(404, f"stub: no route for POST {path}")
+        if not isinstance(body, dict):
+            return self._error(400, "stub: body is not a JSON object")
+        self._messages(body)
+
+    def _messages(self, body):
+        stub = self.server.stub
+        turns, text, tool_result = analyse(body)
+        m = re.search(r"STUB_SLOW:(\d+(?:\.\d+)?)", text)
+        if m and tool_result is None:
+            if stub._stopping.wait(float(m.group(1))):
+                return self._error(503, "stub: stopping")
+        m = re.search(r"STUB_ERROR:(\d{3})(:retry)?", text)
+        if m and tool_result is None:
+            return self._error(int(m.group(1)), f"stub: error {m.group(1)} requested by the prompt",
+                               retry=bool(m.group(2)))
+
+        model = body.get("model") or "claude-stub"
+        msg_id = "msg_" + uuid.uuid4().hex[:20]
+        m = re.search(r"STUB_TOOL:([^\n]+)", text)
+        if tool_result is not None:
+            block = {"type": "text", "text": f"TOOL_RESULT[{turns}]: {tool_result}"}
+        elif m:
+            block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": "Bash",
+                     "input": {"command": m.group(1).strip(), "description": "Run the stub's command"}}
+        else:
+            block = {"type": "text", "text": f"ECHO[{turns}]: {text}"}
+        stop_reason = "tool_use" if block["type"] == "tool_use" else "end_turn"
+        input_tokens = max(1, sum(len(t.split()) for mm in body.get("messages") or []
+                                  if isinstance(mm, dict) for t in _real_texts(mm)))
+        deltas = (_words(block["text"]) if block["type"] == "text" else [json.dumps(block["input"])])
+        usage = {"input_tokens": input_tokens, "output_tokens": len(deltas),
+                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+
+        if not body.get("stream"):
+            return self._send_json(200, {
+                "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [block],
+                "stop_reason": stop_reason, "stop_sequence": None, "usage": usage})
+
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("request-id", "req_stub_" + uuid.uuid4().hex[:20])
+        self.end_headers()
+        try:
+            self._event("message_start", {"type": "message_start", "message": {
+                "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
+                "stop_reason": None, "stop_sequence": None,
+                "usage": {"input_tokens": input_tokens, "output_tokens": 1,
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}})
+            start = dict(block, **({"text": ""} if block["type"] == "text" else {"input": {}}))
+            self._event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                "content_block": start})
+            self._event("ping", {"type": "ping"})
+            for d in deltas:
+                delta = ({"type": "text_delta", "text": d} if block["type"] == "text"
+                         else {"type": "input_json_delta", "partial_json": d})
+                self._event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+                if stub.delta_delay:
+                    time.sleep(stub.delta_delay)
+            self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            self._event("message_delta", {"type": "message_delta",
+                                          "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                          "usage": {"output_tokens": len(deltas)}})
+            self._event("message_stop", {"type": "message_stop"})
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+class AnthropicStub:
+    """The stub server on 127.0.0.1; `requests` records every request (dicts: method, path, headers, body)."""
+
+    def __init__(self, port=0, host="127.0.0.1", log=False, delta_delay=0.0):
+        self.host, self.port, self.log, self.delta_delay = host, port, log, delta_delay
+        self._lock = threading.Lock()
+        self._requests = []
+        self._stopping = threading.Event()
+        self._server = None
+        self._thread = None
+
+    def start(self):
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.stub = self
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="anthropic-stub", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+        self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def base_url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def _add(self, rec):
+        with self._lock:
+            self._requests.append(rec)
+
+    @property
+    def requests(self):
+        with self._lock:
+            return list(self._requests)
+
+    def message_requests(self):
+        """Bodies of the POST /v1/messages requests so far."""
+        return [r["body"] for r in self.requests
+                if r["method"] == "POST" and urlsplit(r["path"]).path == "/v1/messages"]
+
+    def clear(self):
+        with self._lock:
+            self._requests.clear()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--log", action="store_true", help="log each request to stderr")
+    p.add_argument("--delta-delay", type=float, default=0.0, help="seconds between text deltas")
+    a = p.parse_args(argv)
+    stub = AnthropicStub(port=a.port, host=a.host, log=a.log, delta_delay=a.delta_delay).start()
+    print(stub.port, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stub.stop()
+
+
+if __name__ == "__main__":
+    main()
