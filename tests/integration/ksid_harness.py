@@ -16,6 +16,8 @@ KSID_BIN = os.environ.get("KSID_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "release", "ksid")
 SOURCE_DIR = os.environ.get("KSID_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
+FAKE_CLAUDE_DIR = os.environ.get("KSID_FAKE_CLAUDE_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "release", "fake-bin")
 SOCKET = "sockets/claude_daemon.sock"
 PID_FILE = "sockets/claude_daemon.pid"
 
@@ -35,7 +37,7 @@ def open_fds(pid):
 class Ksid:
     """One ksid process in its own working directory."""
 
-    def __init__(self, workdir=None, args=(), env=None, config=None):
+    def __init__(self, workdir=None, args=(), env=None, config=None, fake_claude=True):
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="ksid-test-")
         self.args = list(args)
@@ -45,6 +47,11 @@ class Ksid:
                 del self.env[k]
         self.env.pop("USE_CLAUDE_API_SHIM", None)
         self.env.pop("CLAUDE_API_BASE", None)
+        if fake_claude:
+            self.env["PATH"] = os.path.abspath(FAKE_CLAUDE_DIR) + os.pathsep + self.env.get("PATH", "")
+        # Every process started under this daemon inherits the marker, so tests can find leftovers.
+        self.marker = "ksid-test-" + os.urandom(6).hex()
+        self.env["KSID_TEST_MARKER"] = self.marker
         self.env.update(env or {})
         if config is not None:
             path = os.path.join(self.dir, "test-config.yaml")
@@ -131,6 +138,38 @@ class Ksid:
         self.stderr_file.close()
         return code
 
+    def processes_with_marker(self):
+        """PIDs of live (non-zombie) processes that carry this daemon's marker, other than ksid itself."""
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or (self.proc and int(pid) == self.proc.pid):
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if self.marker.encode() not in f.read():
+                        continue
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        continue
+                found.append(int(pid))
+            except OSError:
+                pass
+        return found
+
+    def zombie_children(self):
+        zombies = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if fields[0] == "Z" and int(fields[1]) == self.proc.pid:
+                    zombies.append(int(pid))
+            except OSError:
+                pass
+        return zombies
+
     def cleanup(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -176,9 +215,11 @@ class KsidTestCase(unittest.TestCase):
     def tearDown(self):
         try:
             if self.ksid.proc.poll() is None:
+                self.assertEqual(self.ksid.zombie_children(), [], "zombie children of ksid")
                 code = self.ksid.stop()
                 self.assertEqual(code, 0, "ksid exit status; stderr:\n" + self.ksid.stderr())
             self.assert_no_sanitizer_report(self.ksid)
+            self.assertEqual(self.ksid.processes_with_marker(), [], "processes left running after ksid stopped")
         finally:
             self.ksid.cleanup()
 
