@@ -4,6 +4,11 @@
 //       the minimal accept/read-line/write/close loop a one-shot HEALTH_CHECK round trip is compared with
 //   ksid_bench health-load SOCKET SECONDS CLIENTS
 //       CLIENTS threads doing one-shot HEALTH_CHECK round trips; prints "rps=<n> p50_us=<n> p99_us=<n>"
+//   ksid_bench spawn-floor CLAUDE SECONDS THREADS
+//       the floor for SPAWN: THREADS threads each running CLAUDE with the legacy argv via posix_spawn,
+//       prompt on a stdin pipe, stdout/stderr drained, waitpid; same output format
+//   ksid_bench spawn-load SOCKET SECONDS CLIENTS
+//       CLIENTS threads doing sync SPAWN round trips through ksid
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -11,6 +16,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -56,6 +65,82 @@ int floor_server(const char* path) {
     }
 }
 
+extern "C" char** environ;
+
+// One run of the fake claude the way any daemon must do it: pipes, spawn, prompt in, output out, reap.
+bool spawn_once(const char* claude) {
+    int in[2], out[2], err[2];
+    if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC)) return false;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    const char* argv[] = {claude, "--model", "sonnet", "--print", "--output-format", "json", "--allowedTools",
+                          "Task Bash Glob Grep LS Read Edit MultiEdit Write WebFetch WebSearch", nullptr};
+    pid_t pid;
+    int rc = ::posix_spawn(&pid, claude, &fa, &attr, const_cast<char**>(argv), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    if (rc != 0) {
+        ::close(in[1]);
+        ::close(out[0]);
+        ::close(err[0]);
+        return false;
+    }
+    static const char prompt[] = "hello from the benchmark";
+    (void)!::write(in[1], prompt, sizeof prompt - 1);
+    ::close(in[1]);
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    int open_fds = 2;
+    char buf[65536];
+    std::size_t got = 0;
+    while (open_fds > 0 && ::poll(fds, 2, -1) > 0) {
+        for (auto& p : fds) {
+            if (p.fd < 0 || !(p.revents & (POLLIN | POLLHUP))) continue;
+            ssize_t n = ::read(p.fd, buf, sizeof buf);
+            if (n > 0) {
+                if (p.fd == out[0]) got += n;
+            } else {
+                p.fd = -1;
+                --open_fds;
+            }
+        }
+    }
+    ::close(out[0]);
+    ::close(err[0]);
+    int status;
+    ::waitpid(pid, &status, 0);
+    return got > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool spawn_round_trip(const sockaddr_un& a) {
+    static const char spawn_request[] =
+        "{\"command\": \"SPAWN\", \"version\": \"2.0\", \"parameters\": {\"mode\": \"sync\", \"type\": \"claude\", "
+        "\"prompt\": \"hello from the benchmark\", \"model\": \"sonnet\", \"enable_tools\": true}}\n";
+    int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return false;
+    bool ok = ::connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0 &&
+              ::write(s, spawn_request, sizeof spawn_request - 1) == static_cast<ssize_t>(sizeof spawn_request - 1);
+    std::string reply;
+    char buf[4096];
+    while (ok) {
+        ssize_t n = ::read(s, buf, sizeof buf);
+        if (n < 0) ok = false;
+        if (n <= 0) break;
+        reply.append(buf, n);
+    }
+    ::close(s);
+    return ok && reply.find("\"session_id\"") != std::string::npos && reply.find("\"error\"") == std::string::npos;
+}
+
 bool round_trip(const sockaddr_un& a) {
     int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0) return false;
@@ -73,8 +158,8 @@ bool round_trip(const sockaddr_un& a) {
     return ok && got > 0;
 }
 
-int health_load(const char* path, double seconds, int clients) {
-    const auto a = address(path);
+template <class Op>
+int load(double seconds, int clients, Op op) {
     std::atomic<bool> stop{false};
     std::vector<std::vector<double>> latencies(clients);
     std::atomic<long> failures{0};
@@ -84,7 +169,7 @@ int health_load(const char* path, double seconds, int clients) {
         threads.emplace_back([&, i] {
             while (!stop.load(std::memory_order_relaxed)) {
                 const auto t0 = std::chrono::steady_clock::now();
-                if (!round_trip(a)) ++failures;
+                if (!op()) ++failures;
                 latencies[i].push_back(
                     std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
             }
@@ -112,8 +197,16 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "floor-server" && argc == 3) return floor_server(argv[2]);
-    if (mode == "health-load" && argc == 5)
-        return health_load(argv[2], std::atof(argv[3]), std::atoi(argv[4]));
-    std::fprintf(stderr, "usage: ksid_bench floor-server SOCKET | health-load SOCKET SECONDS CLIENTS\n");
+    if (argc == 5) {
+        const char* target = argv[2];
+        const double seconds = std::atof(argv[3]);
+        const int clients = std::atoi(argv[4]);
+        const auto a = address(target);
+        if (mode == "health-load") return load(seconds, clients, [&] { return round_trip(a); });
+        if (mode == "spawn-load") return load(seconds, clients, [&] { return spawn_round_trip(a); });
+        if (mode == "spawn-floor") return load(seconds, clients, [&] { return spawn_once(target); });
+    }
+    std::fprintf(stderr, "usage: ksid_bench floor-server SOCKET | health-load SOCKET SECONDS CLIENTS | "
+                         "spawn-floor CLAUDE SECONDS THREADS | spawn-load SOCKET SECONDS CLIENTS\n");
     return 2;
 }
