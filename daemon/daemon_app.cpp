@@ -8,6 +8,7 @@
 #include "daemon/events.hpp"
 #include "daemon/jobs/in_process_job_queue.hpp"
 #include "daemon/commands/cleanup_command.hpp"
+#include "daemon/commands/composition_commands.hpp"
 #include "daemon/commands/identity_commands.hpp"
 #include "daemon/commands/state_commands.hpp"
 #include "daemon/commands/system_commands.hpp"
@@ -49,7 +50,7 @@ struct Daemon {
           backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes, to_ms(cfg.queue.kill_grace)}),
           queue(io.get_executor(), backend, cfg.queue.max_concurrent, cfg.queue.max_pending, log),
           manager(io.get_executor(), cfg, queue, session_log, sessions, agents, events, log),
-          process_commands(manager, cfg),
+          process_commands(manager, cfg), composition_commands(compositions),
           server(io.get_executor(),
                  ConnectionSettings{cfg.daemon.max_line_bytes}, cfg.daemon.max_connections,
                  to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
@@ -59,6 +60,7 @@ struct Daemon {
         identity_commands.register_with(router);
         cleanup_command.register_with(router);
         process_commands.register_with(router);
+        composition_commands.register_with(router);
         lifecycle.on_shutdown([this]() -> asio::awaitable<void> {
             co_await manager.shutdown(to_ms(cfg.daemon.shutdown_grace));
         });
@@ -116,6 +118,8 @@ struct Daemon {
     InProcessJobQueue queue;
     ClaudeProcessManager manager;
     ProcessCommands process_commands;
+    CompositionLibrary compositions;
+    CompositionCommands composition_commands;
     SocketServer server;
     InstanceGuard guard;
 };

@@ -1,0 +1,431 @@
+#include "protocol/python_condition.hpp"
+
+#include "protocol/python_format.hpp"
+
+#include <boost/json/array.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+#include <vector>
+
+namespace ksid::protocol {
+namespace json = boost::json;
+
+std::string substitute_condition(std::string_view condition, const json::object& context) {
+    std::string text(condition);
+    for (const auto& kv : context) {
+        const std::string placeholder = "{{" + std::string(kv.key()) + "}}";
+        const std::string replacement =
+            kv.value().is_string() ? "'" + std::string(kv.value().get_string()) + "'" : python_str(kv.value());
+        std::size_t pos = 0;
+        while ((pos = text.find(placeholder, pos)) != std::string::npos) {
+            text.replace(pos, placeholder.size(), replacement);
+            pos += replacement.size();
+        }
+    }
+    return text;
+}
+
+namespace {
+
+struct PythonError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+enum class Tok { number, string, name, op, end };
+
+struct Token {
+    Tok kind;
+    std::string text;  // operator or name
+    json::value value; // number or string
+};
+
+void append_utf8(std::string& out, unsigned long cp) {
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) throw PythonError("bad code point");
+    if (cp < 0x80) out += static_cast<char>(cp);
+    else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+std::vector<Token> tokenize(std::string_view s) {
+    std::vector<Token> tokens;
+    std::size_t i = 0;
+    auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    auto is_name = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9'); };
+    while (i < s.size()) {
+        const char c = s[i];
+        if (c == ' ' || c == '\t') {
+            ++i;
+        } else if (c == '\'' || c == '"') {
+            if (s.substr(i, 3) == std::string(3, c)) throw PythonError("triple-quoted strings are not supported");
+            std::string v;
+            ++i;
+            for (;;) {
+                if (i >= s.size() || s[i] == '\n' || s[i] == '\r') throw PythonError("unterminated string");
+                const char d = s[i];
+                if (d == c) {
+                    ++i;
+                    break;
+                }
+                if (d != '\\') {
+                    v += d;
+                    ++i;
+                    continue;
+                }
+                if (i + 1 >= s.size()) throw PythonError("unterminated string");
+                const char e = s[i + 1];
+                i += 2;
+                switch (e) {
+                case '\n': break;
+                case '\\': v += '\\'; break;
+                case '\'': v += '\''; break;
+                case '"': v += '"'; break;
+                case 'a': v += '\a'; break;
+                case 'b': v += '\b'; break;
+                case 'f': v += '\f'; break;
+                case 'n': v += '\n'; break;
+                case 'r': v += '\r'; break;
+                case 't': v += '\t'; break;
+                case 'v': v += '\v'; break;
+                case 'x':
+                case 'u':
+                case 'U': {
+                    const std::size_t len = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+                    if (i + len > s.size()) throw PythonError("truncated escape");
+                    const std::string hex(s.substr(i, len));
+                    if (hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+                        throw PythonError("truncated escape");
+                    append_utf8(v, std::strtoul(hex.c_str(), nullptr, 16));
+                    i += len;
+                    break;
+                }
+                case 'N': throw PythonError("named escapes are not supported");
+                default:
+                    if (e >= '0' && e <= '7') {
+                        unsigned long cp = static_cast<unsigned long>(e - '0');
+                        for (int k = 0; k < 2 && i < s.size() && s[i] >= '0' && s[i] <= '7'; ++k, ++i)
+                            cp = cp * 8 + static_cast<unsigned long>(s[i] - '0');
+                        append_utf8(v, cp);
+                    } else {
+                        v += '\\'; // unknown escapes keep the backslash
+                        v += e;
+                    }
+                }
+            }
+            if (!tokens.empty() && tokens.back().kind == Tok::string) { // 'a' 'b' concatenates
+                tokens.back().value = json::value(std::string(tokens.back().value.get_string()) + v);
+            } else {
+                tokens.push_back({Tok::string, {}, json::value(v)});
+            }
+        } else if (is_digit(c) || (c == '.' && i + 1 < s.size() && is_digit(s[i + 1]))) {
+            std::size_t j = i;
+            bool is_float = false;
+            while (j < s.size() && (is_digit(s[j]) || s[j] == '_')) ++j;
+            if (j < s.size() && s[j] == '.') {
+                is_float = true;
+                ++j;
+                while (j < s.size() && (is_digit(s[j]) || s[j] == '_')) ++j;
+            }
+            if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
+                std::size_t k = j + 1;
+                if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
+                if (k < s.size() && is_digit(s[k])) {
+                    is_float = true;
+                    j = k;
+                    while (j < s.size() && is_digit(s[j])) ++j;
+                }
+            }
+            if (j < s.size() && is_name(s[j])) throw PythonError("invalid number");
+            std::string digits;
+            for (std::size_t k = i; k < j; ++k)
+                if (s[k] != '_') digits += s[k];
+            if (is_float) {
+                tokens.push_back({Tok::number, {}, json::value(std::strtod(digits.c_str(), nullptr))});
+            } else {
+                if (digits.size() > 1 && digits[0] == '0' && digits.find_first_not_of('0') != std::string::npos)
+                    throw PythonError("leading zeros");
+                errno = 0;
+                const long long v = std::strtoll(digits.c_str(), nullptr, 10);
+                if (errno == ERANGE) tokens.push_back({Tok::number, {}, json::value(std::strtod(digits.c_str(), nullptr))});
+                else tokens.push_back({Tok::number, {}, json::value(v)});
+            }
+            i = j;
+        } else if (is_name(c)) {
+            std::size_t j = i;
+            while (j < s.size() && is_name(s[j])) ++j;
+            tokens.push_back({Tok::name, std::string(s.substr(i, j - i)), {}});
+            i = j;
+        } else {
+            static const char* ops[] = {"==", "!=", "<=", ">=", "<", ">", "(", ")", "[", "]", "{", "}", ",", ":", "-", "+"};
+            bool matched = false;
+            for (const char* op : ops) {
+                const std::string_view o(op);
+                if (s.substr(i, o.size()) == o) {
+                    tokens.push_back({Tok::op, std::string(o), {}});
+                    i += o.size();
+                    matched = true;
+                    break;
+                }
+            }
+            if (!matched) throw PythonError("unexpected character");
+        }
+    }
+    tokens.push_back({Tok::end, {}, {}});
+    return tokens;
+}
+
+bool is_number(const json::value& v) { return v.is_bool() || v.is_int64() || v.is_uint64() || v.is_double(); }
+
+double as_double(const json::value& v) {
+    if (v.is_bool()) return v.get_bool() ? 1 : 0;
+    if (v.is_int64()) return static_cast<double>(v.get_int64());
+    if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+    return v.get_double();
+}
+
+bool python_eq(const json::value& a, const json::value& b) {
+    if (is_number(a) && is_number(b)) return as_double(a) == as_double(b);
+    if (a.kind() != b.kind()) return a.is_null() && b.is_null();
+    switch (a.kind()) {
+    case json::kind::null: return true;
+    case json::kind::string: return a.get_string() == b.get_string();
+    case json::kind::array: {
+        const auto &x = a.get_array(), &y = b.get_array();
+        if (x.size() != y.size()) return false;
+        for (std::size_t i = 0; i < x.size(); ++i)
+            if (!python_eq(x[i], y[i])) return false;
+        return true;
+    }
+    case json::kind::object: {
+        const auto &x = a.get_object(), &y = b.get_object();
+        if (x.size() != y.size()) return false;
+        for (const auto& kv : x) {
+            const auto* other = y.if_contains(kv.key());
+            if (!other || !python_eq(kv.value(), *other)) return false;
+        }
+        return true;
+    }
+    default: return false;
+    }
+}
+
+// a < b, or a TypeError for types Python does not order.
+bool python_lt(const json::value& a, const json::value& b) {
+    if (is_number(a) && is_number(b)) return as_double(a) < as_double(b);
+    if (a.is_string() && b.is_string()) return a.get_string() < b.get_string();
+    if (a.is_array() && b.is_array()) {
+        const auto &x = a.get_array(), &y = b.get_array();
+        for (std::size_t i = 0; i < x.size() && i < y.size(); ++i)
+            if (!python_eq(x[i], y[i])) return python_lt(x[i], y[i]);
+        return x.size() < y.size();
+    }
+    throw PythonError("'<' not supported between these types");
+}
+
+bool python_in(const json::value& item, const json::value& container) {
+    if (container.is_array()) {
+        for (const auto& e : container.get_array())
+            if (python_eq(item, e)) return true;
+        return false;
+    }
+    if (container.is_string()) {
+        if (!item.is_string()) throw PythonError("'in <string>' requires string as left operand");
+        return std::string_view(container.get_string()).find(item.get_string()) != std::string_view::npos;
+    }
+    if (container.is_object()) {
+        if (item.is_array() || item.is_object()) throw PythonError("unhashable type");
+        return item.is_string() && container.get_object().contains(item.get_string());
+    }
+    throw PythonError("argument of this type is not iterable");
+}
+
+class Parser {
+public:
+    explicit Parser(std::vector<Token> tokens) : t_(std::move(tokens)) {}
+
+    json::value parse() {
+        json::value v = or_test();
+        if (peek().kind != Tok::end) throw PythonError("invalid syntax");
+        return v;
+    }
+
+private:
+    const Token& peek(std::size_t ahead = 0) const { return t_[std::min(pos_ + ahead, t_.size() - 1)]; }
+    bool is_op(const char* op, std::size_t ahead = 0) const {
+        return peek(ahead).kind == Tok::op && peek(ahead).text == op;
+    }
+    bool is_name(const char* name, std::size_t ahead = 0) const {
+        return peek(ahead).kind == Tok::name && peek(ahead).text == name;
+    }
+    void expect_op(const char* op) {
+        if (!is_op(op)) throw PythonError("invalid syntax");
+        ++pos_;
+    }
+
+    json::value or_test() {
+        json::value v = and_test();
+        while (is_name("or")) {
+            ++pos_;
+            json::value rhs = and_test();
+            if (!python_truthy(v)) v = std::move(rhs);
+        }
+        return v;
+    }
+    json::value and_test() {
+        json::value v = not_test();
+        while (is_name("and")) {
+            ++pos_;
+            json::value rhs = not_test();
+            if (python_truthy(v)) v = std::move(rhs);
+        }
+        return v;
+    }
+    json::value not_test() {
+        if (is_name("not")) {
+            ++pos_;
+            return json::value(!python_truthy(not_test()));
+        }
+        return comparison();
+    }
+    json::value comparison() {
+        json::value left = unary();
+        bool result = true, any = false;
+        for (;;) {
+            std::string op;
+            if (peek().kind == Tok::op && (peek().text == "==" || peek().text == "!=" || peek().text == "<" ||
+                                           peek().text == ">" || peek().text == "<=" || peek().text == ">=")) {
+                op = peek().text;
+                ++pos_;
+            } else if (is_name("in")) {
+                op = "in";
+                ++pos_;
+            } else if (is_name("not") && is_name("in", 1)) {
+                op = "not in";
+                pos_ += 2;
+            } else if (is_name("is") && is_name("not", 1)) {
+                op = "is not";
+                pos_ += 2;
+            } else if (is_name("is")) {
+                op = "is";
+                ++pos_;
+            } else {
+                break;
+            }
+            json::value right = unary();
+            bool r = false;
+            if (op == "==") r = python_eq(left, right);
+            else if (op == "!=") r = !python_eq(left, right);
+            else if (op == "<") r = python_lt(left, right);
+            else if (op == ">") r = python_lt(right, left);
+            else if (op == "<=") r = python_lt(left, right) || python_eq(left, right);
+            else if (op == ">=") r = python_lt(right, left) || python_eq(left, right);
+            else if (op == "in") r = python_in(left, right);
+            else if (op == "not in") r = !python_in(left, right);
+            else { // identity: only the singletons have a predictable answer
+                const bool same = (left.is_null() && right.is_null()) ||
+                                  (left.is_bool() && right.is_bool() && left.get_bool() == right.get_bool());
+                r = op == "is" ? same : !same;
+            }
+            result = result && r;
+            any = true;
+            left = std::move(right);
+        }
+        return any ? json::value(result) : left;
+    }
+    json::value unary() {
+        if (is_op("-") || is_op("+")) {
+            const bool neg = is_op("-");
+            ++pos_;
+            json::value v = unary();
+            if (!is_number(v)) throw PythonError("bad operand type for unary -");
+            if (!neg) return v.is_bool() ? json::value(v.get_bool() ? 1 : 0) : v;
+            if (v.is_double()) return json::value(-v.get_double());
+            if (v.is_bool()) return json::value(v.get_bool() ? -1 : 0);
+            if (v.is_int64()) return json::value(-v.get_int64());
+            return json::value(-static_cast<double>(v.get_uint64()));
+        }
+        return atom();
+    }
+    json::value atom() {
+        const Token& tok = peek();
+        if (tok.kind == Tok::number || tok.kind == Tok::string) {
+            ++pos_;
+            return tok.value;
+        }
+        if (tok.kind == Tok::name) {
+            ++pos_;
+            if (tok.text == "True") return json::value(true);
+            if (tok.text == "False") return json::value(false);
+            if (tok.text == "None") return json::value(nullptr);
+            throw PythonError("name '" + tok.text + "' is not defined");
+        }
+        if (is_op("(")) {
+            ++pos_;
+            if (is_op(")")) throw PythonError("tuples are not supported");
+            json::value v = or_test();
+            expect_op(")");
+            return v;
+        }
+        if (is_op("[")) {
+            ++pos_;
+            json::array items;
+            while (!is_op("]")) {
+                items.push_back(or_test());
+                if (!is_op(",")) break;
+                ++pos_;
+            }
+            expect_op("]");
+            return items;
+        }
+        if (is_op("{")) {
+            ++pos_;
+            json::object items;
+            while (!is_op("}")) {
+                json::value key = or_test();
+                expect_op(":");
+                json::value value = or_test();
+                if (!key.is_string()) throw PythonError("only string keys are supported");
+                items[key.get_string()] = std::move(value);
+                if (!is_op(",")) break;
+                ++pos_;
+            }
+            expect_op("}");
+            return items;
+        }
+        throw PythonError("invalid syntax");
+    }
+
+    std::vector<Token> t_;
+    std::size_t pos_ = 0;
+};
+
+} // namespace
+
+std::optional<json::value> evaluate_python_expression(std::string_view expression) {
+    // eval() ignores surrounding spaces and tabs; anything spanning lines is a syntax error here.
+    try {
+        return Parser(tokenize(expression)).parse();
+    } catch (const PythonError&) {
+        return std::nullopt;
+    }
+}
+
+bool condition_holds(std::string_view condition, const json::object& context) {
+    if (condition.empty()) return true;
+    auto value = evaluate_python_expression(substitute_condition(condition, context));
+    return !value || python_truthy(*value);
+}
+
+} // namespace ksid::protocol
