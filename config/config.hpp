@@ -43,6 +43,9 @@ struct DaemonSettings {
     Seconds shutdown_grace{3}; // SIGTERM → SIGKILL for children at shutdown
     std::string claude_command = "claude";
     std::size_t max_connections = 10000;
+    std::size_t max_outbox_bytes = 8u << 20; // per connection, for peers that stop reading
+    // SPAWN_AGENT runs this (split on spaces) with --id ID --profile PROFILE --socket PATH appended.
+    std::string agent_command = "python3 daemon/agent_process.py";
 };
 
 struct QueueSettings {

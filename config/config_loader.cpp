@@ -313,6 +313,10 @@ const std::vector<Setting>& settings() {
                          KSID_FIELD(daemon.claude_command), nonempty_p, str_r));
         t.push_back(make("daemon.max_connections", "KSID_MAX_CONNECTIONS", "open socket connections at most",
                          KSID_FIELD(daemon.max_connections), uint_p(1, 1'000'000), num_r));
+        t.push_back(make("daemon.max_outbox_bytes", "KSID_MAX_OUTBOX_BYTES", "bytes queued for a connection that stops reading before it is dropped",
+                         KSID_FIELD(daemon.max_outbox_bytes), bytes_p(4096, std::size_t(1) << 30), num_r));
+        t.push_back(make("daemon.agent_command", "KSID_AGENT_COMMAND", "what SPAWN_AGENT runs (split on spaces; --id, --profile, --socket appended)",
+                         KSID_FIELD(daemon.agent_command), nonempty_p, str_r));
         // queue
         t.push_back(make("queue.max_concurrent", "KSID_MAX_CONCURRENT", "claude runs at once",
                          KSID_FIELD(queue.max_concurrent), uint_p(1, 1024), num_r));

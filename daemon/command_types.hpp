@@ -29,6 +29,8 @@ enum class AfterReply {
 struct CommandOutcome {
     std::variant<boost::json::object, CommandError> body;
     AfterReply after = AfterReply::keep_going;
+    // Runs once the reply is queued on the connection (e.g. offline messages follow a connect reply).
+    std::function<void()> after_reply{};
 
     static CommandOutcome success(boost::json::object result) { return {std::move(result)}; }
     static CommandOutcome failure(std::string code, std::string message) {
@@ -42,6 +44,7 @@ class Connection;
 struct RequestContext {
     std::uint64_t connection_id = 0;
     bool persistent = false;
+    bool first_line = false;
     Connection* connection = nullptr; // null for requests that do not come from a socket connection
 };
 

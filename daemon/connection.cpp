@@ -29,6 +29,9 @@ void Connection::close() {
     boost::system::error_code ignored;
     socket_.close(ignored);
     outbox_.clear();
+    outbox_.shrink_to_fit();
+    outbox_head_ = head_written_ = outbox_bytes_ = 0;
+    if (drained_) drained_->notify();
 }
 
 void Connection::close_when_idle() {
@@ -70,35 +73,65 @@ asio::awaitable<Connection::ReadOutcome> Connection::read_line() {
 }
 
 
-void Connection::send(std::shared_ptr<const std::string> line) {
-    if (closed_) return;
+bool Connection::send(std::shared_ptr<const std::string> line) {
+    if (closed_) return false;
+    std::size_t written = 0;
+    if (outbox_head_ == outbox_.size() && !writing_) {
+        // Fast path: the socket usually takes a line at once, with no queue and no coroutine.
+        boost::system::error_code ec;
+        written = socket_.write_some(asio::buffer(*line), ec);
+        if (!ec && written == line->size()) return true;
+        if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+            log_->debug("Connection {}: write failed: {}", id_, ec.message());
+            close();
+            return false;
+        }
+        head_written_ = written;
+    }
+    outbox_bytes_ += line->size() - written;
+    if (outbox_bytes_ > settings_.max_outbox_bytes) {
+        log_->warn("Connection {}: peer is not reading ({} bytes waiting); dropping the connection", id_, outbox_bytes_);
+        close();
+        return false;
+    }
     outbox_.push_back(std::move(line));
-    if (writing_) return;
-    writing_ = true;
-    asio::co_spawn(
-        socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); }, asio::detached);
+    if (!writing_) {
+        writing_ = true;
+        asio::co_spawn(
+            socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); }, asio::detached);
+    }
+    return true;
 }
 
 asio::awaitable<void> Connection::drain_outbox() {
-    while (!outbox_.empty() && !closed_) {
-        auto line = outbox_.front();
-        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(*line), as_tuple(use_awaitable));
-        if (ec) {
-            log_->debug("Connection {}: write failed: {}", id_, ec.message());
+    // Coalesces whatever waits into one gather write.
+    std::vector<asio::const_buffer> buffers;
+    while (outbox_head_ < outbox_.size() && !closed_) {
+        buffers.clear();
+        std::size_t batch_end = outbox_head_;
+        for (; batch_end < outbox_.size() && buffers.size() < 64; ++batch_end) {
+            const auto& l = *outbox_[batch_end];
+            const std::size_t skip = batch_end == outbox_head_ ? head_written_ : 0;
+            buffers.emplace_back(l.data() + skip, l.size() - skip);
+        }
+        auto [ec, n] = co_await asio::async_write(socket_, buffers, as_tuple(use_awaitable));
+        if (ec || closed_) {
+            if (ec) log_->debug("Connection {}: write failed: {}", id_, ec.message());
             close();
             break;
         }
-        if (!outbox_.empty()) outbox_.pop_front();
+        outbox_bytes_ -= n;
+        outbox_head_ = batch_end;
+        head_written_ = 0;
+    }
+    if (outbox_head_ == outbox_.size()) {
+        outbox_.clear();
+        outbox_.shrink_to_fit();
+        outbox_head_ = 0;
     }
     writing_ = false;
     if (drained_) drained_->notify();
     if (close_requested_ && !busy_) close();
-}
-
-asio::awaitable<void> Connection::wait_outbox_drained() {
-    if (!drained_) drained_ = std::make_unique<AsyncSignal>(socket_.get_executor());
-    while (writing_ && !closed_)
-        co_await drained_->wait();
 }
 
 asio::awaitable<void> Connection::write_now(std::shared_ptr<const std::string> line) {
@@ -109,6 +142,12 @@ asio::awaitable<void> Connection::write_now(std::shared_ptr<const std::string> l
     if (closed_) co_return;
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(*line), as_tuple(use_awaitable));
     if (ec) log_->debug("Connection {}: reply not delivered: {}", id_, ec.message());
+}
+
+asio::awaitable<void> Connection::wait_outbox_drained() {
+    if (!drained_) drained_ = std::make_unique<AsyncSignal>(socket_.get_executor());
+    while (writing_ && !closed_)
+        co_await drained_->wait();
 }
 
 asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool first) {
@@ -137,7 +176,7 @@ asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool fi
     }
 
     busy_ = true;
-    RequestContext ctx{id_, persistent_, this};
+    RequestContext ctx{id_, persistent_, first, this};
     CommandOutcome outcome = co_await router_.dispatch(decoded.request, ctx);
     busy_ = false;
     std::string reply;
@@ -148,6 +187,7 @@ asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool fi
         reply = protocol::encode_error_reply(err.code, err.message, protocol::legacy_timestamp_now());
     }
     co_await write_now(std::make_shared<const std::string>(std::move(reply)));
+    if (outcome.after_reply) outcome.after_reply();
     if (outcome.after == AfterReply::shutdown_daemon) {
         if (persistent_) { // let the reply drain before the close below
             co_await wait_outbox_drained();

@@ -2,6 +2,7 @@
 // One legacy socket connection (spec §3): reads newline-framed requests, hands them to the router and
 // writes one reply line per request. One-shot unless the first line is AGENT_CONNECTION connect; on a
 // persistent connection replies and bus events share one ordered outbox, so a line is never split.
+#include "daemon/bus/message_bus.hpp"
 #include "daemon/command_router.hpp"
 #include "protocol/line_framer.hpp"
 
@@ -10,7 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -20,13 +21,15 @@ namespace asio = boost::asio;
 
 struct ConnectionSettings {
     std::size_t max_line_bytes = 65536;
+    // Bytes queued for a peer that does not read; past this the connection is dropped.
+    std::size_t max_outbox_bytes = 8u << 20;
 };
 
 class ConnectionRegistry; // the server's set of live connections
 class Lifecycle;
 class AsyncSignal;
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection final : public BusEndpoint, public std::enable_shared_from_this<Connection> {
 public:
     using Socket = asio::local::stream_protocol::socket;
 
@@ -36,8 +39,16 @@ public:
 
     asio::awaitable<void> run();
 
-    // Queues one complete line ('\n' included) after everything queued before it.
-    void send(std::shared_ptr<const std::string> line);
+    // Sends one complete line ('\n' included) after everything queued before it: written at once when the
+    // socket takes it, queued otherwise. False when the connection is closed or was just dropped because
+    // its peer stopped reading (outbox over max_outbox_bytes).
+    bool send(std::shared_ptr<const std::string> line);
+
+    bool deliver(std::shared_ptr<const std::string> line) override { return send(std::move(line)); }
+
+    // The agent id a first-line AGENT_CONNECTION connect bound to this connection (empty if none).
+    const std::string& bus_agent_id() const { return bus_agent_id_; }
+    void set_bus_agent_id(std::string id) { bus_agent_id_ = std::move(id); }
 
     // Shutdown: close now if waiting for input, else once the current request has been answered.
     void close_when_idle();
@@ -72,7 +83,11 @@ private:
     Lifecycle& lifecycle_;
     std::shared_ptr<spdlog::logger> log_;
     protocol::LineFramer framer_;
-    std::deque<std::shared_ptr<const std::string>> outbox_;
+    // Lines waiting for the socket; a vector (not a deque) so that an idle connection owns no allocation.
+    std::vector<std::shared_ptr<const std::string>> outbox_;
+    std::size_t outbox_head_ = 0;   // first unsent line
+    std::size_t head_written_ = 0;  // bytes of that line already written
+    std::size_t outbox_bytes_ = 0;
     std::unique_ptr<AsyncSignal> drained_; // created only when someone waits for the outbox
     bool writing_ = false;
     bool maybe_readable_ = true; // no EAGAIN seen since the last readiness report
@@ -81,6 +96,7 @@ private:
     bool close_requested_ = false;
     bool closed_ = false;
     bool first_line_done_ = false;
+    std::string bus_agent_id_;
     std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
 };
 

@@ -1,12 +1,15 @@
 #include "daemon/daemon_app.hpp"
 
+#include "daemon/agents/agent_supervisor.hpp"
+#include "daemon/bus/message_bus.hpp"
 #include "daemon/claude/claude_process_manager.hpp"
 #include "daemon/claude/cli_backend.hpp"
 #include "daemon/claude/session_log.hpp"
 #include "daemon/command_router.hpp"
 #include "daemon/commands/process_commands.hpp"
-#include "daemon/events.hpp"
 #include "daemon/jobs/in_process_job_queue.hpp"
+#include "daemon/commands/agent_commands.hpp"
+#include "daemon/commands/bus_commands.hpp"
 #include "daemon/commands/cleanup_command.hpp"
 #include "daemon/commands/composition_commands.hpp"
 #include "daemon/commands/identity_commands.hpp"
@@ -20,6 +23,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -46,13 +50,15 @@ struct Daemon {
         : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
           system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
           identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
-          events(log),
+          bus("claude_logs/message_bus.jsonl", BusLimits{}, log),
           backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes, to_ms(cfg.queue.kill_grace)}),
           queue(io.get_executor(), backend, cfg.queue.max_concurrent, cfg.queue.max_pending, log),
-          manager(io.get_executor(), cfg, queue, session_log, sessions, agents, events, log),
-          process_commands(manager, cfg), composition_commands(compositions),
+          manager(io.get_executor(), cfg, queue, session_log, sessions, agents, bus, log),
+          supervisor(io.get_executor(), cfg, bus, log),
+          process_commands(manager, supervisor, cfg), composition_commands(compositions), bus_commands(bus),
+          agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(),
-                 ConnectionSettings{cfg.daemon.max_line_bytes}, cfg.daemon.max_connections,
+                 ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes}, cfg.daemon.max_connections,
                  to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
         system_commands.register_with(router);
@@ -61,8 +67,15 @@ struct Daemon {
         cleanup_command.register_with(router);
         process_commands.register_with(router);
         composition_commands.register_with(router);
+        bus_commands.register_with(router);
+        agent_commands.register_with(router);
+        server.on_connection_closed([this](Connection& c) {
+            if (!c.bus_agent_id().empty()) bus.endpoint_closed(c.bus_agent_id(), &c);
+        });
         lifecycle.on_shutdown([this]() -> asio::awaitable<void> {
-            co_await manager.shutdown(to_ms(cfg.daemon.shutdown_grace));
+            using namespace asio::experimental::awaitable_operators;
+            co_await (manager.shutdown(to_ms(cfg.daemon.shutdown_grace)) &&
+                      supervisor.shutdown(to_ms(cfg.daemon.shutdown_grace)));
         });
     }
 
@@ -112,14 +125,17 @@ struct Daemon {
     StateCommands state_commands;
     IdentityCommands identity_commands;
     CleanupCommand cleanup_command;
-    LoggingEventSink events;
+    MessageBus bus;
     SessionLog session_log;
     CliBackend backend;
     InProcessJobQueue queue;
     ClaudeProcessManager manager;
+    AgentSupervisor supervisor;
     ProcessCommands process_commands;
     CompositionLibrary compositions;
     CompositionCommands composition_commands;
+    BusCommands bus_commands;
+    AgentCommands agent_commands;
     SocketServer server;
     InstanceGuard guard;
 };

@@ -72,6 +72,7 @@ asio::awaitable<void> SocketServer::serve(std::shared_ptr<Connection> connection
         log_->error("Connection {} ended by an internal error: {}", id, e.what());
     }
     connection->close();
+    if (on_closed_) on_closed_(*connection);
     connections_.erase(id);
     if (connections_changed_) connections_changed_->notify();
 }

@@ -33,6 +33,9 @@ public:
     void close_all_connections();
     std::size_t connection_count() const { return connections_.size(); }
 
+    // Called when a connection has ended (the message bus forgets its agent).
+    void on_connection_closed(std::function<void(Connection&)> hook) { on_closed_ = std::move(hook); }
+
     // Wakes whoever waits for the connection count to drop (shutdown).
     asio::awaitable<void> wait_until_no_connections(asio::steady_timer::time_point deadline);
 
@@ -48,6 +51,7 @@ private:
     std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections_;
     std::uint64_t next_id_ = 1;
     std::unique_ptr<AsyncSignal> connections_changed_;
+    std::function<void(Connection&)> on_closed_;
     std::chrono::milliseconds first_line_timeout_;
     std::unique_ptr<AsyncSignal> sweeper_wakeup_;
 };

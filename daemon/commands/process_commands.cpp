@@ -65,7 +65,10 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
 }
 
 CommandOutcome ProcessCommands::get_processes(const protocol::LegacyRequest&) {
-    return CommandOutcome::success({{"processes", manager_.process_table()}});
+    // Async claude runs and agent processes; never fails (the legacy bug with agent entries is fixed).
+    json::object table = manager_.process_table();
+    agents_.add_process_entries(table);
+    return CommandOutcome::success({{"processes", std::move(table)}});
 }
 
 } // namespace ksid::daemon

@@ -1,5 +1,6 @@
 #pragma once
 // SPAWN and GET_PROCESSES (spec §5.1, §5.21, §6).
+#include "daemon/agents/agent_supervisor.hpp"
 #include "daemon/claude/claude_process_manager.hpp"
 #include "daemon/command_router.hpp"
 
@@ -7,8 +8,8 @@ namespace ksid::daemon {
 
 class ProcessCommands {
 public:
-    ProcessCommands(ClaudeProcessManager& manager, const config::Config& config)
-        : manager_(manager), config_(config) {}
+    ProcessCommands(ClaudeProcessManager& manager, AgentSupervisor& agents, const config::Config& config)
+        : manager_(manager), agents_(agents), config_(config) {}
     void register_with(CommandRouter& router);
 
 private:
@@ -16,6 +17,7 @@ private:
     CommandOutcome get_processes(const protocol::LegacyRequest&);
 
     ClaudeProcessManager& manager_;
+    AgentSupervisor& agents_;
     const config::Config& config_;
 };
 

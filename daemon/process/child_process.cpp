@@ -200,7 +200,7 @@ private:
             if (n > 0) {
                 total_output_ += n;
                 if (total_output_ > spec_.max_output_bytes) {
-                    stop(ChildOutcome::Status::output_too_large);
+                    if (spec_.kill_on_output_limit) stop(ChildOutcome::Status::output_too_large);
                 } else {
                     sink.append(buf, n);
                     if (is_stdout && spec_.on_stdout) spec_.on_stdout(std::string_view(buf, n));

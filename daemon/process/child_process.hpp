@@ -23,6 +23,7 @@ struct ChildSpec {
     std::string cwd;               // empty: the daemon's working directory
     std::string stdin_data;
     std::size_t max_output_bytes = 16u << 20; // stdout + stderr
+    bool kill_on_output_limit = true;         // false: keep draining, stop collecting (long-lived agents)
     std::chrono::milliseconds time_limit{300'000};
     std::chrono::milliseconds kill_grace{3'000};
     // Called with each stdout chunk as it arrives (streaming consumers); output is still collected.

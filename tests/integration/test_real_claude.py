@@ -76,7 +76,8 @@ class RealClaude(KsidTestCase):
         while time.monotonic() < deadline and self.ksid.request(
                 {"command": "GET_PROCESSES", "version": "2.0"})["result"]["processes"]:
             time.sleep(0.1)
-        logs = [n for n in os.listdir(self.ksid.path("claude_logs")) if n.endswith(".jsonl")]
+        logs = [n for n in os.listdir(self.ksid.path("claude_logs"))
+                if n.endswith(".jsonl") and n != "message_bus.jsonl"]
         self.assertEqual(len(logs), 1, logs)
         with open(self.ksid.path("claude_logs", logs[0])) as f:
             human, claude = [json.loads(l) for l in f.read().splitlines()]

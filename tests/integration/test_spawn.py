@@ -194,7 +194,7 @@ class AsyncSpawn(KsidTestCase):
         self.assertRegex(procs[pid]["started_at"], TS)
         self.assertTrue(wait_for(lambda: not self.ksid.request(
             {"command": "GET_PROCESSES", "version": "2.0"})["result"]["processes"]))
-        logs = [n for n in os.listdir(self.ksid.path("claude_logs"))]
+        logs = [n for n in os.listdir(self.ksid.path("claude_logs")) if n != "message_bus.jsonl"]
         self.assertEqual(len(logs), 1)
         with open(self.ksid.path("claude_logs", logs[0])) as f:
             human, claude = [json.loads(l) for l in f.read().splitlines()]
@@ -204,8 +204,11 @@ class AsyncSpawn(KsidTestCase):
         # async runs never touch the sync-only convenience files
         self.assertFalse(os.path.exists(self.ksid.path("sockets", "last_session_id")))
         self.assertFalse(os.path.exists(self.ksid.path("claude_logs", "latest.jsonl")))
-        with open(self.ksid.path("logs", "daemon.log")) as f:
-            self.assertIn("PROCESS_COMPLETE", f.read())
+        with open(self.ksid.path("claude_logs", "message_bus.jsonl")) as f:
+            event = json.loads(f.read().splitlines()[-1])
+        self.assertEqual(event["type"], "PROCESS_COMPLETE")
+        self.assertEqual(event["process_id"], pid)
+        self.assertEqual(event["status"], "success")
 
 
 class Queue(KsidTestCase):
