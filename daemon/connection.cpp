@@ -7,6 +7,10 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include <array>
+#include <span>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -73,34 +77,74 @@ asio::awaitable<Connection::ReadOutcome> Connection::read_line() {
 }
 
 
-bool Connection::send(std::shared_ptr<const std::string> line) {
+bool Connection::enqueue(std::shared_ptr<const std::string> line) {
     if (closed_) return false;
-    std::size_t written = 0;
-    if (outbox_head_ == outbox_.size() && !writing_) {
-        // Fast path: the socket usually takes a line at once, with no queue and no coroutine.
-        boost::system::error_code ec;
-        written = socket_.write_some(asio::buffer(*line), ec);
-        if (!ec && written == line->size()) return true;
-        if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-            log_->debug("Connection {}: write failed: {}", id_, ec.message());
-            close();
-            return false;
-        }
-        head_written_ = written;
-    }
-    outbox_bytes_ += line->size() - written;
+    outbox_bytes_ += line->size();
     if (outbox_bytes_ > settings_.max_outbox_bytes) {
         log_->warn("Connection {}: peer is not reading ({} bytes waiting); dropping the connection", id_, outbox_bytes_);
         close();
         return false;
     }
     outbox_.push_back(std::move(line));
-    if (!writing_) {
-        writing_ = true;
-        asio::co_spawn(
-            socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); }, asio::detached);
+    return true;
+}
+
+bool Connection::send(std::shared_ptr<const std::string> line) {
+    if (!enqueue(std::move(line))) return false;
+    flush_now();
+    return !closed_;
+}
+
+bool Connection::deliver(std::shared_ptr<const std::string> line) {
+    if (!enqueue(std::move(line))) return false;
+    if (!flush_scheduled_ && !writing_) {
+        flush_scheduled_ = true;
+        asio::post(socket_.get_executor(), [self = shared_from_this()] {
+            self->flush_scheduled_ = false;
+            self->flush_now();
+        });
     }
     return true;
+}
+
+// Writes what waits without blocking, coalesced into one gather write; what the socket does not take is
+// left to the asynchronous writer.
+void Connection::flush_now() {
+    if (closed_ || writing_ || outbox_head_ == outbox_.size()) return;
+    std::array<asio::const_buffer, 64> buffers;
+    std::size_t count = 0;
+    for (std::size_t i = outbox_head_; i < outbox_.size() && count < buffers.size(); ++i, ++count) {
+        const auto& l = *outbox_[i];
+        const std::size_t skip = i == outbox_head_ ? head_written_ : 0;
+        buffers[count] = asio::const_buffer(l.data() + skip, l.size() - skip);
+    }
+    boost::system::error_code ec;
+    std::size_t n = socket_.write_some(std::span(buffers.data(), count), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        log_->debug("Connection {}: write failed: {}", id_, ec.message());
+        close();
+        return;
+    }
+    outbox_bytes_ -= n;
+    while (n > 0) { // advance past what was written
+        const std::size_t left = outbox_[outbox_head_]->size() - head_written_;
+        if (n < left) {
+            head_written_ += n;
+            break;
+        }
+        n -= left;
+        ++outbox_head_;
+        head_written_ = 0;
+    }
+    if (outbox_head_ == outbox_.size()) {
+        outbox_.clear();
+        outbox_head_ = 0;
+        if (outbox_.capacity() > 16) outbox_.shrink_to_fit();
+        return;
+    }
+    writing_ = true;
+    asio::co_spawn(
+        socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); }, asio::detached);
 }
 
 asio::awaitable<void> Connection::drain_outbox() {

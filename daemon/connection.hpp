@@ -44,7 +44,9 @@ public:
     // its peer stopped reading (outbox over max_outbox_bytes).
     bool send(std::shared_ptr<const std::string> line);
 
-    bool deliver(std::shared_ptr<const std::string> line) override { return send(std::move(line)); }
+    // Bus events: queued and written at the end of the current event-loop turn, so that the events of
+    // several PUBLISH requests handled in one turn go out in one write per subscriber.
+    bool deliver(std::shared_ptr<const std::string> line) override;
 
     // The agent id a first-line AGENT_CONNECTION connect bound to this connection (empty if none).
     const std::string& bus_agent_id() const { return bus_agent_id_; }
@@ -74,6 +76,8 @@ private:
     asio::awaitable<bool> handle_line(std::string_view raw_line, bool first);
     asio::awaitable<void> write_now(std::shared_ptr<const std::string> line);
     asio::awaitable<void> drain_outbox();
+    bool enqueue(std::shared_ptr<const std::string> line);
+    void flush_now();
     asio::awaitable<void> wait_outbox_drained();
 
     Socket socket_;
@@ -90,6 +94,7 @@ private:
     std::size_t outbox_bytes_ = 0;
     std::unique_ptr<AsyncSignal> drained_; // created only when someone waits for the outbox
     bool writing_ = false;
+    bool flush_scheduled_ = false;
     bool maybe_readable_ = true; // no EAGAIN seen since the last readiness report
     bool persistent_ = false;
     bool busy_ = false; // a request is being handled

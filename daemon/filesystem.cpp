@@ -108,4 +108,21 @@ std::error_code append_line(const std::string& path, std::string_view line) {
     return ec;
 }
 
+AppendLog::~AppendLog() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::error_code AppendLog::append(std::string_view line) {
+    struct stat st{};
+    if (fd_ >= 0 && (::fstat(fd_, &st) != 0 || st.st_nlink == 0)) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    if (fd_ < 0) {
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd_ < 0) return last_error();
+    }
+    return write_all(fd_, line);
+}
+
 } // namespace ksid::daemon

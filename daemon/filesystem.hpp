@@ -30,4 +30,19 @@ std::size_t remove_stale_temp_files(const std::string& directory);
 // Appends one whole line with a single write(2) (O_APPEND), as the design asks for log lines.
 std::error_code append_line(const std::string& path, std::string_view line_with_newline);
 
+// An append-only log kept open between lines (the message bus writes one line per message). Reopened when
+// the file was removed (CLEANUP logs), so lines never go to a deleted file.
+class AppendLog {
+public:
+    explicit AppendLog(std::string path) : path_(std::move(path)) {}
+    ~AppendLog();
+    AppendLog(const AppendLog&) = delete;
+    AppendLog& operator=(const AppendLog&) = delete;
+    std::error_code append(std::string_view line_with_newline);
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
+
 } // namespace ksid::daemon

@@ -26,7 +26,7 @@ std::string key_of(const json::value& v) { return v.is_string() ? std::string(v.
 } // namespace
 
 MessageBus::MessageBus(std::string log_path, BusLimits limits, std::shared_ptr<spdlog::logger> log)
-    : log_path_(std::move(log_path)), limits_(limits), log_(std::move(log)) {}
+    : log_file_(std::move(log_path)), limits_(limits), log_(std::move(log)) {}
 
 void MessageBus::connect(const std::string& agent_id, std::shared_ptr<BusEndpoint> endpoint) {
     if (!endpoints_.contains(agent_id)) endpoint_order_.push_back(agent_id);
@@ -142,7 +142,7 @@ json::object MessageBus::publish(const json::value& from, std::string_view event
     auto line = std::make_shared<const std::string>(std::move(text));
     history_.push_back(line);
     if (history_.size() > limits_.history) history_.pop_front();
-    if (auto ec = append_line(log_path_, *line)) log_->warn("Cannot append to {}: {}", log_path_, ec.message());
+    if (auto ec = log_file_.append(*line)) log_->warn("Cannot append to claude_logs/message_bus.jsonl: {}", ec.message());
 
     const json::value* to = message.if_contains("to");
     const bool has_to = to && protocol::python_truthy(*to);

@@ -3,6 +3,7 @@
 // they were made on, offline queues for direct messages, the last 1000 messages and
 // claude_logs/message_bus.jsonl. A message is serialised once and the same bytes go to every recipient.
 #include "daemon/events.hpp"
+#include "daemon/filesystem.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -68,7 +69,7 @@ private:
     boost::json::object route_direct(const boost::json::object& message, std::shared_ptr<const std::string> line);
     void enqueue_offline(const std::string& agent_id, std::shared_ptr<const std::string> line);
 
-    std::string log_path_;
+    AppendLog log_file_;
     BusLimits limits_;
     std::shared_ptr<spdlog::logger> log_;
     std::unordered_map<std::string, std::shared_ptr<BusEndpoint>> endpoints_;

@@ -9,6 +9,12 @@
 //       prompt on a stdin pipe, stdout/stderr drained, waitpid; same output format
 //   ksid_bench spawn-load SOCKET SECONDS CLIENTS
 //       CLIENTS threads doing sync SPAWN round trips through ksid
+//   ksid_bench idle-connections SOCKET N
+//       opens N persistent agent connections (AGENT_CONNECTION connect), prints "ready", holds them until stdin closes
+//   ksid_bench fanout-ksid SOCKET SECONDS SUBSCRIBERS PUBLISHERS
+//       SUBSCRIBERS agents subscribed to BROADCAST, PUBLISHERS threads publishing; prints "events_per_s=<n>"
+//   ksid_bench fanout-floor SECONDS SUBSCRIBERS
+//       the same line written to SUBSCRIBERS socket pairs in a loop, read by one epoll reader
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,6 +22,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -191,12 +199,173 @@ int load(double seconds, int clients, Op op) {
     return failures.load() == 0 ? 0 : 1;
 }
 
+int connect_to(const sockaddr_un& a) {
+    int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s >= 0 && ::connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+        ::close(s);
+        return -1;
+    }
+    return s;
+}
+
+bool send_line(int s, const std::string& line) {
+    return ::write(s, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+}
+
+// One reply line. Reads stop at the newline (nothing follows a reply until the next request).
+std::string read_reply(int s) {
+    std::string r;
+    char buf[16384];
+    while (r.empty() || r.back() != '\n') {
+        ssize_t n = ::read(s, buf, sizeof buf);
+        if (n <= 0) break;
+        r.append(buf, static_cast<std::size_t>(n));
+    }
+    if (!r.empty() && r.back() == '\n') r.pop_back();
+    return r;
+}
+
+std::vector<int> connect_agents(const sockaddr_un& a, int n, const char* prefix) {
+    std::vector<int> fds;
+    for (int i = 0; i < n; ++i) {
+        int s = connect_to(a);
+        if (s < 0) {
+            std::perror("connect");
+            break;
+        }
+        const std::string id = std::string(prefix) + std::to_string(i);
+        send_line(s, "{\"command\": \"AGENT_CONNECTION\", \"version\": \"2.0\", \"parameters\": {\"action\": "
+                     "\"connect\", \"agent_id\": \"" + id + "\"}}\n");
+        if (read_reply(s).find("connected") == std::string::npos) {
+            std::fprintf(stderr, "connect %d failed\n", i);
+            break;
+        }
+        fds.push_back(s);
+    }
+    return fds;
+}
+
+void raise_fd_limit() {
+    rlimit r{};
+    ::getrlimit(RLIMIT_NOFILE, &r);
+    r.rlim_cur = r.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &r);
+}
+
+int idle_connections(const char* path, int n) {
+    raise_fd_limit();
+    auto fds = connect_agents(address(path), n, "idle-");
+    std::printf("ready %zu\n", fds.size());
+    std::fflush(stdout);
+    char c;
+    while (::read(0, &c, 1) > 0) {
+    }
+    for (int fd : fds) ::close(fd);
+    return fds.size() == static_cast<std::size_t>(n) ? 0 : 1;
+}
+
+// Counts lines arriving on any of `fds` until `stop`.
+long count_lines(const std::vector<int>& fds, const std::atomic<bool>& stop) {
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    for (int fd : fds) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    }
+    long lines = 0;
+    std::vector<epoll_event> events(1024);
+    static char buf[1 << 16];
+    while (!stop.load(std::memory_order_relaxed)) {
+        int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 50);
+        for (int i = 0; i < n; ++i) {
+            ssize_t got = ::read(events[i].data.fd, buf, sizeof buf);
+            for (ssize_t k = 0; k < got; ++k) lines += buf[k] == '\n';
+        }
+    }
+    ::close(ep);
+    return lines;
+}
+
+const std::string event_line = "{\"id\": \"1750605108.5892332\", \"type\": \"BROADCAST\", \"from\": \"pub\", "
+                               "\"timestamp\": \"2025-06-22T15:11:48.589239Z\", \"content\": \"fan-out benchmark\"}\n";
+
+int fanout_floor(double seconds, int subscribers) {
+    raise_fd_limit();
+    std::vector<int> readers, writers;
+    for (int i = 0; i < subscribers; ++i) {
+        int sv[2];
+        ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+        writers.push_back(sv[0]);
+        readers.push_back(sv[1]);
+    }
+    std::atomic<bool> stop{false};
+    long lines = 0;
+    std::thread reader([&] { lines = count_lines(readers, stop); });
+    const auto start = std::chrono::steady_clock::now();
+    const auto end = start + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end)
+        for (int fd : writers) send_line(fd, event_line);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    stop = true;
+    reader.join();
+    std::printf("events_per_s=%.0f\n", lines / elapsed);
+    for (int fd : readers) ::close(fd);
+    for (int fd : writers) ::close(fd);
+    return 0;
+}
+
+int fanout_ksid(const char* path, double seconds, int subscribers, int publishers) {
+    raise_fd_limit();
+    const auto a = address(path);
+    auto fds = connect_agents(a, subscribers, "sub-");
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        int s = connect_to(a);
+        send_line(s, "{\"command\": \"SUBSCRIBE\", \"version\": \"2.0\", \"parameters\": {\"agent_id\": \"sub-" +
+                         std::to_string(i) + "\", \"event_types\": [\"BROADCAST\"]}}\n");
+        read_reply(s);
+        ::close(s);
+    }
+    std::atomic<bool> stop{false}, stop_reader{false};
+    long lines = 0;
+    std::thread reader([&] { lines = count_lines(fds, stop_reader); });
+    const std::string publish = "{\"command\": \"PUBLISH\", \"version\": \"2.0\", \"parameters\": {\"from_agent\": "
+                                "\"pub\", \"event_type\": \"BROADCAST\", \"payload\": {\"content\": \"fan-out benchmark\"}}}\n";
+    std::vector<std::thread> pubs;
+    const auto start = std::chrono::steady_clock::now();
+    for (int p = 0; p < publishers; ++p)
+        pubs.emplace_back([&] {
+            while (!stop.load(std::memory_order_relaxed)) {
+                int s = connect_to(a);
+                if (s < 0) continue;
+                send_line(s, publish);
+                read_reply(s);
+                ::close(s);
+            }
+        });
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop = true;
+    for (auto& t : pubs) t.join();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop_reader = true;
+    reader.join();
+    std::printf("events_per_s=%.0f subscribers=%zu\n", lines / elapsed, fds.size());
+    for (int fd : fds) ::close(fd);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "floor-server" && argc == 3) return floor_server(argv[2]);
+    if (mode == "idle-connections" && argc == 4) return idle_connections(argv[2], std::atoi(argv[3]));
+    if (mode == "fanout-floor" && argc == 4) return fanout_floor(std::atof(argv[2]), std::atoi(argv[3]));
+    if (mode == "fanout-ksid" && argc == 6)
+        return fanout_ksid(argv[2], std::atof(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]));
     if (argc == 5) {
         const char* target = argv[2];
         const double seconds = std::atof(argv[3]);
