@@ -29,8 +29,7 @@ std::string python_utf8_error(std::string_view bytes) {
     const auto c = pos < bytes.size() ? static_cast<unsigned char>(bytes[pos]) : 0;
     const char* reason = (c >= 0x80 && c < 0xC2) || c > 0xF4 ? "invalid start byte" : "invalid continuation byte";
     char buf[160];
-    std::snprintf(buf, sizeof buf, "UnicodeDecodeError: 'utf-8' codec can't decode byte 0x%02x in position %zu: %s", c,
-                  pos, reason);
+    std::snprintf(buf, sizeof buf, "'utf-8' codec can't decode byte 0x%02x in position %zu: %s", c, pos, reason);
     return buf;
 }
 
@@ -38,7 +37,7 @@ ClaudeJsonOutput parse_claude_json_output(std::string_view stdout_bytes) {
     ClaudeJsonOutput r;
     if (!is_valid_utf8(stdout_bytes)) {
         r.kind = ClaudeJsonOutput::Kind::bad_utf8;
-        r.parse_error = python_utf8_error(stdout_bytes);
+        r.parse_error = "UnicodeDecodeError: " + python_utf8_error(stdout_bytes);
         return r;
     }
     const auto text = strip_python_whitespace(stdout_bytes);

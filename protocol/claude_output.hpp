@@ -43,7 +43,7 @@ boost::json::object human_log_line(std::string_view timestamp, std::string_view 
 // "type", it comes after "timestamp".
 boost::json::object claude_log_line(const boost::json::object& output, std::string_view timestamp);
 
-// Python's text for a UTF-8 decode failure of `bytes`.
+// str(UnicodeDecodeError) for `bytes`: "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte".
 std::string python_utf8_error(std::string_view bytes);
 
 } // namespace ksid::protocol

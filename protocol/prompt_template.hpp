@@ -10,6 +10,11 @@
 namespace ksid::protocol {
 
 boost::json::object merge_variables(const boost::json::object& vars, const boost::json::object& context);
-std::string substitute_variables(std::string text, const boost::json::object& variables);
+// Returns false (text unchanged) when the result would exceed max_bytes: chained placeholders can double
+// a prompt per variable, and the event loop must not spend minutes on one request.
+bool substitute_variables(std::string& text, const boost::json::object& variables, std::size_t max_bytes = 64u << 20);
+
+// str.replace(needle, value): one left-to-right pass, inserted text is not rescanned.
+std::string replace_all(std::string_view text, std::string_view needle, std::string_view value);
 
 } // namespace ksid::protocol

@@ -1,5 +1,6 @@
 #include "protocol/python_condition.hpp"
 
+#include "protocol/prompt_template.hpp"
 #include "protocol/python_format.hpp"
 
 #include <boost/json/array.hpp>
@@ -16,13 +17,11 @@ std::string substitute_condition(std::string_view condition, const json::object&
     std::string text(condition);
     for (const auto& kv : context) {
         const std::string placeholder = "{{" + std::string(kv.key()) + "}}";
+        if (text.find(placeholder) == std::string::npos) continue;
         const std::string replacement =
             kv.value().is_string() ? "'" + std::string(kv.value().get_string()) + "'" : python_str(kv.value());
-        std::size_t pos = 0;
-        while ((pos = text.find(placeholder, pos)) != std::string::npos) {
-            text.replace(pos, placeholder.size(), replacement);
-            pos += replacement.size();
-        }
+        text = replace_all(text, placeholder, replacement);
+        if (text.size() > (1u << 20)) return "("; // far past any real condition: a syntax error, i.e. true
     }
     return text;
 }
@@ -195,7 +194,9 @@ double as_double(const json::value& v) {
     return v.get_double();
 }
 
-bool python_eq(const json::value& a, const json::value& b) {
+} // namespace
+
+bool python_equal(const json::value& a, const json::value& b) {
     if (is_number(a) && is_number(b)) return as_double(a) == as_double(b);
     if (a.kind() != b.kind()) return a.is_null() && b.is_null();
     switch (a.kind()) {
@@ -205,7 +206,7 @@ bool python_eq(const json::value& a, const json::value& b) {
         const auto &x = a.get_array(), &y = b.get_array();
         if (x.size() != y.size()) return false;
         for (std::size_t i = 0; i < x.size(); ++i)
-            if (!python_eq(x[i], y[i])) return false;
+            if (!python_equal(x[i], y[i])) return false;
         return true;
     }
     case json::kind::object: {
@@ -213,13 +214,17 @@ bool python_eq(const json::value& a, const json::value& b) {
         if (x.size() != y.size()) return false;
         for (const auto& kv : x) {
             const auto* other = y.if_contains(kv.key());
-            if (!other || !python_eq(kv.value(), *other)) return false;
+            if (!other || !python_equal(kv.value(), *other)) return false;
         }
         return true;
     }
     default: return false;
     }
 }
+
+namespace {
+
+bool python_eq(const json::value& a, const json::value& b) { return python_equal(a, b); }
 
 // a < b, or a TypeError for types Python does not order.
 bool python_lt(const json::value& a, const json::value& b) {

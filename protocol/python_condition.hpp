@@ -21,6 +21,9 @@ std::string substitute_condition(std::string_view condition, const boost::json::
 // nullopt when Python would raise (syntax, name or type errors).
 std::optional<boost::json::value> evaluate_python_expression(std::string_view expression);
 
+// Python's == on decoded JSON (1 == 1.0 == True; "1" != 1; dicts compare without order).
+bool python_equal(const boost::json::value& a, const boost::json::value& b);
+
 // The legacy rule: empty condition → true; otherwise substitute, evaluate, take the truthiness; any
 // error → true.
 bool condition_holds(std::string_view condition, const boost::json::object& context);

@@ -176,7 +176,8 @@ CommandOutcome AgentCommands::spawn_agent(const protocol::LegacyRequest& request
     const std::string role = protocol::python_truthy(role_param) ? protocol::python_str(role_param) : profile;
     const auto caps = strings_of(parameter(p, "capabilities"));
     compositions_.ensure_directories();
-    const auto selection = compositions_.select_for_agent(role, caps, protocol::python_str(task));
+    auto selection = compositions_.select_for_agent(role, caps, protocol::python_str(task));
+    if (selection.composition.empty()) selection = {profile, false, 0}; // the legacy selector raised
     const std::string& composition = selection.composition;
 
     // 2. The first agent_profiles/*.json (readdir order) for that composition, else a synthetic profile.

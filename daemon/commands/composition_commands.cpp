@@ -1,5 +1,6 @@
 #include "daemon/commands/composition_commands.hpp"
 
+#include "protocol/python_condition.hpp"
 #include "protocol/python_format.hpp"
 #include "protocol/utf8.hpp"
 
@@ -30,9 +31,10 @@ CommandOutcome CompositionCommands::get_compositions(const protocol::LegacyReque
         CompositionLoadError ignored;
         auto c = library_.load(name, ignored);
         if (!c) continue; // files that do not load are skipped
-        if (protocol::python_truthy(category)) {
-            const auto* mc = c->metadata.if_contains("category");
-            if (!mc || !(*mc == category)) continue;
+        if (protocol::python_truthy(category)) { // metadata.get("category") != category, Python's equality
+            if (!c->metadata.is_object()) continue; // the legacy handler raised and skipped the file
+            const auto* mc = c->metadata.get_object().if_contains("category");
+            if (!protocol::python_equal(mc ? *mc : json::value(nullptr), category)) continue;
         }
         compositions[name] = c->summary();
     }
@@ -56,31 +58,34 @@ CommandOutcome CompositionCommands::validate_composition(const protocol::LegacyR
     if (!params) return CommandOutcome::failure("VALIDATE_COMPOSITION_FAILED", params.error().message);
     library_.ensure_directories();
     const std::string name = protocol::python_str(parameter(**params, "name"));
-    const json::value& context_value = parameter(**params, "context");
+    const json::value& context = parameter(**params, "context");
+    auto invalid = [](json::object details) {
+        json::object result{{"valid", false}};
+        for (auto& kv : details) result[kv.key()] = std::move(kv.value());
+        return CommandOutcome::success(std::move(result));
+    };
+    // 1. Structure: the composition loads and every component file exists (conditions are not considered).
     CompositionLoadError error;
     auto c = library_.load(name, error);
-    if (!c)
-        return CommandOutcome::success(
-            {{"valid", false}, {"issues", json::object{{"composition_errors", json::array{json::value(error.message)}}}}});
+    if (!c) return invalid({{"issues", json::object{{"composition_errors", json::array{json::value(error.message)}}}}});
     if (auto missing = library_.missing_components(*c); !missing.empty()) {
         json::array list;
         for (auto& m : missing) list.emplace_back(m);
-        return CommandOutcome::success({{"valid", false}, {"issues", json::object{{"missing_components", std::move(list)}}}});
+        return invalid({{"issues", json::object{{"missing_components", std::move(list)}}}});
     }
-    if (!context_value.is_object())
-        return CommandOutcome::success({{"valid", false},
-                                        {"error", "'" + std::string(protocol::python_type_name(context_value)) +
-                                                      "' object has no attribute 'keys'"}});
-    const auto& context = context_value.get_object();
-    json::array missing_context;
-    for (const auto& kv : c->required_context)
-        if (!context.contains(kv.key())) missing_context.emplace_back(kv.key());
-    if (!missing_context.empty())
-        return CommandOutcome::success(
-            {{"valid", false}, {"missing_context", std::move(missing_context)}, {"required_context", c->required_context}});
+    // 2. Context: every required key is present.
+    std::string why;
+    auto missing_context = library_.missing_context(*c, context, why);
+    if (!missing_context) return invalid({{"error", why}});
+    if (!missing_context->empty()) {
+        json::array list;
+        for (auto& m : *missing_context) list.emplace_back(m);
+        return invalid({{"missing_context", std::move(list)}, {"required_context", c->required_context}});
+    }
+    // 3. It composes.
     CommandError compose_error;
     auto prompt = library_.compose(*c, context, compose_error);
-    if (!prompt) return CommandOutcome::success({{"valid", false}, {"error", compose_error.message}});
+    if (!prompt) return invalid({{"error", compose_error.message}});
     return CommandOutcome::success({{"valid", true}, {"prompt_length", protocol::count_code_points(*prompt)}});
 }
 
@@ -89,11 +94,16 @@ CommandOutcome CompositionCommands::list_components(const protocol::LegacyReques
     if (!params) return CommandOutcome::failure("LIST_COMPONENTS_FAILED", params.error().message);
     library_.ensure_directories();
     const json::value& directory = parameter(**params, "directory");
-    const std::string prefix = protocol::python_truthy(directory) ? protocol::python_str(directory) : std::string();
+    const bool filter = protocol::python_truthy(directory);
+    const auto paths = library_.component_paths();
+    if (filter && !directory.is_string() && !paths.empty())
+        return CommandOutcome::failure("LIST_COMPONENTS_FAILED", "startswith first arg must be str or a tuple of str, not " +
+                                                                     std::string(protocol::python_type_name(directory)));
+    const std::string prefix = filter && directory.is_string() ? std::string(directory.get_string()) : std::string();
     json::array components;
     json::object by_directory;
-    for (const auto& path : library_.component_paths()) {
-        if (!prefix.empty() && !path.starts_with(prefix)) continue;
+    for (const auto& path : paths) {
+        if (filter && !path.starts_with(prefix)) continue;
         components.emplace_back(path);
         const auto slash = path.find('/');
         const std::string group = slash == std::string::npos ? std::string() : path.substr(0, slash);
@@ -118,11 +128,8 @@ CommandOutcome CompositionCommands::compose_prompt(const protocol::LegacyRequest
     if (!c)
         return CommandOutcome::failure(load_error.not_found ? "COMPOSITION_NOT_FOUND" : "COMPOSE_PROMPT_FAILED",
                                        load_error.message);
-    if (!context.is_object())
-        return CommandOutcome::failure("COMPOSE_PROMPT_FAILED", "'" + std::string(protocol::python_type_name(context)) +
-                                                                    "' object has no attribute 'keys'");
     CommandError error;
-    auto prompt = library_.compose(*c, context.get_object(), error);
+    auto prompt = library_.compose(*c, context, error);
     if (!prompt) return CommandOutcome{error};
     const auto length = protocol::count_code_points(*prompt);
     return CommandOutcome::success({{"prompt", std::move(*prompt)}, {"length", length}, {"composition", composition}});

@@ -13,18 +13,20 @@
 
 namespace ksid::daemon {
 
+// Fields keep whatever the YAML holds (as PyYAML gave the legacy daemon): a `vars:` with no value is
+// null, and using it fails the way the legacy composer failed.
 struct CompositionComponent {
     boost::json::value name;
     boost::json::value source;
-    boost::json::object vars;
-    boost::json::value condition; // null or a string
+    boost::json::value vars = boost::json::object(); // default {}
+    boost::json::value condition;                     // null or a string
 };
 
 struct Composition {
     boost::json::value name, version, description, author;
     std::vector<CompositionComponent> components;
-    boost::json::object required_context;
-    boost::json::object metadata;
+    boost::json::value required_context = boost::json::object();
+    boost::json::value metadata = boost::json::object();
 
     boost::json::object summary() const;  // GET_COMPOSITIONS entry
     boost::json::object full() const;     // GET_COMPOSITION
@@ -62,12 +64,15 @@ public:
     // Missing component sources of a composition (structural check of VALIDATE_COMPOSITION).
     std::vector<std::string> missing_components(const Composition& c) const;
 
-    // compose(name, context): the prompt, or the error reply (COMPOSITION_NOT_FOUND,
-    // CONTEXT_VALIDATION_ERROR, COMPOSE_PROMPT_FAILED, GET_COMPOSITION_FAILED).
-    std::optional<std::string> compose(std::string_view name, const boost::json::object& context,
+    // compose(composition, context): the prompt, or the legacy error reply (CONTEXT_VALIDATION_ERROR for a
+    // missing context key or a component failure, COMPOSE_PROMPT_FAILED for anything else). `context` is
+    // the parameter as sent (it need not be an object).
+    std::optional<std::string> compose(const Composition& c, const boost::json::value& context,
                                        CommandError& error) const;
-    std::optional<std::string> compose(const Composition& c, const boost::json::object& context,
-                                       CommandError& error) const;
+
+    // The required keys absent from `context`, or an error text where Python's `key in context` raises.
+    std::optional<std::vector<std::string>> missing_context(const Composition& c, const boost::json::value& context,
+                                                            std::string& error) const;
 
     // The "not found" message, which lists the available compositions.
     std::string not_found_message(std::string_view name) const;
@@ -78,6 +83,8 @@ public:
 
 private:
     std::optional<std::string> read_component(const std::string& source, std::string& error) const;
+    std::optional<double> score(const Composition& c, std::string_view role, const std::vector<std::string>& caps,
+                                std::string_view task) const;
 
     std::string root_;
 };

@@ -64,8 +64,22 @@ TEST_CASE("substitution: vars overlaid by context, in order, chained") {
     auto context = json::parse(R"({"agent_id": "A1", "x": 1.0, "new": [true, null]})").as_object();
     auto merged = merge_variables(vars, context);
     CHECK(to_python_json(merged) == R"({"role": "a Claude agent with ID {{agent_id}}", "x": 1.0, "agent_id": "A1", "new": [true, null]})");
-    CHECK(substitute_variables("{{role}} | {{x}} | {{new}} | {{unknown}}", merged) ==
-          "a Claude agent with ID A1 | 1.0 | [True, None] | {{unknown}}");
+    std::string text = "{{role}} | {{x}} | {{new}} | {{unknown}}";
+    REQUIRE(substitute_variables(text, merged));
+    CHECK(text == "a Claude agent with ID A1 | 1.0 | [True, None] | {{unknown}}");
+}
+
+TEST_CASE("substitution: growth is bounded and linear") {
+    // each variable doubles the text: 2^20 copies of "x" in the end, and a cap that refuses more
+    json::object vars;
+    for (int i = 0; i < 20; ++i) vars["v" + std::to_string(i)] = "{{v" + std::to_string(i + 1) + "}}{{v" + std::to_string(i + 1) + "}}";
+    vars["v20"] = "x";
+    std::string text = "{{v0}}";
+    REQUIRE(substitute_variables(text, vars));
+    CHECK(text.size() == (1u << 20));
+    text = "{{v0}}";
+    CHECK_FALSE(substitute_variables(text, vars, 1000));
+    CHECK(text == "{{v0}}");
 }
 
 TEST_CASE("YAML 1.1 scalars as PyYAML reads them") {
