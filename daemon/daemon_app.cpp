@@ -216,6 +216,16 @@ int run_daemon(const DaemonOptions& options) {
     }
     log->info("Modular daemon listening on {}", cfg.daemon.socket_path);
 
+    DaemonServices services{d.io.get_executor(), cfg, d.manager, d.queue, d.lifecycle, log};
+    for (const auto& extension : options.extensions) {
+        if (auto err = extension(services)) {
+            log->critical("{}", *err);
+            d.guard.release_socket();
+            d.guard.release_pid_file();
+            return 1;
+        }
+    }
+
     auto report = [log](const char* what) {
         return [log, what](std::exception_ptr e) {
             if (!e) return;

@@ -2,6 +2,8 @@
 #include "config/config_loader.hpp"
 #include "daemon/cli_options.hpp"
 #include "daemon/daemon_app.hpp"
+#include "daemon/lifecycle.hpp"
+#include "facade/http_server.hpp"
 
 #include <csignal>
 #include <cstdlib>
@@ -51,5 +53,29 @@ int main(int argc, char** argv) {
         std::cout << config::render_config_yaml(cfg);
         return 0;
     }
-    return daemon::run_daemon({std::move(cfg), opt.hot_reload_from.has_value()});
+    std::vector<std::string> api_keys;
+    if (cfg.facade.enabled) {
+        if (auto err = facade::resolve_api_keys(cfg, api_keys)) {
+            std::cerr << "ksid: " << *err << "\n";
+            return 1;
+        }
+    }
+    daemon::DaemonOptions options{std::move(cfg), opt.hot_reload_from.has_value(), {}};
+    if (options.config.facade.enabled) {
+        // The HTTP facade, on the daemon's event loop, stopped with it.
+        options.extensions.push_back([keys = std::move(api_keys)](daemon::DaemonServices& s) -> std::optional<std::string> {
+            auto server = std::make_shared<facade::HttpServer>(
+                s.executor, facade::FacadeDeps{s.config, s.manager, s.queue, s.log}, keys);
+            if (auto err = server->listen()) return "HTTP facade: " + *err;
+            server->start();
+            s.log->info("HTTP facade listening on http://{} ({})", server->endpoint(),
+                        keys.empty() ? "no API keys: loopback only" : std::to_string(keys.size()) + " API key(s)");
+            s.lifecycle.on_shutdown([server]() -> boost::asio::awaitable<void> {
+                server->stop();
+                co_await server->wait_idle(std::chrono::steady_clock::now() + std::chrono::milliseconds(1500));
+            });
+            return std::nullopt;
+        });
+    }
+    return daemon::run_daemon(options);
 }

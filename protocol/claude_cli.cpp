@@ -15,6 +15,7 @@ std::vector<std::string> build_claude_argv(std::string_view executable, const Cl
         argv.emplace_back("--verbose");
         if (inv.include_partial_messages) argv.emplace_back("--include-partial-messages");
     }
+    if (!inv.append_system_prompt.empty()) argv.push_back("--append-system-prompt=" + inv.append_system_prompt);
     if (inv.enable_tools) {
         argv.emplace_back("--allowedTools");
         argv.emplace_back(legacy_allowed_tools);

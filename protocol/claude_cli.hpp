@@ -23,6 +23,9 @@ struct ClaudeInvocation {
     bool enable_tools = true;
     ClaudeOutputFormat format = ClaudeOutputFormat::json;
     bool include_partial_messages = true; // stream_json only
+    // --append-system-prompt=TEXT (one argv element, so the text can never be read as a flag). Callers
+    // bound its size: the kernel limits one argv element to 128 KiB.
+    std::string append_system_prompt;
 };
 
 // argv[0] is `executable`; the order is the legacy one:

@@ -235,6 +235,36 @@ asio::awaitable<void> ClaudeProcessManager::finish_async(std::string process_id,
     }
 }
 
+std::shared_ptr<Job> ClaudeProcessManager::submit_stream_turn(const SpawnParams& params, const std::string& system_prompt,
+                                                              std::function<void(std::string_view)> on_output) {
+    if (stopping_) return nullptr;
+    TurnRequest turn = make_turn(params);
+    turn.format = protocol::ClaudeOutputFormat::stream_json;
+    turn.append_system_prompt = system_prompt;
+    turn.on_output = std::move(on_output);
+    return queue_.submit(std::move(turn), JobOptions{params.priority});
+}
+
+void ClaudeProcessManager::record_stream_turn(const std::string& process_id, const SpawnParams& params,
+                                              json::object result, const std::string& session) {
+    const json::value pid_value(process_id);
+    result["process_id"] = pid_value;
+    result["agent_id"] = params.agent_id;
+    auto human = protocol::human_log_line(protocol::legacy_timestamp_now(), params.prompt, &pid_value, &params.agent_id);
+    auto claude = protocol::claude_log_line(result, protocol::legacy_timestamp_now());
+    if (auto ec = session_log_.append_exchange(session, human, claude))
+        log_->error("HTTP turn {}: cannot write {}: {}", process_id, session_log_.log_path(session), ec.message());
+    record_session(session, result);
+    if (params.agent_id.is_string()) {
+        if (auto* agent = agents_.agents.if_contains(params.agent_id.get_string()); agent && agent->is_object()) {
+            auto& record = agent->get_object();
+            if (auto* sessions = record.if_contains("sessions"); sessions && sessions->is_array())
+                sessions->get_array().emplace_back(session);
+            record["last_active"] = protocol::legacy_timestamp_now();
+        }
+    }
+}
+
 json::object ClaudeProcessManager::process_table() const {
     json::object table;
     for (const auto& [id, e] : async_runs_) {

@@ -45,6 +45,16 @@ public:
     // Async SPAWN: the process id, or the error envelope (SPAWN_FAILED, QUEUE_FULL).
     boost::system::result<std::string, CommandError> start_async(SpawnParams params);
 
+    // HTTP (facade) turns: stream-json output handed to `on_output` as it arrives. nullptr when the queue is
+    // full or ksid is stopping. The caller cancels the job when its client goes away.
+    std::shared_ptr<Job> submit_stream_turn(const SpawnParams& params, const std::string& system_prompt,
+                                            std::function<void(std::string_view)> on_output);
+    // Logs a finished HTTP turn like an async SPAWN (two lines in claude_logs/<session>.jsonl, the session
+    // registry, the agent's sessions) from the CLI's final result object.
+    void record_stream_turn(const std::string& process_id, const SpawnParams& params, boost::json::object result,
+                            const std::string& session_id);
+    bool stopping() const { return stopping_; }
+
     // GET_PROCESSES: {process_id: {agent_id, model, started_at, session_id, status}}.
     boost::json::object process_table() const;
 

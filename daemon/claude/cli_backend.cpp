@@ -10,6 +10,7 @@ boost::asio::awaitable<TurnResult> CliBackend::run(const TurnRequest& request, s
     inv.resume_session = request.resume_session;
     inv.enable_tools = request.enable_tools;
     inv.format = request.format;
+    inv.append_system_prompt = request.append_system_prompt;
     ChildSpec spec;
     spec.argv = protocol::build_claude_argv(settings_.claude_command, inv);
     spec.cwd = settings_.working_directory;

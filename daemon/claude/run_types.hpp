@@ -17,6 +17,7 @@ struct TurnRequest {
     std::string model;  // validated
     std::optional<std::string> resume_session; // validated
     bool enable_tools = true;
+    std::string append_system_prompt; // facade: system/developer messages
     protocol::ClaudeOutputFormat format = protocol::ClaudeOutputFormat::json;
     std::chrono::milliseconds time_limit{300'000};
     // Streaming consumers (the facade) get stdout as it arrives.

@@ -1,0 +1,279 @@
+#include "protocol/openai_chat.hpp"
+
+#include "protocol/claude_cli.hpp"
+#include "protocol/json_parse.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+namespace ksid::protocol {
+namespace json = boost::json;
+
+namespace {
+
+OpenAIError bad(std::string message, std::optional<std::string> param, std::optional<std::string> code = std::nullopt) {
+    return OpenAIError{400, "invalid_request_error", std::move(message), std::move(param), std::move(code)};
+}
+
+// SDKs send metadata values as strings: accept "true"/"false" as well as JSON booleans.
+std::optional<bool> flag_of(const json::value& v) {
+    if (v.is_bool()) return v.get_bool();
+    if (v.is_string()) {
+        if (v.get_string() == "true") return true;
+        if (v.get_string() == "false") return false;
+    }
+    return std::nullopt;
+}
+
+std::optional<long long> integer_of(const json::value& v) {
+    if (v.is_int64()) return v.get_int64();
+    if (v.is_uint64() && v.get_uint64() < (1ull << 62)) return static_cast<long long>(v.get_uint64());
+    if (v.is_double() && v.get_double() == static_cast<double>(static_cast<long long>(v.get_double())))
+        return static_cast<long long>(v.get_double());
+    if (v.is_string()) {
+        long long n = 0;
+        const auto s = std::string_view(v.get_string());
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+        if (ec == std::errc{} && p == s.data() + s.size() && !s.empty()) return n;
+    }
+    return std::nullopt;
+}
+
+// The text of a message's content: a string, null (assistant), or an array of text parts.
+boost::system::result<std::string, OpenAIError> content_text(const json::value& content, const std::string& param,
+                                                             bool null_ok) {
+    if (content.is_string()) return std::string(content.get_string());
+    if (content.is_null() && null_ok) return std::string();
+    if (!content.is_array()) return bad("content must be a string or an array of content parts", param);
+    std::string text;
+    for (std::size_t i = 0; i < content.get_array().size(); ++i) {
+        const auto& part = content.get_array()[i];
+        const auto part_param = param + "[" + std::to_string(i) + "]";
+        if (!part.is_object()) return bad("content parts must be objects", part_param);
+        const auto* type = part.get_object().if_contains("type");
+        if (!type || !type->is_string()) return bad("content part has no type", part_param + ".type");
+        if (type->get_string() != "text")
+            return bad("content parts of type '" + std::string(type->get_string()) +
+                           "' are not supported: ksid passes text to the claude CLI",
+                       part_param + ".type");
+        const auto* t = part.get_object().if_contains("text");
+        if (!t || !t->is_string()) return bad("text content parts need a string 'text'", part_param + ".text");
+        if (!text.empty()) text += "\n";
+        text += t->get_string();
+    }
+    return text;
+}
+
+bool valid_agent_id(std::string_view id) { return is_valid_session_id(id); }
+
+} // namespace
+
+json::object openai_error_body(const OpenAIError& e) {
+    return {{"error", json::object{{"message", e.message},
+                                   {"type", e.type},
+                                   {"param", e.param ? json::value(*e.param) : json::value(nullptr)},
+                                   {"code", e.code ? json::value(*e.code) : json::value(nullptr)}}}};
+}
+
+boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_view body,
+                                                                   std::optional<std::string_view> header_session_id) {
+    auto parsed = parse_json_text(body, 64);
+    if (!parsed) return bad("We could not parse the JSON body of your request: " + parsed.error().detail, std::nullopt);
+    if (!parsed->is_object()) return bad("The request body must be a JSON object.", std::nullopt);
+    const auto& o = parsed->get_object();
+    ChatRequest r;
+
+    const auto* model = o.if_contains("model");
+    if (!model || !model->is_string() || model->get_string().empty())
+        return bad("you must provide a model parameter", std::string("model"));
+    r.model = std::string(model->get_string());
+
+    const auto* messages = o.if_contains("messages");
+    if (!messages || !messages->is_array() || messages->get_array().empty())
+        return bad("messages must be a non-empty array", std::string("messages"));
+    for (std::size_t i = 0; i < messages->get_array().size(); ++i) {
+        const auto& m = messages->get_array()[i];
+        const auto param = "messages[" + std::to_string(i) + "]";
+        if (!m.is_object()) return bad("each message must be an object", param);
+        const auto* role = m.get_object().if_contains("role");
+        static const char* roles[] = {"system", "developer", "user", "assistant", "tool"};
+        if (!role || !role->is_string() ||
+            std::none_of(std::begin(roles), std::end(roles), [&](const char* x) { return role->get_string() == x; }))
+            return bad("role must be one of system, developer, user, assistant, tool", param + ".role");
+        const auto* content = m.get_object().if_contains("content");
+        const bool is_assistant = role->get_string() == "assistant";
+        auto text = content_text(content ? *content : json::value(nullptr), param + ".content", is_assistant);
+        if (!text) return text.error();
+        r.messages.push_back({std::string(role->get_string()), std::move(*text)});
+    }
+    if (r.messages.back().role == "assistant")
+        return bad("the last message must not be an assistant message: there is nothing to answer",
+                   "messages[" + std::to_string(r.messages.size() - 1) + "].role");
+
+    if (const auto* stream = o.if_contains("stream"); stream && !stream->is_null()) {
+        if (!stream->is_bool()) return bad("stream must be a boolean", std::string("stream"));
+        r.stream = stream->get_bool();
+    }
+    if (const auto* so = o.if_contains("stream_options"); so && so->is_object())
+        if (const auto* iu = so->get_object().if_contains("include_usage"); iu && iu->is_bool()) r.include_usage = iu->get_bool();
+    if (const auto* n = o.if_contains("n"); n && !n->is_null()) {
+        auto v = integer_of(*n);
+        if (!v || *v != 1) return bad("n > 1 is not supported: the claude CLI gives one answer", std::string("n"));
+    }
+    if (const auto* tc = o.if_contains("tool_choice"); tc && !tc->is_null()) {
+        const bool allowed = tc->is_string() && (tc->get_string() == "auto" || tc->get_string() == "none");
+        if (!allowed) return bad("a forced tool_choice is not supported", std::string("tool_choice"));
+    }
+
+    auto session_from = [&](const json::value& v, const std::string& param) -> std::optional<OpenAIError> {
+        if (v.is_null() || (v.is_string() && v.get_string().empty())) return std::nullopt;
+        if (!v.is_string() || !is_valid_session_id(v.get_string()))
+            return bad("invalid session id: letters, digits, '-', '_', '.', ':' (at most 128)", param);
+        r.session_id = std::string(v.get_string());
+        return std::nullopt;
+    };
+    if (const auto* md = o.if_contains("metadata"); md && !md->is_null()) {
+        if (!md->is_object()) return bad("metadata must be an object", std::string("metadata"));
+        const auto& m = md->get_object();
+        if (const auto* s = m.if_contains("session_id"))
+            if (auto e = session_from(*s, "metadata.session_id")) return *e;
+        if (const auto* t = m.if_contains("enable_tools"); t && !t->is_null()) {
+            auto f = flag_of(*t);
+            if (!f) return bad("enable_tools must be true or false", std::string("metadata.enable_tools"));
+            r.enable_tools = *f;
+        }
+        if (const auto* a = m.if_contains("agent_id"); a && !a->is_null()) {
+            if (!a->is_string() || !valid_agent_id(a->get_string()))
+                return bad("invalid agent_id: letters, digits, '-', '_', '.', ':' (at most 128)", std::string("metadata.agent_id"));
+            r.agent_id = std::string(a->get_string());
+        }
+        if (const auto* p = m.if_contains("priority"); p && !p->is_null()) {
+            auto v = integer_of(*p);
+            if (!v || *v < 0 || *v > 9) return bad("priority must be an integer from 0 to 9", std::string("metadata.priority"));
+            r.priority = static_cast<int>(*v);
+        }
+    }
+    if (!r.session_id)
+        if (const auto* s = o.if_contains("session_id"))
+            if (auto e = session_from(*s, "session_id")) return *e;
+    if (!r.session_id && header_session_id && !header_session_id->empty()) {
+        if (!is_valid_session_id(*header_session_id)) return bad("invalid X-Session-Id header", std::string("X-Session-Id"));
+        r.session_id = std::string(*header_session_id);
+    }
+    return r;
+}
+
+RenderedPrompt render_chat_prompt(const ChatRequest& request) {
+    RenderedPrompt out;
+    for (const auto& m : request.messages)
+        if (m.role == "system" || m.role == "developer") {
+            if (!out.system_prompt.empty()) out.system_prompt += "\n\n";
+            out.system_prompt += m.text;
+        }
+    std::vector<const ChatMessage*> turns;
+    for (const auto& m : request.messages)
+        if (m.role != "system" && m.role != "developer") turns.push_back(&m);
+    if (request.session_id) { // the session already holds everything up to the last assistant answer
+        std::size_t start = 0;
+        for (std::size_t i = 0; i < turns.size(); ++i)
+            if (turns[i]->role == "assistant") start = i + 1;
+        for (std::size_t i = start; i < turns.size(); ++i) {
+            if (!out.prompt.empty()) out.prompt += "\n\n";
+            out.prompt += turns[i]->text;
+        }
+        return out;
+    }
+    if (turns.size() == 1) {
+        out.prompt = turns[0]->text;
+        return out;
+    }
+    for (const auto* m : turns) {
+        if (!out.prompt.empty()) out.prompt += "\n\n";
+        out.prompt += m->role == "assistant" ? "Assistant: " : m->role == "tool" ? "Tool result: " : "User: ";
+        out.prompt += m->text;
+    }
+    return out;
+}
+
+json::object openai_usage(const json::value& cli_usage) {
+    auto field = [&](const char* key) -> long long {
+        if (!cli_usage.is_object()) return 0;
+        const auto* v = cli_usage.get_object().if_contains(key);
+        if (!v) return 0;
+        if (v->is_int64()) return v->get_int64();
+        if (v->is_uint64()) return static_cast<long long>(v->get_uint64());
+        if (v->is_double()) return static_cast<long long>(v->get_double());
+        return 0;
+    };
+    const long long cached = field("cache_read_input_tokens");
+    const long long prompt = field("input_tokens") + field("cache_creation_input_tokens") + cached;
+    const long long completion = field("output_tokens");
+    return {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion},
+            {"prompt_tokens_details", json::object{{"cached_tokens", cached}}}};
+}
+
+std::string_view finish_reason_for(std::string_view stop_reason) {
+    return stop_reason == "max_tokens" ? "length" : "stop";
+}
+
+json::object chat_completion_body(std::string_view id, long long created, std::string_view model,
+                                  std::string_view content, std::string_view finish_reason, const json::value& cli_usage) {
+    json::object message{{"role", "assistant"}, {"content", content}};
+    return {{"id", id},
+            {"object", "chat.completion"},
+            {"created", created},
+            {"model", model},
+            {"choices", json::array{json::object{{"index", 0},
+                                                 {"message", std::move(message)},
+                                                 {"finish_reason", finish_reason},
+                                                 {"logprobs", nullptr}}}},
+            {"usage", openai_usage(cli_usage)},
+            {"session_id", id}};
+}
+
+json::object chat_chunk_body(std::string_view id, long long created, std::string_view model, const json::object& delta,
+                             std::optional<std::string_view> finish_reason) {
+    return {{"id", id},
+            {"object", "chat.completion.chunk"},
+            {"created", created},
+            {"model", model},
+            {"choices", json::array{json::object{{"index", 0},
+                                                 {"delta", delta},
+                                                 {"finish_reason", finish_reason ? json::value(*finish_reason) : json::value(nullptr)},
+                                                 {"logprobs", nullptr}}}},
+            {"usage", nullptr}};
+}
+
+json::object chat_usage_chunk_body(std::string_view id, long long created, std::string_view model,
+                                   const json::value& cli_usage) {
+    return {{"id", id},
+            {"object", "chat.completion.chunk"},
+            {"created", created},
+            {"model", model},
+            {"choices", json::array()},
+            {"usage", openai_usage(cli_usage)}};
+}
+
+std::string sse_event(const json::value& body) {
+    std::string out = "data: ";
+    out += json::serialize(body);
+    out += "\n\n";
+    return out;
+}
+
+json::object model_body(std::string_view id, long long created) {
+    return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "anthropic"}};
+}
+
+json::object model_list_body(const std::vector<std::string>& ids, long long created) {
+    json::array data;
+    for (const auto& id : ids) data.push_back(model_body(id, created));
+    return {{"object", "list"}, {"data", std::move(data)}};
+}
+
+} // namespace ksid::protocol

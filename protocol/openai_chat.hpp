@@ -1,0 +1,78 @@
+#pragma once
+// The OpenAI Chat Completions contract of the facade (../shared/spec/openai-api.md), sans I/O: request
+// validation, the prompt rendered for the CLI, and the response, chunk, error and model-list bodies.
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <boost/system/result.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ksid::protocol {
+
+struct OpenAIError {
+    int status = 400;
+    std::string type = "invalid_request_error";
+    std::string message;
+    std::optional<std::string> param;
+    std::optional<std::string> code;
+};
+
+// {"error": {"message", "type", "param", "code"}}
+boost::json::object openai_error_body(const OpenAIError& error);
+
+struct ChatMessage {
+    std::string role; // system, developer, user, assistant, tool
+    std::string text;
+};
+
+struct ChatRequest {
+    std::string model;
+    std::vector<ChatMessage> messages;
+    bool stream = false;
+    bool include_usage = false;
+    std::optional<std::string> session_id;  // metadata.session_id, top-level session_id or X-Session-Id
+    std::optional<bool> enable_tools;       // metadata.enable_tools (bool or "true"/"false")
+    std::optional<std::string> agent_id;    // metadata.agent_id
+    int priority = 5;                       // metadata.priority, 0..9, lower runs first
+};
+
+// Parses and validates a request body. header_session_id: the X-Session-Id header, if any.
+boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_view body,
+                                                                   std::optional<std::string_view> header_session_id);
+
+struct RenderedPrompt {
+    std::string prompt;        // goes on stdin
+    std::string system_prompt; // system/developer messages, for --append-system-prompt (may be empty)
+};
+
+// With a session id only the messages after the last assistant message are new input; without one the
+// conversation is rendered as a transcript ("User: ...\n\nAssistant: ...") unless it is a single user turn.
+RenderedPrompt render_chat_prompt(const ChatRequest& request);
+
+// OpenAI usage from the CLI's usage object (prompt = input + cache creation + cache read).
+boost::json::object openai_usage(const boost::json::value& cli_usage);
+// end_turn/stop_sequence → stop, max_tokens → length.
+std::string_view finish_reason_for(std::string_view stop_reason);
+
+boost::json::object chat_completion_body(std::string_view id, long long created, std::string_view model,
+                                         std::string_view content, std::string_view finish_reason,
+                                         const boost::json::value& cli_usage);
+
+// One chunk: delta and finish_reason (null when empty); "usage": null unless usage_chunk.
+boost::json::object chat_chunk_body(std::string_view id, long long created, std::string_view model,
+                                    const boost::json::object& delta, std::optional<std::string_view> finish_reason);
+boost::json::object chat_usage_chunk_body(std::string_view id, long long created, std::string_view model,
+                                          const boost::json::value& cli_usage);
+
+// "data: <json>\n\n"
+std::string sse_event(const boost::json::value& body);
+inline constexpr std::string_view sse_done = "data: [DONE]\n\n";
+inline constexpr std::string_view sse_keepalive = ": keepalive\n\n";
+
+boost::json::object model_body(std::string_view id, long long created);
+boost::json::object model_list_body(const std::vector<std::string>& ids, long long created);
+
+} // namespace ksid::protocol
