@@ -23,6 +23,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <chrono>
 #include <random>
 #include <sstream>
@@ -627,12 +628,24 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         sessions_changed.notify();
     }
 
+    // Answers a request that will not be read to the end, then lingers briefly discarding what the client
+    // still sends: closing with unread input would reset the connection and lose the answer.
     asio::awaitable<void> reject(beast::tcp_stream& stream, const Request& req, int status, std::string message) {
         auto res = error_response(req, random_request_id(), error_of(status, "invalid_request_error", std::move(message)));
         res.keep_alive(false);
         stream.expires_after(std::chrono::seconds(5));
         co_await http::async_write(stream, res, as_tuple(use_awaitable));
         metrics.request("rejected", status, 0);
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.expires_after(std::chrono::seconds(2));
+        std::array<char, 16384> sink;
+        std::size_t drained = 0;
+        while (drained < (64u << 20)) {
+            auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), as_tuple(use_awaitable));
+            if (ec) break;
+            drained += n;
+        }
     }
 
     asio::awaitable<void> accept_loop() {
