@@ -195,11 +195,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         int status = 200;
         bool keep = req.keep_alive();
 
-        auto send = [&](http::response<http::string_body> res) -> asio::awaitable<bool> {
-            status = res.result_int();
-            auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
-            co_return !ec && res.keep_alive();
-        };
+        std::optional<http::response<http::string_body>> response; // written once, below
         auto method_not_allowed = [&](const char* allow) {
             auto res = error_response(req, request_id,
                                       error_of(405, "invalid_request_error",
@@ -210,46 +206,51 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
         if (target == "/health") {
             route = "/health";
-            if (req.method() != http::verb::get && req.method() != http::verb::head) keep = co_await send(method_not_allowed("GET, HEAD"));
-            else keep = co_await send(json_response(req, request_id, http::status::ok, health()));
+            if (req.method() != http::verb::get && req.method() != http::verb::head) response.emplace(method_not_allowed("GET, HEAD"));
+            else response.emplace(json_response(req, request_id, http::status::ok, health()));
         } else if (target == "/metrics" || target == "/v1/models" || target.starts_with("/v1/models/") ||
                    target == "/v1/chat/completions") {
             route = target.starts_with("/v1/models/") ? "/v1/models/{id}" : target;
             const bool is_chat = target == "/v1/chat/completions";
             const bool method_ok = is_chat ? req.method() == http::verb::post : req.method() == http::verb::get;
             if (!method_ok) {
-                keep = co_await send(method_not_allowed(is_chat ? "POST" : "GET"));
+                response.emplace(method_not_allowed(is_chat ? "POST" : "GET"));
             } else if (auto denied = authenticate(req)) {
-                keep = co_await send(error_response(req, request_id, *denied));
+                response.emplace(error_response(req, request_id, *denied));
             } else if (target == "/metrics") {
                 auto res = json_response(req, request_id, http::status::ok, nullptr);
                 res.set(http::field::content_type, "text/plain; version=0.0.4");
                 const auto q = deps.queue.stats();
                 res.body() = metrics.render({q.running, q.pending, q.max_concurrent, q.max_pending}, sessions.size());
                 res.prepare_payload();
-                keep = co_await send(std::move(res));
+                response.emplace(std::move(res));
             } else if (target == "/v1/models") {
-                keep = co_await send(json_response(req, request_id, http::status::ok,
+                response.emplace(json_response(req, request_id, http::status::ok,
                                                    protocol::model_list_body(deps.config.models.available, created_at())));
             } else if (!is_chat) {
                 const std::string id = target.substr(std::string("/v1/models/").size());
                 const auto& models = deps.config.models.available;
                 if (std::find(models.begin(), models.end(), id) == models.end())
-                    keep = co_await send(error_response(
+                    response.emplace(error_response(
                         req, request_id, error_of(404, "invalid_request_error", "The model '" + id + "' does not exist", "model_not_found")));
                 else
-                    keep = co_await send(json_response(req, request_id, http::status::ok, protocol::model_body(id, created_at())));
+                    response.emplace(json_response(req, request_id, http::status::ok, protocol::model_body(id, created_at())));
             } else {
-                auto [st, k] = co_await chat_completions(stream, req, request_id);
-                status = st;
-                keep = k;
+                const auto outcome = co_await chat_completions(stream, req, request_id);
+                status = outcome.first;
+                keep = outcome.second;
             }
         } else {
             route = "unknown";
-            keep = co_await send(error_response(
+            response.emplace(error_response(
                 req, request_id,
                 error_of(404, "invalid_request_error",
                          "Unknown request URL: " + std::string(req.method_string()) + " " + target)));
+        }
+        if (response) {
+            status = response->result_int();
+            auto [ec, n] = co_await http::async_write(stream, *response, as_tuple(use_awaitable));
+            keep = !ec && response->keep_alive();
         }
         metrics.request(route, status, std::chrono::duration<double>(Clock::now() - started).count());
         co_return keep;
@@ -342,36 +343,46 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         return std::nullopt;
     }
 
-    asio::awaitable<std::pair<int, bool>> chat_completions(beast::tcp_stream& stream, const Request& req,
-                                                           const std::string& request_id) {
-        auto fail = [&](const protocol::OpenAIError& e) -> asio::awaitable<std::pair<int, bool>> {
-            auto res = error_response(req, request_id, e);
-            auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
-            co_return std::pair{e.status, !ec && res.keep_alive()};
-        };
+    // Sends an error response. (GCC 12 destroys temporaries in co_await expressions twice in some cases,
+    // so callers pass named objects, never temporaries, to the coroutines here.)
+    asio::awaitable<std::pair<int, bool>> send_error(beast::tcp_stream& stream, const Request& req,
+                                                     const std::string& request_id, const protocol::OpenAIError& e) {
+        auto res = error_response(req, request_id, e);
+        auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
+        co_return std::pair{e.status, !ec && res.keep_alive()};
+    }
+
+    // Validates a chat request; the error to answer, if any.
+    std::optional<protocol::OpenAIError> check_chat(const Request& req, protocol::ChatRequest& chat,
+                                                    protocol::RenderedPrompt& rendered) {
         std::optional<std::string_view> header_session;
         if (auto h = req["X-Session-Id"]; !h.empty()) header_session = std::string_view(h.data(), h.size());
         auto parsed = protocol::parse_chat_request(req.body(), header_session);
-        if (!parsed) co_return co_await fail(parsed.error());
-        auto& chat = *parsed;
-        if (auto problem = deps.manager.check_model(chat.model)) {
-            protocol::OpenAIError e{404, "invalid_request_error", *problem, std::string("model"), std::string("model_not_found")};
-            co_return co_await fail(e);
-        }
+        if (!parsed) return parsed.error();
+        chat = std::move(*parsed);
+        if (auto problem = deps.manager.check_model(chat.model))
+            return protocol::OpenAIError{404, "invalid_request_error", *problem, std::string("model"), std::string("model_not_found")};
         if (chat.enable_tools.value_or(false) && !fs().enable_tools)
-            co_return co_await fail(protocol::OpenAIError{400, "invalid_request_error",
-                                                          "tools are disabled for HTTP clients on this server (facade.enable_tools)",
-                                                          std::string("metadata.enable_tools"), std::nullopt});
-        auto rendered = protocol::render_chat_prompt(chat);
+            return protocol::OpenAIError{400, "invalid_request_error",
+                                         "tools are disabled for HTTP clients on this server (facade.enable_tools)",
+                                         std::string("metadata.enable_tools"), std::nullopt};
+        rendered = protocol::render_chat_prompt(chat);
         if (rendered.system_prompt.size() > 100 * 1024)
-            co_return co_await fail(protocol::OpenAIError{400, "invalid_request_error",
-                                                          "system messages are limited to 100 KiB in total",
-                                                          std::string("messages"), std::nullopt});
+            return protocol::OpenAIError{400, "invalid_request_error", "system messages are limited to 100 KiB in total",
+                                         std::string("messages"), std::nullopt};
         if (rendered.prompt.empty())
-            co_return co_await fail(protocol::OpenAIError{400, "invalid_request_error", "there is no user text to answer",
-                                                          std::string("messages"), std::nullopt});
-        if (deps.manager.stopping())
-            co_return co_await fail(error_of(503, "service_unavailable_error", "ksid is shutting down"));
+            return protocol::OpenAIError{400, "invalid_request_error", "there is no user text to answer",
+                                         std::string("messages"), std::nullopt};
+        if (deps.manager.stopping()) return error_of(503, "service_unavailable_error", "ksid is shutting down");
+        return std::nullopt;
+    }
+
+    asio::awaitable<std::pair<int, bool>> chat_completions(beast::tcp_stream& stream, const Request& req,
+                                                           const std::string& request_id) {
+        protocol::ChatRequest chat;
+        protocol::RenderedPrompt rendered;
+        const std::optional<protocol::OpenAIError> invalid = check_chat(req, chat, rendered);
+        if (invalid) co_return co_await send_error(stream, req, request_id, *invalid);
 
         daemon::SpawnParams params;
         params.prompt = rendered.prompt;
@@ -388,7 +399,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         });
         if (!job) {
             metrics.run_ended("rejected");
-            co_return co_await fail(error_of(429, "rate_limit_error", "ksid's job queue is full; retry later"));
+            const auto full = error_of(429, "rate_limit_error", "ksid's job queue is full; retry later");
+            co_return co_await send_error(stream, req, request_id, full);
         }
         const auto submitted = Clock::now();
         bool queue_wait_recorded = false;
@@ -415,13 +427,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             while (!state->result) co_await state->wake.wait();
             record_queue_wait();
             if (state->client_gone) co_return std::pair{499, false};
-            if (state->result->status != daemon::TurnResult::Status::completed) {
-                auto [code, e] = failure_of(*state->result, *state);
-                co_return co_await fail(e);
-            }
             protocol::OpenAIError e;
-            auto result = final_result(*state, *state->result, e);
-            if (!result) co_return co_await fail(e);
+            std::optional<json::object> result;
+            if (state->result->status != daemon::TurnResult::Status::completed) e = failure_of(*state->result, *state).second;
+            else result = final_result(*state, *state->result, e);
+            if (!result) co_return co_await send_error(stream, req, request_id, e);
             co_return co_await respond_complete(stream, req, request_id, chat, params, job->id(), *result, created);
         }
         co_return co_await respond_stream(stream, req, request_id, chat, params, job, state, created, record_queue_wait);
@@ -598,8 +608,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                 }
                 if (ec) {
                     if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
-                        ec != asio::error::operation_aborted && ec != asio::error::connection_reset && buffer.size() > 0)
-                        co_await reject(*stream, parser.get(), 400, "malformed HTTP request: " + ec.message());
+                        ec != asio::error::operation_aborted && ec != asio::error::connection_reset && buffer.size() > 0) {
+                        std::string message = "malformed HTTP request: " + ec.message();
+                        co_await reject(*stream, parser.get(), 400, std::move(message));
+                    }
                     break;
                 }
                 first = false;
