@@ -13,6 +13,10 @@
 //       opens N persistent agent connections (AGENT_CONNECTION connect), prints "ready", holds them until stdin closes
 //   ksid_bench fanout-ksid SOCKET SECONDS SUBSCRIBERS PUBLISHERS
 //       SUBSCRIBERS agents subscribed to BROADCAST, PUBLISHERS threads publishing; prints "events_per_s=<n>"
+//   ksid_bench http-floor PORT | http-get PORT PATH SECONDS CONNECTIONS | chat-load PORT SECONDS CLIENTS
+//       a minimal keep-alive HTTP responder, and keep-alive load generators (GET; POST chat completions)
+//   ksid_bench stream-latency PORT REQUESTS
+//       streamed completions of the fake claude's FAKE:latency mode; prints the p50/p99 delay per chunk
 //   ksid_bench fanout-floor SECONDS SUBSCRIBERS
 //       the same line written to SUBSCRIBERS socket pairs in a loop, read by one epoll reader
 #include <algorithm>
@@ -22,6 +26,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <fcntl.h>
@@ -32,6 +39,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <thread>
+#include <unordered_map>
 #include <unistd.h>
 #include <vector>
 
@@ -356,12 +364,189 @@ int fanout_ksid(const char* path, double seconds, int subscribers, int publisher
     return 0;
 }
 
+// ---- HTTP (facade) benchmarks ----
+
+int listen_tcp(int port) {
+    int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 1024) != 0) {
+        std::perror("listen");
+        std::exit(1);
+    }
+    return l;
+}
+
+int connect_tcp(int port) {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(s);
+        return -1;
+    }
+    int one = 1;
+    ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return s;
+}
+
+// The minimal HTTP responder /health is compared with: epoll, keep-alive, a fixed 200 per request.
+int http_floor(int port) {
+    int l = listen_tcp(port);
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = l;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+    static const std::string body = "{\"status\":\"ok\"}";
+    static const std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                                        std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::unordered_map<int, std::string> pending;
+    std::vector<epoll_event> events(256);
+    char buf[65536];
+    for (;;) {
+        int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), -1);
+        for (int i = 0; i < n; ++i) {
+            int fd = events[i].data.fd;
+            if (fd == l) {
+                int c = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+                if (c < 0) continue;
+                int one = 1;
+                ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                epoll_event cev{};
+                cev.events = EPOLLIN;
+                cev.data.fd = c;
+                ::epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+                continue;
+            }
+            ssize_t got = ::read(fd, buf, sizeof buf);
+            if (got <= 0) {
+                ::close(fd);
+                pending.erase(fd);
+                continue;
+            }
+            auto& p = pending[fd];
+            p.append(buf, static_cast<std::size_t>(got));
+            std::size_t pos;
+            while ((pos = p.find("\r\n\r\n")) != std::string::npos) {
+                p.erase(0, pos + 4);
+                (void)!::write(fd, response.data(), response.size());
+            }
+        }
+    }
+}
+
+// Reads one HTTP response (Content-Length or chunked) from a keep-alive connection; the body is returned.
+bool read_http_response(int s, std::string& carry, std::string& body) {
+    char buf[65536];
+    for (;;) {
+        auto head_end = carry.find("\r\n\r\n");
+        if (head_end != std::string::npos) {
+            const std::string head = carry.substr(0, head_end);
+            std::size_t length = 0;
+            bool chunked = head.find("chunked") != std::string::npos;
+            if (auto p = head.find("Content-Length: "); p != std::string::npos) length = std::stoul(head.substr(p + 16));
+            if (!chunked && carry.size() >= head_end + 4 + length) {
+                body = carry.substr(head_end + 4, length);
+                carry.erase(0, head_end + 4 + length);
+                return head.compare(0, 12, "HTTP/1.1 200") == 0;
+            }
+            if (chunked && carry.find("\r\n0\r\n\r\n", head_end) != std::string::npos) {
+                const auto end = carry.find("\r\n0\r\n\r\n", head_end) + 7;
+                body = carry.substr(head_end + 4, end - head_end - 4);
+                carry.erase(0, end);
+                return true;
+            }
+        }
+        ssize_t n = ::read(s, buf, sizeof buf);
+        if (n <= 0) return false;
+        carry.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+int http_load(int port, const std::string& method, const std::string& path, const std::string& payload, double seconds,
+              int clients) {
+    const std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                                "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+    return load(seconds, clients, [&] {
+        thread_local int conn = -1; // one keep-alive connection per client thread
+        thread_local std::string rest;
+        if (conn < 0) {
+            conn = connect_tcp(port);
+            rest.clear();
+        }
+        if (conn < 0) return false;
+        if (!send_line(conn, request)) {
+            ::close(conn);
+            conn = -1;
+            return false;
+        }
+        std::string body;
+        if (!read_http_response(conn, rest, body)) {
+            ::close(conn);
+            conn = -1;
+            return false;
+        }
+        return true;
+    });
+}
+
+// Latency a streamed chunk adds: the fake claude stamps each delta with CLOCK_REALTIME when it writes it;
+// this client notes when the chunk arrives. Prints the p50/p99 of the difference.
+int stream_latency(int port, int requests) {
+    const std::string payload = "{\"model\":\"sonnet\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"FAKE:latency\"}]}";
+    const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+    std::vector<double> delays;
+    char buf[65536];
+    for (int r = 0; r < requests; ++r) {
+        int s = connect_tcp(port);
+        if (s < 0) return 1;
+        send_line(s, request);
+        std::string data;
+        for (;;) {
+            ssize_t n = ::read(s, buf, sizeof buf);
+            if (n <= 0) break;
+            const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count();
+            data.append(buf, static_cast<std::size_t>(n));
+            std::size_t pos;
+            while ((pos = data.find("T@")) != std::string::npos) {
+                const auto end = data.find('@', pos + 2);
+                if (end == std::string::npos) break;
+                const long long stamp = std::stoll(data.substr(pos + 2, end - pos - 2));
+                delays.push_back((now - stamp) / 1000.0);
+                data.erase(0, end + 1);
+            }
+            if (data.find("[DONE]") != std::string::npos) break;
+        }
+        ::close(s);
+    }
+    std::sort(delays.begin(), delays.end());
+    auto pct = [&](double p) { return delays.empty() ? 0.0 : delays[static_cast<std::size_t>(p * (delays.size() - 1))]; };
+    std::printf("chunks=%zu p50_us=%.1f p99_us=%.1f\n", delays.size(), pct(0.5), pct(0.99));
+    return delays.empty() ? 1 : 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "floor-server" && argc == 3) return floor_server(argv[2]);
+    if (mode == "http-floor" && argc == 3) return http_floor(std::atoi(argv[2]));
+    if (mode == "http-get" && argc == 6) return http_load(std::atoi(argv[2]), "GET", argv[3], "", std::atof(argv[4]), std::atoi(argv[5]));
+    if (mode == "chat-load" && argc == 5) {
+        const std::string payload = "{\"model\":\"sonnet\",\"messages\":[{\"role\":\"user\",\"content\":\"hello from the benchmark\"}]}";
+        return http_load(std::atoi(argv[2]), "POST", "/v1/chat/completions", payload, std::atof(argv[3]), std::atoi(argv[4]));
+    }
+    if (mode == "stream-latency" && argc == 4) return stream_latency(std::atoi(argv[2]), std::atoi(argv[3]));
     if (mode == "idle-connections" && argc == 4) return idle_connections(argv[2], std::atoi(argv[3]));
     if (mode == "fanout-floor" && argc == 4) return fanout_floor(std::atof(argv[2]), std::atoi(argv[3]));
     if (mode == "fanout-ksid" && argc == 6)

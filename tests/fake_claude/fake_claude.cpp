@@ -168,6 +168,16 @@ int main(int argc, char** argv) {
     if (output_format == "stream-json") {
         write_all(1, "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"" + session + "\",\"model\":\"" +
                          json_escape(model) + "\"}\n");
+        if (has(prompt, "latency")) { // benchmark: each delta carries the time it was written
+            for (int i = 0; i < 50; ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch()).count();
+                write_all(1, "{\"type\":\"stream_event\",\"event\":{\"type\":\"content_block_delta\",\"index\":0,"
+                             "\"delta\":{\"type\":\"text_delta\",\"text\":\"T@" + std::to_string(now) + "@ \"}},\"session_id\":\"" +
+                                 session + "\"}\n");
+            }
+        }
         std::string words = answer;
         std::size_t pos = 0;
         while (partial && pos < words.size()) {
