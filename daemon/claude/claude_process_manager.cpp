@@ -103,6 +103,19 @@ void ClaudeProcessManager::record_session(const std::string& session, const json
     sessions_.sessions[session] = output;
 }
 
+// A registered agent's record gets the session appended and last_active set (spec §6.5).
+void ClaudeProcessManager::note_agent_session(const json::value& agent_id, const std::string& session) {
+    if (!agent_id.is_string()) return;
+    auto* agent = agents_.agents.if_contains(agent_id.get_string());
+    if (!agent || !agent->is_object()) return;
+    auto& record = agent->get_object();
+    if (auto* sessions = record.if_contains("sessions"); sessions && sessions->is_array())
+        sessions->get_array().emplace_back(session);
+    else
+        record["sessions"] = json::array{json::value(session)};
+    record["last_active"] = protocol::legacy_timestamp_now();
+}
+
 asio::awaitable<json::object> ClaudeProcessManager::run_sync(SpawnParams params) {
     std::shared_ptr<Job> job = stopping_ ? nullptr : queue_.submit(make_turn(params), JobOptions{params.priority});
     if (!job) {
@@ -211,16 +224,7 @@ asio::awaitable<void> ClaudeProcessManager::finish_async(std::string process_id,
             co_return;
         }
         record_session(s, output);
-        if (params.agent_id.is_string()) {
-            if (auto* agent = agents_.agents.if_contains(params.agent_id.get_string()); agent && agent->is_object()) {
-                auto& record = agent->get_object();
-                if (auto* sessions = record.if_contains("sessions"); sessions && sessions->is_array())
-                    sessions->get_array().emplace_back(s);
-                else
-                    record["sessions"] = json::array{json::value(s)};
-                record["last_active"] = protocol::legacy_timestamp_now();
-            }
-        }
+        note_agent_session(params.agent_id, s);
     } else if (parsed.session_id_rejected) {
         log_->warn("Async process {}: claude reported an invalid session id; no session log written", process_id);
     }
@@ -255,14 +259,7 @@ void ClaudeProcessManager::record_stream_turn(const std::string& process_id, con
     if (auto ec = session_log_.append_exchange(session, human, claude))
         log_->error("HTTP turn {}: cannot write {}: {}", process_id, session_log_.log_path(session), ec.message());
     record_session(session, result);
-    if (params.agent_id.is_string()) {
-        if (auto* agent = agents_.agents.if_contains(params.agent_id.get_string()); agent && agent->is_object()) {
-            auto& record = agent->get_object();
-            if (auto* sessions = record.if_contains("sessions"); sessions && sessions->is_array())
-                sessions->get_array().emplace_back(session);
-            record["last_active"] = protocol::legacy_timestamp_now();
-        }
-    }
+    note_agent_session(params.agent_id, session);
 }
 
 json::object ClaudeProcessManager::process_table() const {

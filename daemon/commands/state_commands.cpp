@@ -12,19 +12,29 @@ void StateCommands::register_with(CommandRouter& router) {
     router.add("LOAD_STATE", sync_handler([this](auto& r) { return load_state(r); }));
 }
 
+namespace {
+// The file a request's key names, or the INVALID_KEY failure.
+std::optional<CommandOutcome> key_file(const json::value& key, std::string& file) {
+    auto name = SharedStateStore::file_name_for(key);
+    if (!name)
+        return CommandOutcome::failure("INVALID_KEY", "Invalid shared state key " + protocol::python_repr(key) + ": " +
+                                                          name.error().reason);
+    file = std::move(*name);
+    return std::nullopt;
+}
+} // namespace
+
 CommandOutcome StateCommands::set_shared(const protocol::LegacyRequest& request) {
     auto params = parameters_object(request);
     if (!params) return {params.error()};
     const json::value& key = parameter(**params, "key");
-    auto file = SharedStateStore::file_name_for(key);
-    if (!file)
-        return CommandOutcome::failure("INVALID_KEY", "Invalid shared state key " + protocol::python_repr(key) + ": " +
-                                                          file.error().reason);
-    if (auto ec = shared_.set(*file, parameter(**params, "value"))) {
-        log_->error("SET_SHARED {}: cannot write shared_state/{}: {}", protocol::python_str(key), *file, ec.message());
+    std::string file;
+    if (auto invalid = key_file(key, file)) return *invalid;
+    if (auto ec = shared_.set(file, parameter(**params, "value"))) {
+        log_->error("SET_SHARED {}: cannot write shared_state/{}: {}", protocol::python_str(key), file, ec.message());
         return CommandOutcome::failure("COMMAND_PROCESSING_FAILED",
                                        "[Errno " + std::to_string(ec.value()) + "] " + ec.message() +
-                                           ": 'shared_state/" + *file + "'");
+                                           ": 'shared_state/" + file + "'");
     }
     return CommandOutcome::success({{"status", "set"}, {"key", key}});
 }
@@ -33,11 +43,9 @@ CommandOutcome StateCommands::get_shared(const protocol::LegacyRequest& request)
     auto params = parameters_object(request);
     if (!params) return {params.error()};
     const json::value& key = parameter(**params, "key");
-    auto file = SharedStateStore::file_name_for(key);
-    if (!file)
-        return CommandOutcome::failure("INVALID_KEY", "Invalid shared state key " + protocol::python_repr(key) + ": " +
-                                                          file.error().reason);
-    return CommandOutcome::success({{"key", key}, {"value", shared_.get(*file)}});
+    std::string file;
+    if (auto invalid = key_file(key, file)) return *invalid;
+    return CommandOutcome::success({{"key", key}, {"value", shared_.get(file)}});
 }
 
 CommandOutcome StateCommands::load_state(const protocol::LegacyRequest& request) {

@@ -87,6 +87,26 @@ def claude_env(home_dir, base_url, base=None):
     return env
 
 
+class StubServerMixin:
+    """A unittest mixin: one stub for the whole test class (self.stub), and the environment that makes a
+    ksid under test run the real CLI against it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stub = AnthropicStub().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stub.stop()
+        super().tearDownClass()
+
+    def ksid_claude_env(self, home_dir):
+        env = {k: v for k, v in claude_env(home_dir, self.stub.base_url, base={}).items() if k != "PATH"}
+        env["KSID_CLAUDE_COMMAND"] = os.path.abspath(claude_bin())
+        return env
+
+
 def _blocks(content):
     if isinstance(content, str):
         return [{"type": "text", "text": content}]

@@ -12,7 +12,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from anthropic_stub import AnthropicStub, claude_bin, claude_env  # noqa: E402
+from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
 from ksid_harness import Ksid, KsidTestCase, read_all  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -233,20 +233,10 @@ class Startup(unittest.TestCase):
 
 
 @unittest.skipUnless(HAVE_SDK and os.access(CLAUDE, os.X_OK), "openai SDK or claude CLI missing: run scripts/test-deps")
-class RealClaudeBehindTheFacade(FacadeCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.stub = AnthropicStub().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stub.stop()
-
+class RealClaudeBehindTheFacade(StubServerMixin, FacadeCase):
     def setUp(self):
         self.home = tempfile.mkdtemp(prefix="ksid-facade-home-")
-        env = {k: v for k, v in claude_env(self.home, self.stub.base_url, base={}).items() if k != "PATH"}
-        env["KSID_CLAUDE_COMMAND"] = os.path.abspath(CLAUDE)
-        self.facade_env = env
+        self.facade_env = self.ksid_claude_env(self.home)
         super().setUp()
 
     def test_plain_streamed_and_resumed(self):

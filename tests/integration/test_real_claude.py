@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from anthropic_stub import AnthropicStub, claude_bin, claude_env  # noqa: E402
+from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
 from ksid_harness import Ksid, KsidTestCase  # noqa: E402
 
 CLAUDE = claude_bin()
@@ -23,20 +23,10 @@ def spawn(mode="sync", **params):
 
 
 @unittest.skipUnless(AVAILABLE, f"claude CLI not installed at {CLAUDE}: run scripts/test-deps")
-class RealClaude(KsidTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.stub = AnthropicStub().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stub.stop()
-
+class RealClaude(StubServerMixin, KsidTestCase):
     def setUp(self):
         self.home = tempfile.mkdtemp(prefix="ksid-claude-home-")
-        env = claude_env(self.home, self.stub.base_url, base={})
-        env = {k: v for k, v in env.items() if k != "PATH"}
-        env["KSID_CLAUDE_COMMAND"] = os.path.abspath(CLAUDE)
+        env = self.ksid_claude_env(self.home)
         env["KSID_RUN_TIME_LIMIT"] = "60"
         self.ksid_env = env
         super().setUp()

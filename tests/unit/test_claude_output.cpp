@@ -2,6 +2,8 @@
 #include "protocol/python_json.hpp"
 
 #include <boost/json/parse.hpp>
+#include "fixtures.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -12,12 +14,7 @@ namespace json = boost::json;
 using Kind = ClaudeJsonOutput::Kind;
 
 namespace {
-std::string fixture(const char* name) {
-    std::ifstream in(std::string(KSID_FIXTURES_DIR) + "/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+std::string fixture(const char* name) { return read_cli_fixture(name); }
 } // namespace
 
 TEST_CASE("recorded CLI output: object with session_id") {

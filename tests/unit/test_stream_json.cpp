@@ -1,5 +1,7 @@
 #include "protocol/stream_json.hpp"
 
+#include "fixtures.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -9,12 +11,7 @@ using namespace ksid::protocol;
 using Kind = StreamEvent::Kind;
 
 namespace {
-std::string fixture(const char* name) {
-    std::ifstream in(std::string(KSID_FIXTURES_DIR) + "/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+std::string fixture(const char* name) { return read_cli_fixture(name); }
 
 std::vector<StreamEvent> parse_in_chunks(const std::string& text, std::size_t chunk) {
     StreamJsonParser parser;
