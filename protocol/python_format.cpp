@@ -1,5 +1,7 @@
 #include "protocol/python_format.hpp"
 
+#include "protocol/utf8.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -71,21 +73,6 @@ std::string python_float(double value) {
 
 namespace {
 
-// Decodes one code point from valid UTF-8; returns its length in bytes.
-std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-        cp = c;
-        return 1;
-    }
-    std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    if (i + len > s.size()) len = s.size() - i;
-    cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (std::size_t k = 1; k < len; ++k)
-        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    return len;
-}
-
 // str.isprintable() for the code points that matter in practice: controls, separators and format marks.
 bool python_printable(char32_t cp) {
     if (cp < 0x20 || (cp >= 0x7F && cp <= 0xA0) || cp == 0xAD) return false;
@@ -104,7 +91,7 @@ void append_python_string_repr(std::string& out, std::string_view s) {
     out += quote;
     for (std::size_t i = 0; i < s.size();) {
         char32_t cp;
-        const std::size_t len = decode_utf8(s, i, cp);
+        const std::size_t len = decode_utf8_at(s, i, cp);
         if (cp == static_cast<char32_t>(quote) || cp == '\\') {
             out += '\\';
             out += static_cast<char>(cp);

@@ -1,6 +1,7 @@
 #include "protocol/python_json.hpp"
 
 #include "protocol/python_format.hpp"
+#include "protocol/utf8.hpp"
 
 #include <cmath>
 
@@ -136,11 +137,8 @@ void append_python_json_string(std::string& out, std::string_view s) {
             continue;
         }
         // Multi-byte UTF-8 (input is validated upstream): decode, then escape as UTF-16 units.
-        std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-        if (i + len > s.size()) len = s.size() - i;
-        char32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-        for (std::size_t k = 1; k < len; ++k)
-            cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+        char32_t cp;
+        const std::size_t len = decode_utf8_at(s, i, cp);
         if (cp >= 0x10000) {
             cp -= 0x10000;
             append_u_escape(out, 0xD800 + (cp >> 10));

@@ -39,6 +39,19 @@ bool is_valid_utf8(std::string_view bytes) noexcept {
     return true;
 }
 
+std::size_t decode_utf8_at(std::string_view s, std::size_t i, char32_t& cp) noexcept {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+        cp = c;
+        return 1;
+    }
+    std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    if (i + len > s.size()) len = s.size() - i;
+    cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    return len;
+}
+
 std::size_t count_code_points(std::string_view utf8) noexcept {
     std::size_t n = 0;
     for (unsigned char c : utf8)

@@ -10,4 +10,7 @@ bool is_valid_utf8(std::string_view bytes) noexcept;
 // Number of code points in valid UTF-8 (what Python's len() returns for the decoded str).
 std::size_t count_code_points(std::string_view utf8) noexcept;
 
+// Decodes the code point at byte offset i of valid UTF-8; returns its length in bytes (at least 1).
+std::size_t decode_utf8_at(std::string_view utf8, std::size_t i, char32_t& code_point) noexcept;
+
 } // namespace ksid::protocol
