@@ -135,6 +135,32 @@ class QueueFull(FacadeCase):
         blocker.join()
 
 
+class Observability(FacadeCase):
+    def test_health_metrics_and_request_ids(self):
+        status, headers, body = self.http("GET", "/health", headers={"X-Request-Id": "trace-123"})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["X-Request-Id"], "trace-123")
+        health = json.loads(body)
+        self.assertEqual(health["status"], "ok")
+        self.assertEqual(health["backend"], "cli")
+        self.assertEqual(health["queue"]["max_concurrent"], 4)
+        status, headers, _ = self.http("POST", "/v1/chat/completions", json.dumps(
+            {"model": "sonnet", "messages": [{"role": "user", "content": "count me"}]}).encode(),
+            {"Content-Type": "application/json"})
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["X-Request-Id"].startswith("req_"))
+        status, headers, body = self.http("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain"))
+        text = body.decode()
+        self.assertIn('ksid_http_requests_total{route="/v1/chat/completions",status="200"} 1', text)
+        self.assertIn('ksid_runs_total{cause="completed"} 1', text)
+        self.assertIn('ksid_tokens_total{kind="completion"} 5', text)
+        self.assertIn("ksid_http_request_duration_seconds_bucket", text)
+        self.assertIn("ksid_queue_wait_seconds_count 1", text)
+        self.assertEqual(self.http("DELETE", "/health")[0], 405)
+
+
 class Faults(FacadeCase):
     facade_env = {"KSID_RUN_TIME_LIMIT": "1", "KSID_KILL_GRACE": "0.5"}
 
