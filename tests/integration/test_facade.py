@@ -228,6 +228,35 @@ class Faults(FacadeCase):
         self.assertEqual(self.http("GET", "/health")[0], 200)
 
 
+class Shutdown(FacadeCase):
+    def test_sigterm_during_runs_ends_them_and_exits_cleanly(self):
+        replies = {}
+
+        def client(name, stream):
+            body = json.dumps({"model": "sonnet", "stream": stream,
+                               "messages": [{"role": "user", "content": "FAKE:sleep=20000"}]}).encode()
+            try:
+                replies[name] = self.http("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+            except Exception as e:  # a stream cut short is an acceptable ending too
+                replies[name] = (None, {}, str(e).encode())
+
+        threads = [threading.Thread(target=client, args=(n, s)) for n, s in (("plain", False), ("stream", True))]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 5
+        while len(self.ksid.processes_with_marker()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        start = time.monotonic()
+        self.ksid.proc.send_signal(15)
+        self.assertEqual(self.ksid.wait(10), 0)
+        self.assertLess(time.monotonic() - start, 5)
+        for t in threads:
+            t.join(10)
+        self.assertEqual(replies["plain"][0], 503)
+        self.assertEqual(self.ksid.processes_with_marker(), [])
+        self.assert_no_sanitizer_report(self.ksid)
+
+
 class SlowClients(FacadeCase):
     def setUp(self):
         self.facade_env = {}
