@@ -20,6 +20,7 @@ struct StreamEvent {
         tool_use,       // the assistant asked for a tool (`text` holds the tool name)
         result,         // the turn's result object (same fields as --output-format json)
     };
+    explicit StreamEvent(Kind k) : kind(k) {}
     Kind kind;
     std::string text;
     std::optional<std::string> session_id;
