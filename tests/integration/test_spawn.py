@@ -73,6 +73,20 @@ class SyncSpawn(KsidTestCase):
         with open(self.ksid.path("claude_logs", s + ".jsonl")) as f:
             self.assertEqual(len(f.read().splitlines()), 4)
 
+    def test_latest_link_and_last_session_id_follow_the_last_run(self):
+        a = self.ksid.request(spawn(prompt="a"))["result"]["session_id"]
+        self.ksid.request(spawn(prompt="a again", session_id=a))  # unchanged: left in place
+        b = self.ksid.request(spawn(prompt="b"))["result"]["session_id"]
+        self.assertEqual(os.readlink(self.ksid.path("claude_logs", "latest.jsonl")), b + ".jsonl")
+        self.ksid.request(spawn(prompt="back to a", session_id=a))
+        self.assertEqual(os.readlink(self.ksid.path("claude_logs", "latest.jsonl")), a + ".jsonl")
+        with open(self.ksid.path("sockets", "last_session_id")) as f:
+            self.assertEqual(f.read(), a)
+        os.unlink(self.ksid.path("sockets", "last_session_id"))  # e.g. CLEANUP sockets
+        self.ksid.request(spawn(prompt="a once more", session_id=a))
+        with open(self.ksid.path("sockets", "last_session_id")) as f:
+            self.assertEqual(f.read(), a)
+
     def test_a_dangling_latest_link_is_replaced(self):
         os.symlink("7771a567-3f39-40ee-b36a-75e62106bb37.jsonl", self.ksid.path("claude_logs", "latest.jsonl"))
         out = self.ksid.request(spawn(prompt="hi"))["result"]
