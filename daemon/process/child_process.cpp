@@ -217,9 +217,10 @@ private:
         pollfd p{pidfd_.native_handle(), POLLIN, 0};
         if (::poll(&p, 1, 0) == 1) co_return true; // already gone: an edge-triggered wait would miss it
         wake_.expires_at(deadline);
-        auto r = co_await (pidfd_.async_wait(asio::posix::stream_descriptor::wait_read, as_tuple(use_awaitable)) ||
-                           wake_.async_wait(as_tuple(use_awaitable)));
-        if (r.index() == 0) co_return true;
+        co_await (pidfd_.async_wait(asio::posix::stream_descriptor::wait_read, as_tuple(use_awaitable)) ||
+                  wake_.async_wait(as_tuple(use_awaitable)));
+        // Whichever branch woke us (a wait can also end with an error code), only the pidfd itself says
+        // whether the child has exited.
         co_return ::poll(&p, 1, 0) == 1;
     }
 
@@ -244,7 +245,10 @@ private:
         // hit anyone else. Whatever it left running goes too.
         ::kill(-pid_, SIGKILL);
         siginfo_t info{};
-        ::waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(pidfd_.native_handle()), &info, WEXITED);
+        while (::waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(pidfd_.native_handle()), &info,
+                        WEXITED) != 0 &&
+               errno == EINTR) {
+        }
         boost::system::error_code ignored;
         pidfd_.close(ignored);
         if (stopping_) {
