@@ -1,5 +1,7 @@
 #include "config/config_loader.hpp"
 
+#include "protocol/claude_cli.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -436,20 +438,13 @@ std::optional<ConfigError> apply_environment(Config& cfg, const EnvLookup& env) 
     return std::nullopt;
 }
 
-bool valid_model_name(std::string_view m) {
-    if (m.empty() || m.size() > 128 || m.front() == '-') return false;
-    return std::all_of(m.begin(), m.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':' || c == '[' || c == ']';
-    });
-}
-
 std::optional<ConfigError> check_consistency(const Config& cfg) {
     if (cfg.models.available.empty()) return ConfigError{"models.available: must list at least one model"};
     for (const auto& m : cfg.models.available)
-        if (!valid_model_name(m))
+        if (!protocol::is_valid_model_name(m))
             return ConfigError{"models.available: '" + m +
                                "' is not a valid model name (letters, digits, - _ . :, not starting with -)"};
-    if (!valid_model_name(cfg.models.default_model))
+    if (!protocol::is_valid_model_name(cfg.models.default_model))
         return ConfigError{"models.default: '" + cfg.models.default_model + "' is not a valid model name"};
     if (cfg.daemon.claude_command.front() == '-')
         return ConfigError{"daemon.claude_command: must not start with '-'"};

@@ -455,7 +455,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                                            const daemon::SpawnParams& params, const std::string& job_id,
                                                            const json::object& result, long long created) {
         const std::string session = session_of(result, params);
-        if (!session.empty()) deps.manager.record_stream_turn(job_id, params, result, session);
+        if (!session.empty()) deps.manager.record_turn(job_id, params, result, session);
         account(result);
         const auto* text = result.if_contains("result");
         const auto* stop = result.if_contains("stop_reason");
@@ -571,7 +571,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             if (ok) co_await write_last_chunk(stream);
             co_return std::pair{200, false};
         }
-        if (!session->empty()) deps.manager.record_stream_turn(job->id(), params, *result, *session);
+        if (!session->empty()) deps.manager.record_turn(job->id(), params, *result, *session);
         account(*result);
         const auto* stop = result->if_contains("stop_reason");
         std::string tail = protocol::sse_event(protocol::chat_chunk_body(

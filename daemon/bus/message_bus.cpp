@@ -21,7 +21,6 @@ std::string unix_time_id() {
 
 void erase_value(std::vector<std::string>& v, const std::string& s) { v.erase(std::remove(v.begin(), v.end(), s), v.end()); }
 
-std::string key_of(const json::value& v) { return v.is_string() ? std::string(v.get_string()) : protocol::python_str(v); }
 
 } // namespace
 
@@ -114,14 +113,14 @@ void MessageBus::enqueue_offline(const std::string& agent_id, std::shared_ptr<co
 json::object MessageBus::route_direct(const json::object& message, std::shared_ptr<const std::string> line) {
     const json::value* to = message.if_contains("to");
     const json::value* from = message.if_contains("from");
-    const std::string from_id = from ? key_of(*from) : std::string();
+    const std::string from_id = from ? protocol::python_str(*from) : std::string();
     json::array notified;
     if (auto it = subscriptions_.find("DIRECT_MESSAGE"); it != subscriptions_.end()) {
         // deliver() never re-enters the bus (a dropped connection is cleaned up later), so iterate in place
         for (const auto& s : it->second)
             if (s.agent_id != from_id && s.endpoint->deliver(line)) notified.emplace_back(s.agent_id);
     }
-    const std::string to_id = key_of(*to);
+    const std::string to_id = protocol::python_str(*to);
     json::object result;
     auto ep = endpoints_.find(to_id);
     if (ep != endpoints_.end() && ep->second->deliver(line)) {
@@ -155,7 +154,7 @@ json::object MessageBus::publish(const json::value& from, std::string_view event
         return route_direct(message, line);
     }
     const json::value* from_value = message.if_contains("from");
-    const std::string from_id = from_value ? key_of(*from_value) : std::string();
+    const std::string from_id = from_value ? protocol::python_str(*from_value) : std::string();
     static const std::vector<Subscriber> none;
     auto it = subscriptions_.find(std::string(event_type));
     const auto& subs = it == subscriptions_.end() ? none : it->second;

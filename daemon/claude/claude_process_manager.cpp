@@ -212,19 +212,8 @@ asio::awaitable<void> ClaudeProcessManager::finish_async(std::string process_id,
     case Kind::object: break;
     }
     json::object output = std::move(parsed.output);
-    const json::value pid_value(process_id);
-    output["process_id"] = pid_value;
-    output["agent_id"] = params.agent_id;
     if (parsed.session_id) {
-        const auto& s = *parsed.session_id;
-        auto human = protocol::human_log_line(protocol::legacy_timestamp_now(), params.prompt, &pid_value, &params.agent_id);
-        auto claude = protocol::claude_log_line(output, protocol::legacy_timestamp_now());
-        if (auto ec = session_log_.append_exchange(s, human, claude)) {
-            log_->error("Async process {}: cannot write {}: {}", process_id, session_log_.log_path(s), ec.message());
-            co_return;
-        }
-        record_session(s, output);
-        note_agent_session(params.agent_id, s);
+        if (!record_turn(process_id, params, output, *parsed.session_id)) co_return;
     } else if (parsed.session_id_rejected) {
         log_->warn("Async process {}: claude reported an invalid session id; no session log written", process_id);
     }
@@ -249,17 +238,20 @@ std::shared_ptr<Job> ClaudeProcessManager::submit_stream_turn(const SpawnParams&
     return queue_.submit(std::move(turn), JobOptions{params.priority});
 }
 
-void ClaudeProcessManager::record_stream_turn(const std::string& process_id, const SpawnParams& params,
-                                              json::object result, const std::string& session) {
+bool ClaudeProcessManager::record_turn(const std::string& process_id, const SpawnParams& params, json::object result,
+                                       const std::string& session) {
     const json::value pid_value(process_id);
     result["process_id"] = pid_value;
     result["agent_id"] = params.agent_id;
     auto human = protocol::human_log_line(protocol::legacy_timestamp_now(), params.prompt, &pid_value, &params.agent_id);
     auto claude = protocol::claude_log_line(result, protocol::legacy_timestamp_now());
-    if (auto ec = session_log_.append_exchange(session, human, claude))
-        log_->error("HTTP turn {}: cannot write {}: {}", process_id, session_log_.log_path(session), ec.message());
+    if (auto ec = session_log_.append_exchange(session, human, claude)) {
+        log_->error("Run {}: cannot write {}: {}", process_id, session_log_.log_path(session), ec.message());
+        return false;
+    }
     record_session(session, result);
     note_agent_session(params.agent_id, session);
+    return true;
 }
 
 json::object ClaudeProcessManager::process_table() const {

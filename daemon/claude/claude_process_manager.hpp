@@ -49,10 +49,11 @@ public:
     // full or ksid is stopping. The caller cancels the job when its client goes away.
     std::shared_ptr<Job> submit_stream_turn(const SpawnParams& params, const std::string& system_prompt,
                                             std::function<void(std::string_view)> on_output);
-    // Logs a finished HTTP turn like an async SPAWN (two lines in claude_logs/<session>.jsonl, the session
-    // registry, the agent's sessions) from the CLI's final result object.
-    void record_stream_turn(const std::string& process_id, const SpawnParams& params, boost::json::object result,
-                            const std::string& session_id);
+    // Logs a finished async SPAWN or HTTP turn (spec §6.5): the result gets process_id and agent_id, then two
+    // lines go to claude_logs/<session>.jsonl, and the session and agent registries are updated. False
+    // when the log could not be written (logged; the registries are left alone).
+    bool record_turn(const std::string& process_id, const SpawnParams& params, boost::json::object result,
+                     const std::string& session);
     bool stopping() const { return stopping_; }
 
     // GET_PROCESSES: {process_id: {agent_id, model, started_at, session_id, status}}.

@@ -6,10 +6,6 @@
 namespace ksid::daemon {
 namespace json = boost::json;
 
-namespace {
-std::string key_of(const json::value& v) { return v.is_string() ? std::string(v.get_string()) : protocol::python_str(v); }
-} // namespace
-
 void BusCommands::register_with(CommandRouter& router) {
     router.add("AGENT_CONNECTION", [this](auto& r, auto& c) { return agent_connection(r, c); });
     router.add("SUBSCRIBE", sync_handler([this](auto& r) { return subscribe(r); }));
@@ -24,7 +20,7 @@ asio::awaitable<CommandOutcome> BusCommands::agent_connection(const protocol::Le
     if (!params) co_return CommandOutcome{params.error()};
     const json::value& action = parameter(**params, "action");
     const json::value& agent = parameter(**params, "agent_id");
-    const std::string agent_id = key_of(agent);
+    const std::string agent_id = protocol::python_str(agent);
     if (action.is_string() && action.get_string() == "connect") {
         if (!ctx.connection || !ctx.persistent)
             co_return CommandOutcome::failure("INVALID_ACTION", "connect needs a persistent socket connection");
@@ -55,7 +51,7 @@ CommandOutcome BusCommands::subscribe(const protocol::LegacyRequest& request) {
     } else if (!types.is_null()) {
         return CommandOutcome::failure("COMMAND_PROCESSING_FAILED", "event_types must be a list of strings");
     }
-    if (!bus_.subscribe(key_of(agent), event_types))
+    if (!bus_.subscribe(protocol::python_str(agent), event_types))
         return CommandOutcome::failure("SUBSCRIBE_FAILED", "Agent " + protocol::python_str(agent) + " not connected");
     return CommandOutcome::success({{"status", "subscribed"}, {"agent_id", agent}, {"event_types", types}});
 }
@@ -69,7 +65,7 @@ CommandOutcome BusCommands::publish(const protocol::LegacyRequest& request) {
                                        "'" + std::string(protocol::python_type_name(payload)) + "' object is not a mapping");
     const json::value& event_type = parameter(**params, "event_type");
     return CommandOutcome::success(
-        bus_.publish(parameter(**params, "from_agent"), key_of(event_type), payload.get_object()));
+        bus_.publish(parameter(**params, "from_agent"), protocol::python_str(event_type), payload.get_object()));
 }
 
 } // namespace ksid::daemon
