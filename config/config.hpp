@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct ApiShimSettings {
     std::string api_key; // bearer key for the upstream (secret: never printed)
     bool fallback_to_direct = true;
     bool send_metadata = true;
+    std::map<std::string, std::string> model_map; // client model name → upstream model name
+    std::string ca_file;        // PEM bundle trusted for https:// upstreams (empty: the system's store)
+    Seconds retry_backoff{0.5}; // first retry delay; doubles per attempt, with jitter
+    Seconds connect_timeout{10};
 };
 
 // Accepted for compatibility with the original plan; nothing connects to a broker yet.

@@ -1,6 +1,7 @@
 #include "config/config_loader.hpp"
 
 #include "protocol/claude_cli.hpp"
+#include "protocol/openai_upstream.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -24,6 +25,7 @@ struct RawValue {
     std::string text;               // scalar text
     std::vector<std::string> items; // sequence items (YAML list, or comma-separated in the environment)
     bool is_list = false;
+    bool is_map = false; // items are "key=value" (a YAML mapping)
 };
 
 using ApplyFn = std::function<std::optional<std::string>(Config&, const RawValue&)>;
@@ -161,6 +163,38 @@ std::optional<std::string> parse_list(const RawValue& raw, std::vector<std::stri
     return std::nullopt;
 }
 
+// A mapping of model names: a YAML mapping, or "a=b,c=d" in the environment.
+std::optional<std::string> parse_model_map(const RawValue& raw, std::map<std::string, std::string>& out) {
+    std::vector<std::string> items;
+    if (raw.is_list && !raw.is_map) return "expected a mapping (name: upstream-name)";
+    if (auto e = parse_list(raw, items)) return e;
+    std::map<std::string, std::string> map;
+    for (const auto& item : items) {
+        const auto eq = item.find('=');
+        if (eq == std::string::npos) return "expected name=upstream-name, got '" + item + "'";
+        auto key = item.substr(0, eq), value = item.substr(eq + 1);
+        auto trim = [](std::string& t) {
+            auto b = t.find_first_not_of(" \t"), e = t.find_last_not_of(" \t");
+            t = b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+        };
+        trim(key);
+        trim(value);
+        if (!protocol::is_valid_model_name(key)) return "'" + key + "' is not a valid model name";
+        if (value.empty() || value.size() > 256 || value.find_first_of("\r\n\"") != std::string::npos)
+            return "'" + value + "' is not a usable upstream model name";
+        map[key] = value;
+    }
+    out = std::move(map);
+    return std::nullopt;
+}
+
+std::string render_model_map(const std::map<std::string, std::string>& m) {
+    std::string out = "{";
+    for (const auto& [k, v] : m)
+        out += (out.size() > 1 ? ", " : "") + yaml_quoted(k) + ": " + yaml_quoted(v);
+    return out + "}";
+}
+
 std::optional<std::string> parse_mode(const RawValue& raw, unsigned& out) {
     if (auto e = scalar_only(raw)) return e;
     unsigned v = 0;
@@ -249,8 +283,7 @@ const std::vector<Setting>& settings() {
             KSID_FIELD(api_shim.base_url),
             [](const RawValue& r, std::string& v) -> std::optional<std::string> {
                 if (auto e = parse_string(r, v, false)) return e;
-                if (!v.starts_with("http://") && !v.starts_with("https://"))
-                    return "must start with http:// or https://, got '" + v + "'";
+                if (auto base = protocol::parse_upstream_base(v); !base) return base.error();
                 return std::nullopt;
             },
             str_r));
@@ -268,6 +301,20 @@ const std::vector<Setting>& settings() {
         t.push_back(make("api_shim.send_metadata", "KSID_API_SHIM_SEND_METADATA",
                          "send session_id/agent_id/enable_tools as metadata",
                          KSID_FIELD(api_shim.send_metadata), bool_p, bool_r));
+        t.push_back(make(
+            "api_shim.model_map", "KSID_API_SHIM_MODEL_MAP",
+            "model names to rewrite for the upstream (sonnet: gpt-4o)", KSID_FIELD(api_shim.model_map),
+            [](const RawValue& r, std::map<std::string, std::string>& v) { return parse_model_map(r, v); },
+            [](const std::map<std::string, std::string>& v) { return render_model_map(v); }));
+        t.push_back(make("api_shim.ca_file", "KSID_API_SHIM_CA_FILE",
+                         "PEM certificates trusted for an https upstream (empty: the system store)",
+                         KSID_FIELD(api_shim.ca_file), any_str_p, str_r));
+        t.push_back(make("api_shim.retry_backoff", "",
+                         "seconds before the first retry (doubles, with jitter)",
+                         KSID_FIELD(api_shim.retry_backoff), sec_p(0.001, 60), sec_r));
+        t.push_back(make("api_shim.connect_timeout", "",
+                         "seconds to connect (and TLS handshake) to the upstream",
+                         KSID_FIELD(api_shim.connect_timeout), sec_p(0.1, 600), sec_r));
         // dramatiq: accepted, ignored until a broker-backed queue exists
         t.push_back(make("dramatiq.broker", "", "accepted and ignored (no broker-backed queue yet)",
                          KSID_FIELD(dramatiq.broker), any_str_p, str_r));
@@ -315,9 +362,11 @@ const std::vector<Setting>& settings() {
                          KSID_FIELD(daemon.claude_command), nonempty_p, str_r));
         t.push_back(make("daemon.max_connections", "KSID_MAX_CONNECTIONS", "open socket connections at most",
                          KSID_FIELD(daemon.max_connections), uint_p(1, 1'000'000), num_r));
-        t.push_back(make("daemon.max_outbox_bytes", "KSID_MAX_OUTBOX_BYTES", "bytes queued for a connection that stops reading before it is dropped",
+        t.push_back(make("daemon.max_outbox_bytes", "KSID_MAX_OUTBOX_BYTES",
+                         "bytes queued for a connection that stops reading before it is dropped",
                          KSID_FIELD(daemon.max_outbox_bytes), bytes_p(4096, std::size_t(1) << 30), num_r));
-        t.push_back(make("daemon.agent_command", "KSID_AGENT_COMMAND", "what SPAWN_AGENT runs (split on spaces; --id, --profile, --socket appended)",
+        t.push_back(make("daemon.agent_command", "KSID_AGENT_COMMAND",
+                         "what SPAWN_AGENT runs (split on spaces; --id, --profile, --socket appended)",
                          KSID_FIELD(daemon.agent_command), nonempty_p, str_r));
         // queue
         t.push_back(make("queue.max_concurrent", "KSID_MAX_CONCURRENT", "claude runs at once",
@@ -401,7 +450,15 @@ std::optional<ConfigError> apply_yaml(Config& cfg, const YAML::Node& root, std::
             const Setting* s = find_setting(key);
             if (!s) return ConfigError{at_line(origin, entry.first.Mark()) + ": unknown key '" + key + "'"};
             RawValue raw;
-            if (entry.second.IsSequence()) {
+            if (entry.second.IsMap() && key == "api_shim.model_map") {
+                raw.is_list = raw.is_map = true;
+                for (const auto& item : entry.second) {
+                    if (!item.second.IsScalar())
+                        return ConfigError{at_line(origin, item.second.Mark()) + ": " + key +
+                                           ": values must be plain names"};
+                    raw.items.push_back(item.first.Scalar() + "=" + item.second.Scalar());
+                }
+            } else if (entry.second.IsSequence()) {
                 raw.is_list = true;
                 for (const auto& item : entry.second) {
                     if (!item.IsScalar())

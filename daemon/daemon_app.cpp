@@ -6,20 +6,21 @@
 #include "daemon/claude/cli_backend.hpp"
 #include "daemon/claude/session_log.hpp"
 #include "daemon/command_router.hpp"
-#include "daemon/commands/process_commands.hpp"
-#include "daemon/jobs/in_process_job_queue.hpp"
 #include "daemon/commands/agent_commands.hpp"
 #include "daemon/commands/bus_commands.hpp"
 #include "daemon/commands/cleanup_command.hpp"
 #include "daemon/commands/composition_commands.hpp"
 #include "daemon/commands/identity_commands.hpp"
+#include "daemon/commands/process_commands.hpp"
 #include "daemon/commands/state_commands.hpp"
 #include "daemon/commands/system_commands.hpp"
 #include "daemon/filesystem.hpp"
 #include "daemon/instance_guard.hpp"
+#include "daemon/jobs/in_process_job_queue.hpp"
 #include "daemon/lifecycle.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/socket_server.hpp"
+#include "daemon/upstream/upstream_backend.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -51,15 +52,21 @@ struct Daemon {
           system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
           identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
           bus("claude_logs/message_bus.jsonl", BusLimits{}, log),
-          backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes, to_ms(cfg.queue.kill_grace)}),
-          queue(io.get_executor(), backend, cfg.queue.max_concurrent, cfg.queue.max_pending, log),
+          backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
+                                     to_ms(cfg.queue.kill_grace)}),
+          upstream(cfg.api_shim.enabled
+                       ? std::make_unique<UpstreamBackend>(io.get_executor(), cfg.api_shim,
+                                                           cfg.queue.max_output_bytes, &backend, log)
+                       : nullptr),
+          queue(io.get_executor(), upstream ? static_cast<ClaudeBackend&>(*upstream) : backend,
+                cfg.queue.max_concurrent, cfg.queue.max_pending, log),
           manager(io.get_executor(), cfg, queue, session_log, sessions, agents, bus, log),
-          supervisor(io.get_executor(), cfg, bus, log),
-          process_commands(manager, supervisor, cfg), composition_commands(compositions), bus_commands(bus),
+          supervisor(io.get_executor(), cfg, bus, log), process_commands(manager, supervisor, cfg),
+          composition_commands(compositions), bus_commands(bus),
           agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(),
-                 ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes}, cfg.daemon.max_connections,
-                 to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
+                 ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes},
+                 cfg.daemon.max_connections, to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
         system_commands.register_with(router);
         state_commands.register_with(router);
@@ -128,6 +135,7 @@ struct Daemon {
     MessageBus bus;
     SessionLog session_log;
     CliBackend backend;
+    std::unique_ptr<UpstreamBackend> upstream; // api_shim.enabled: turns go to the upstream API
     InProcessJobQueue queue;
     ClaudeProcessManager manager;
     AgentSupervisor supervisor;
@@ -180,12 +188,23 @@ int run_daemon(const DaemonOptions& options) {
     if (cfg.dramatiq.configured)
         log->info("dramatiq settings are accepted and ignored: ksid runs its own in-process job queue");
     log->info("ksid {} starting (configuration: {}; backend: {})", KSID_VERSION, cfg.source,
-              cfg.api_shim.enabled ? "api shim" : "claude cli");
+              cfg.api_shim.enabled ? "api shim → " + cfg.api_shim.base_url : std::string("claude cli"));
+    if (cfg.api_shim.enabled && cfg.api_shim.timeout < cfg.queue.run_time_limit)
+        log->warn(
+            "api_shim.timeout ({} s) is below queue.run_time_limit ({} s): an upstream turn that runs to the "
+            "limit is cut off before its answer arrives",
+            cfg.api_shim.timeout.count(), cfg.queue.run_time_limit.count());
 
     Daemon d(options, log);
+    if (d.upstream) {
+        if (auto err = d.upstream->init()) {
+            log->critical("API shim: {}", *err);
+            return 1;
+        }
+    }
     if (!d.identities.load())
         log->warn("shared_state/identities.json is not valid JSON; starting with no identities (the file is "
-                     "rewritten at the next identity change)");
+                  "rewritten at the next identity change)");
 
     // 3. Collision detection (spec §2.3, Recommended).
     std::string notes;
@@ -216,7 +235,13 @@ int run_daemon(const DaemonOptions& options) {
     }
     log->info("Modular daemon listening on {}", cfg.daemon.socket_path);
 
-    DaemonServices services{d.io.get_executor(), cfg, d.manager, d.queue, d.lifecycle, log};
+    DaemonServices services{d.io.get_executor(),
+                            cfg,
+                            d.manager,
+                            d.queue,
+                            d.lifecycle,
+                            log,
+                            d.upstream ? &d.upstream->stats() : nullptr};
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
             log->critical("{}", *err);

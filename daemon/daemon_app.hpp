@@ -18,6 +18,7 @@ namespace ksid::daemon {
 class ClaudeProcessManager;
 class JobQueue;
 class Lifecycle;
+struct UpstreamStats;
 
 // What an extension (the HTTP facade) gets to build on. The daemon does not depend on its extensions.
 struct DaemonServices {
@@ -27,6 +28,7 @@ struct DaemonServices {
     JobQueue& queue;
     Lifecycle& lifecycle;
     std::shared_ptr<spdlog::logger> log;
+    const UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
 };
 // Starts an extension once the socket listens; an error text aborts the start-up.
 using DaemonExtension = std::function<std::optional<std::string>(DaemonServices&)>;

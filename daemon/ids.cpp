@@ -28,6 +28,21 @@ std::string uuid4() {
     return buf;
 }
 
-std::string short_process_id() { return uuid4().substr(0, 8); }
+std::string short_process_id() {
+    return uuid4().substr(0, 8);
+}
+
+} // namespace ksid::daemon
+
+namespace ksid::daemon {
+
+const std::string& instance_id() {
+    static const std::string id = [] {
+        char buf[17];
+        std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()()));
+        return std::string(buf);
+    }();
+    return id;
+}
 
 } // namespace ksid::daemon

@@ -63,19 +63,22 @@ int main(int argc, char** argv) {
     daemon::DaemonOptions options{std::move(cfg), opt.hot_reload_from.has_value(), {}};
     if (options.config.facade.enabled) {
         // The HTTP facade, on the daemon's event loop, stopped with it.
-        options.extensions.push_back([keys = std::move(api_keys)](daemon::DaemonServices& s) -> std::optional<std::string> {
-            auto server = std::make_shared<facade::HttpServer>(
-                s.executor, facade::FacadeDeps{s.config, s.manager, s.queue, s.log}, keys);
-            if (auto err = server->listen()) return "HTTP facade: " + *err;
-            server->start();
-            s.log->info("HTTP facade listening on http://{} ({})", server->endpoint(),
-                        keys.empty() ? "no API keys: loopback only" : std::to_string(keys.size()) + " API key(s)");
-            s.lifecycle.on_shutdown([server]() -> boost::asio::awaitable<void> {
-                server->stop();
-                co_await server->wait_idle(std::chrono::steady_clock::now() + std::chrono::milliseconds(1500));
+        options.extensions.push_back(
+            [keys = std::move(api_keys)](daemon::DaemonServices& s) -> std::optional<std::string> {
+                auto server = std::make_shared<facade::HttpServer>(
+                    s.executor, facade::FacadeDeps{s.config, s.manager, s.queue, s.log, s.upstream}, keys);
+                if (auto err = server->listen()) return "HTTP facade: " + *err;
+                server->start();
+                s.log->info("HTTP facade listening on http://{} ({})", server->endpoint(),
+                            keys.empty() ? "no API keys: loopback only"
+                                         : std::to_string(keys.size()) + " API key(s)");
+                s.lifecycle.on_shutdown([server]() -> boost::asio::awaitable<void> {
+                    server->stop();
+                    co_await server->wait_idle(std::chrono::steady_clock::now() +
+                                               std::chrono::milliseconds(1500));
+                });
+                return std::nullopt;
             });
-            return std::nullopt;
-        });
     }
     return daemon::run_daemon(options);
 }

@@ -2,11 +2,13 @@
 
 #include "daemon/claude/claude_process_manager.hpp"
 #include "daemon/filesystem.hpp"
+#include "daemon/ids.hpp"
 #include "daemon/jobs/job_queue.hpp"
 #include "daemon/lifecycle.hpp"
 #include "facade/metrics.hpp"
 #include "protocol/json_parse.hpp"
 #include "protocol/openai_chat.hpp"
+#include "protocol/openai_upstream.hpp"
 #include "protocol/stream_json.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -43,10 +45,14 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::chrono::milliseconds ms(config::Seconds s) { return std::chrono::duration_cast<std::chrono::milliseconds>(s); }
+std::chrono::milliseconds ms(config::Seconds s) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
+}
 
 long long unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 std::string random_request_id() {
@@ -75,7 +81,8 @@ bool is_loopback(const std::string& host) {
     return !ec && addr.is_loopback();
 }
 
-protocol::OpenAIError error_of(int status, std::string type, std::string message, std::optional<std::string> code = {}) {
+protocol::OpenAIError error_of(int status, std::string type, std::string message,
+                               std::optional<std::string> code = {}) {
     return protocol::OpenAIError{status, std::move(type), std::move(message), std::nullopt, std::move(code)};
 }
 
@@ -99,7 +106,8 @@ std::optional<std::string> resolve_api_keys(const config::Config& cfg, std::vect
         if (!text) return "facade.api_keys_file: cannot read " + cfg.facade.api_keys_file;
         std::istringstream lines(*text);
         for (std::string line; std::getline(lines, line);) {
-            while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+                line.pop_back();
             const auto start = line.find_first_not_of(" \t");
             if (start == std::string::npos || line[start] == '#') continue;
             keys.push_back(line.substr(start));
@@ -109,7 +117,8 @@ std::optional<std::string> resolve_api_keys(const config::Config& cfg, std::vect
         if (k.size() < 8) return "facade API keys must be at least 8 characters";
     if (!is_loopback(cfg.facade.host) && keys.empty())
         return "refusing to serve the HTTP facade on " + cfg.facade.host +
-               " without API keys: set facade.api_keys, facade.api_keys_file or KSID_API_KEYS, or listen on 127.0.0.1";
+               " without API keys: set facade.api_keys, facade.api_keys_file or KSID_API_KEYS, or listen on "
+               "127.0.0.1";
     return std::nullopt;
 }
 
@@ -156,7 +165,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
     http::response<http::string_body> error_response(const Request& req, const std::string& request_id,
                                                      const protocol::OpenAIError& e) {
-        auto res = json_response(req, request_id, static_cast<http::status>(e.status), protocol::openai_error_body(e));
+        auto res = json_response(req, request_id, static_cast<http::status>(e.status),
+                                 protocol::openai_error_body(e));
         if (e.status == 429) {
             res.set(http::field::retry_after, "1");
             res.set("retry-after-ms", "1000");
@@ -175,13 +185,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         const auto header = req[http::field::authorization];
         if (header.empty())
             return error_of(401, "authentication_error",
-                            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.", "invalid_api_key");
+                            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+                            "invalid_api_key");
         std::string_view h(header.data(), header.size());
-        if (!h.starts_with("Bearer ")) return error_of(401, "authentication_error", "Malformed Authorization header.", "invalid_api_key");
+        if (!h.starts_with("Bearer "))
+            return error_of(401, "authentication_error", "Malformed Authorization header.",
+                            "invalid_api_key");
         const auto presented = h.substr(7);
         bool ok = false;
-        for (const auto& key : api_keys) ok |= equal_constant_time(presented, key); // check every key
-        if (!ok) return error_of(401, "authentication_error", "Incorrect API key provided.", "invalid_api_key");
+        for (const auto& key : api_keys)
+            ok |= equal_constant_time(presented, key); // check every key
+        if (!ok)
+            return error_of(401, "authentication_error", "Incorrect API key provided.", "invalid_api_key");
         return std::nullopt;
     }
 
@@ -197,22 +212,26 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
         std::optional<http::response<http::string_body>> response; // written once, below
         auto method_not_allowed = [&](const char* allow) {
-            auto res = error_response(req, request_id,
-                                      error_of(405, "invalid_request_error",
-                                               "Method " + std::string(req.method_string()) + " is not allowed for " + target));
+            auto res = error_response(
+                req, request_id,
+                error_of(405, "invalid_request_error",
+                         "Method " + std::string(req.method_string()) + " is not allowed for " + target));
             res.set(http::field::allow, allow);
             return res;
         };
 
         if (target == "/health") {
             route = "/health";
-            if (req.method() != http::verb::get && req.method() != http::verb::head) response.emplace(method_not_allowed("GET, HEAD"));
-            else response.emplace(json_response(req, request_id, http::status::ok, health()));
+            if (req.method() != http::verb::get && req.method() != http::verb::head)
+                response.emplace(method_not_allowed("GET, HEAD"));
+            else
+                response.emplace(json_response(req, request_id, http::status::ok, health()));
         } else if (target == "/metrics" || target == "/v1/models" || target.starts_with("/v1/models/") ||
                    target == "/v1/chat/completions") {
             route = target.starts_with("/v1/models/") ? "/v1/models/{id}" : target;
             const bool is_chat = target == "/v1/chat/completions";
-            const bool method_ok = is_chat ? req.method() == http::verb::post : req.method() == http::verb::get;
+            const bool method_ok =
+                is_chat ? req.method() == http::verb::post : req.method() == http::verb::get;
             if (!method_ok) {
                 response.emplace(method_not_allowed(is_chat ? "POST" : "GET"));
             } else if (auto denied = authenticate(req)) {
@@ -221,20 +240,25 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                 auto res = json_response(req, request_id, http::status::ok, nullptr);
                 res.set(http::field::content_type, "text/plain; version=0.0.4");
                 const auto q = deps.queue.stats();
-                res.body() = metrics.render({q.running, q.pending, q.max_concurrent, q.max_pending}, sessions.size());
+                res.body() = metrics.render({q.running, q.pending, q.max_concurrent, q.max_pending},
+                                            sessions.size(), deps.upstream);
                 res.prepare_payload();
                 response.emplace(std::move(res));
             } else if (target == "/v1/models") {
-                response.emplace(json_response(req, request_id, http::status::ok,
-                                                   protocol::model_list_body(deps.config.models.available, created_at())));
+                response.emplace(
+                    json_response(req, request_id, http::status::ok,
+                                  protocol::model_list_body(deps.config.models.available, created_at())));
             } else if (!is_chat) {
                 const std::string id = target.substr(std::string("/v1/models/").size());
                 const auto& models = deps.config.models.available;
                 if (std::find(models.begin(), models.end(), id) == models.end())
-                    response.emplace(error_response(
-                        req, request_id, error_of(404, "invalid_request_error", "The model '" + id + "' does not exist", "model_not_found")));
+                    response.emplace(
+                        error_response(req, request_id,
+                                       error_of(404, "invalid_request_error",
+                                                "The model '" + id + "' does not exist", "model_not_found")));
                 else
-                    response.emplace(json_response(req, request_id, http::status::ok, protocol::model_body(id, created_at())));
+                    response.emplace(json_response(req, request_id, http::status::ok,
+                                                   protocol::model_body(id, created_at())));
             } else {
                 const auto outcome = co_await chat_completions(stream, req, request_id);
                 status = outcome.first;
@@ -257,16 +281,20 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     }
 
     long long created_at() const {
-        return unix_now() - std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at).count();
+        return unix_now() -
+               std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at).count();
     }
 
     json::object health() const {
         const auto q = deps.queue.stats();
         return {{"status", deps.manager.stopping() ? "stopping" : "ok"},
                 {"backend", deps.config.api_shim.enabled ? "api_shim" : "cli"},
-                {"queue", json::object{{"running", q.running}, {"pending", q.pending},
-                                       {"max_concurrent", q.max_concurrent}, {"max_pending", q.max_pending}}},
-                {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at).count()}};
+                {"queue", json::object{{"running", q.running},
+                                       {"pending", q.pending},
+                                       {"max_concurrent", q.max_concurrent},
+                                       {"max_pending", q.max_pending}}},
+                {"uptime_seconds",
+                 std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at).count()}};
     }
 
     // ---------- chat completions ----------
@@ -276,7 +304,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                        std::shared_ptr<daemon::Job> job, asio::cancellation_slot slot) {
         auto& sock = stream.socket();
         for (;;) {
-            auto [ec] = co_await sock.async_wait(tcp::socket::wait_read, asio::bind_cancellation_slot(slot, as_tuple(use_awaitable)));
+            auto [ec] = co_await sock.async_wait(tcp::socket::wait_read,
+                                                 asio::bind_cancellation_slot(slot, as_tuple(use_awaitable)));
             if (ec) co_return; // cancelled: the request finished
             char c;
             const auto n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -297,13 +326,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         switch (r.status) {
         case S::not_found:
             metrics.run_ended("not_found");
-            return {503, error_of(503, "service_unavailable_error", "the claude CLI is not installed on this server")};
+            return {503, error_of(503, "service_unavailable_error",
+                                  "the claude CLI is not installed on this server")};
         case S::spawn_failed:
             metrics.run_ended("spawn_failed");
             return {503, error_of(503, "service_unavailable_error", "claude could not be started")};
         case S::timed_out:
             metrics.run_ended("timed_out");
-            return {504, error_of(504, "timeout_error", "the run exceeded its time limit and was stopped")};
+            return {504, error_of(504, "timeout_error",
+                                  r.from_upstream ? "the upstream did not answer within api_shim.timeout"
+                                                  : "the run exceeded its time limit and was stopped")};
         case S::output_too_large:
             metrics.run_ended("output_too_large");
             return {502, error_of(502, "server_error", "claude produced more output than allowed")};
@@ -313,13 +345,25 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         case S::rejected:
             metrics.run_ended("rejected");
             return {429, error_of(429, "rate_limit_error", "ksid's job queue is full; retry later")};
-        case S::completed: break;
+        case S::upstream_failed: {
+            metrics.run_ended("upstream_failed");
+            const int u = r.upstream_status;
+            // The client's own mistakes and back-pressure pass through; anything else is a bad gateway.
+            if (u == 400 || u == 404 || u == 413 || u == 422 || u == 429 || u == 508) {
+                const char* type = u == 429 ? "rate_limit_error" : "invalid_request_error";
+                return {u, error_of(u, type, "upstream: " + r.detail)};
+            }
+            return {502, error_of(502, "server_error", "upstream: " + r.detail)};
+        }
+        case S::completed:
+            break;
         }
         return {500, error_of(500, "server_error", "unexpected state")};
     }
 
     // The CLI's final result object, or the error to report.
-    std::optional<json::object> final_result(const TurnState& state, const daemon::TurnResult& r, protocol::OpenAIError& error) {
+    std::optional<json::object> final_result(const TurnState& state, const daemon::TurnResult& r,
+                                             protocol::OpenAIError& error) {
         for (const auto& e : state.events)
             if (e.kind == protocol::StreamEvent::Kind::result) {
                 const auto* is_error = e.object.if_contains("is_error");
@@ -327,7 +371,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                     const auto* text = e.object.if_contains("result");
                     error = error_of(502, "server_error",
                                      "claude reported an error: " +
-                                         (text && text->is_string() ? std::string(text->get_string()).substr(0, 500) : std::string("(no text)")));
+                                         (text && text->is_string()
+                                              ? std::string(text->get_string()).substr(0, 500)
+                                              : std::string("(no text)")));
                     metrics.run_ended("claude_error");
                     return std::nullopt;
                 }
@@ -346,34 +392,66 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     // Sends an error response. (GCC 12 destroys temporaries in co_await expressions twice in some cases,
     // so callers pass named objects, never temporaries, to the coroutines here.)
     asio::awaitable<std::pair<int, bool>> send_error(beast::tcp_stream& stream, const Request& req,
-                                                     const std::string& request_id, const protocol::OpenAIError& e) {
+                                                     const std::string& request_id,
+                                                     const protocol::OpenAIError& e) {
         auto res = error_response(req, request_id, e);
         auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
         co_return std::pair{e.status, !ec && res.keep_alive()};
     }
 
     // Validates a chat request; the error to answer, if any.
+    // Loop protection for API-shim chains: a request that already passed through this ksid is refused.
+    static std::optional<protocol::OpenAIError> check_hops(std::string_view hops) {
+        if (hops.empty()) return std::nullopt;
+        const auto loop = [](std::string message) {
+            return protocol::OpenAIError{508, "invalid_request_error", std::move(message), std::nullopt,
+                                         std::string("loop_detected")};
+        };
+        if (hops.size() > protocol::max_hops * 17 ||
+            hops.find_first_not_of("0123456789abcdef,") != std::string_view::npos)
+            return protocol::OpenAIError{400, "invalid_request_error", "malformed X-Ksid-Hop header",
+                                         std::nullopt, std::nullopt};
+        std::size_t count = 0;
+        for (std::size_t start = 0; start <= hops.size(); ++count) {
+            const auto comma = std::min(hops.find(',', start), hops.size());
+            if (hops.substr(start, comma - start) == daemon::instance_id())
+                return loop("request loop: this request already passed through this ksid (X-Ksid-Hop); check "
+                            "api_shim.base_url");
+            start = comma + 1;
+        }
+        if (count >= protocol::max_hops)
+            return loop("request loop: the request passed through " + std::to_string(count) +
+                        " ksid instances");
+        return std::nullopt;
+    }
+
     std::optional<protocol::OpenAIError> check_chat(const Request& req, protocol::ChatRequest& chat,
-                                                    protocol::RenderedPrompt& rendered) {
+                                                    protocol::RenderedPrompt& rendered,
+                                                    std::string_view hops) {
+        if (auto loop = check_hops(hops)) return loop;
         std::optional<std::string_view> header_session;
         if (auto h = req["X-Session-Id"]; !h.empty()) header_session = std::string_view(h.data(), h.size());
         auto parsed = protocol::parse_chat_request(req.body(), header_session);
         if (!parsed) return parsed.error();
         chat = std::move(*parsed);
         if (auto problem = deps.manager.check_model(chat.model))
-            return protocol::OpenAIError{404, "invalid_request_error", *problem, std::string("model"), std::string("model_not_found")};
+            return protocol::OpenAIError{404, "invalid_request_error", *problem, std::string("model"),
+                                         std::string("model_not_found")};
         if (chat.enable_tools.value_or(false) && !fs().enable_tools)
-            return protocol::OpenAIError{400, "invalid_request_error",
-                                         "tools are disabled for HTTP clients on this server (facade.enable_tools)",
-                                         std::string("metadata.enable_tools"), std::nullopt};
+            return protocol::OpenAIError{
+                400, "invalid_request_error",
+                "tools are disabled for HTTP clients on this server (facade.enable_tools)",
+                std::string("metadata.enable_tools"), std::nullopt};
         rendered = protocol::render_chat_prompt(chat);
         if (rendered.system_prompt.size() > 100 * 1024)
-            return protocol::OpenAIError{400, "invalid_request_error", "system messages are limited to 100 KiB in total",
+            return protocol::OpenAIError{400, "invalid_request_error",
+                                         "system messages are limited to 100 KiB in total",
                                          std::string("messages"), std::nullopt};
         if (rendered.prompt.empty())
             return protocol::OpenAIError{400, "invalid_request_error", "there is no user text to answer",
                                          std::string("messages"), std::nullopt};
-        if (deps.manager.stopping()) return error_of(503, "service_unavailable_error", "ksid is shutting down");
+        if (deps.manager.stopping())
+            return error_of(503, "service_unavailable_error", "ksid is shutting down");
         return std::nullopt;
     }
 
@@ -381,7 +459,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                                            const std::string& request_id) {
         protocol::ChatRequest chat;
         protocol::RenderedPrompt rendered;
-        const std::optional<protocol::OpenAIError> invalid = check_chat(req, chat, rendered);
+        const auto hop_value = req[protocol::hop_header];
+        const std::string hops(hop_value.data(), hop_value.size());
+        const std::optional<protocol::OpenAIError> invalid = check_chat(req, chat, rendered, hops);
         if (invalid) co_return co_await send_error(stream, req, request_id, *invalid);
 
         daemon::SpawnParams params;
@@ -391,12 +471,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         params.agent_id = chat.agent_id ? json::value(*chat.agent_id) : json::value(nullptr);
         params.enable_tools = chat.enable_tools.value_or(false) && fs().enable_tools;
         params.priority = chat.priority;
+        params.hops = hops;
 
         auto state = std::make_shared<TurnState>(executor);
-        auto job = deps.manager.submit_stream_turn(params, rendered.system_prompt, [state](std::string_view bytes) {
-            state->parser.feed(bytes, state->events);
-            state->wake.notify();
-        });
+        auto job =
+            deps.manager.submit_stream_turn(params, rendered.system_prompt, [state](std::string_view bytes) {
+                state->parser.feed(bytes, state->events);
+                state->wake.notify();
+            });
         if (!job) {
             metrics.run_ended("rejected");
             const auto full = error_of(429, "rate_limit_error", "ksid's job queue is full; retry later");
@@ -409,12 +491,15 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             queue_wait_recorded = true;
             metrics.queue_wait(std::chrono::duration<double>(Clock::now() - submitted).count());
         };
-        asio::co_spawn(executor, [state, job]() -> asio::awaitable<void> {
-            auto r = co_await job->wait();
-            state->result = std::move(r);
-            state->parser.finish(state->events);
-            state->wake.notify();
-        }, asio::detached);
+        asio::co_spawn(
+            executor,
+            [state, job]() -> asio::awaitable<void> {
+                auto r = co_await job->wait();
+                state->result = std::move(r);
+                state->parser.finish(state->events);
+                state->wake.notify();
+            },
+            asio::detached);
         asio::cancellation_signal stop_watching;
         asio::co_spawn(executor, watch_client(stream, state, job, stop_watching.slot()), asio::detached);
         struct StopWatch {
@@ -424,36 +509,44 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
         const long long created = unix_now();
         if (!chat.stream) {
-            while (!state->result) co_await state->wake.wait();
+            while (!state->result)
+                co_await state->wake.wait();
             record_queue_wait();
             if (state->client_gone) co_return std::pair{499, false};
             protocol::OpenAIError e;
             std::optional<json::object> result;
-            if (state->result->status != daemon::TurnResult::Status::completed) e = failure_of(*state->result, *state).second;
-            else result = final_result(*state, *state->result, e);
+            if (state->result->status != daemon::TurnResult::Status::completed)
+                e = failure_of(*state->result, *state).second;
+            else
+                result = final_result(*state, *state->result, e);
             if (!result) co_return co_await send_error(stream, req, request_id, e);
-            co_return co_await respond_complete(stream, req, request_id, chat, params, job->id(), *result, created);
+            co_return co_await respond_complete(stream, req, request_id, chat, params, job->id(), *result,
+                                                created);
         }
-        co_return co_await respond_stream(stream, req, request_id, chat, params, job, state, created, record_queue_wait);
+        co_return co_await respond_stream(stream, req, request_id, chat, params, job, state, created,
+                                          record_queue_wait);
     }
 
     std::string session_of(const json::object& result, const daemon::SpawnParams& params) const {
         const auto* s = result.if_contains("session_id");
-        if (s && s->is_string() && protocol::is_valid_session_id(s->get_string())) return std::string(s->get_string());
+        if (s && s->is_string() && protocol::is_valid_session_id(s->get_string()))
+            return std::string(s->get_string());
         return params.session_id.value_or(std::string());
     }
 
     void account(const json::object& result) {
-        const auto usage = protocol::openai_usage(result.contains("usage") ? result.at("usage") : json::value(nullptr));
+        const auto usage =
+            protocol::openai_usage(result.contains("usage") ? result.at("usage") : json::value(nullptr));
         double cost = 0;
-        if (const auto* c = result.if_contains("total_cost_usd"); c && c->is_number()) cost = c->to_number<double>();
+        if (const auto* c = result.if_contains("total_cost_usd"); c && c->is_number())
+            cost = c->to_number<double>();
         metrics.tokens(usage.at("prompt_tokens").as_int64(), usage.at("completion_tokens").as_int64(), cost);
     }
 
-    asio::awaitable<std::pair<int, bool>> respond_complete(beast::tcp_stream& stream, const Request& req,
-                                                           const std::string& request_id, const protocol::ChatRequest& chat,
-                                                           const daemon::SpawnParams& params, const std::string& job_id,
-                                                           const json::object& result, long long created) {
+    asio::awaitable<std::pair<int, bool>>
+    respond_complete(beast::tcp_stream& stream, const Request& req, const std::string& request_id,
+                     const protocol::ChatRequest& chat, const daemon::SpawnParams& params,
+                     const std::string& job_id, const json::object& result, long long created) {
         const std::string session = session_of(result, params);
         if (!session.empty()) deps.manager.record_turn(job_id, params, result, session);
         account(result);
@@ -462,8 +555,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         auto body = protocol::chat_completion_body(
             session.empty() ? "chatcmpl-" + job_id : session, created, chat.model,
             text && text->is_string() ? std::string_view(text->get_string()) : std::string_view(),
-            protocol::finish_reason_for(stop && stop->is_string() ? std::string_view(stop->get_string()) : "end_turn"),
+            protocol::finish_reason_for(stop && stop->is_string() ? std::string_view(stop->get_string())
+                                                                  : "end_turn"),
             result.contains("usage") ? result.at("usage") : json::value(nullptr));
+        if (!params.hops.empty())
+            body["ksid_result"] = result; // another ksid's API shim: its exact CLI result
         auto res = json_response(req, request_id, http::status::ok, body);
         if (!session.empty()) res.set("X-Session-Id", session);
         auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
@@ -489,7 +585,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     // in a coroutine frame).
     asio::awaitable<bool> write_last_chunk(beast::tcp_stream& stream) {
         static constexpr char last[] = "0\r\n\r\n";
-        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(last, sizeof last - 1), as_tuple(use_awaitable));
+        auto [ec, n] =
+            co_await asio::async_write(stream, asio::buffer(last, sizeof last - 1), as_tuple(use_awaitable));
         co_return !ec;
     }
 
@@ -497,7 +594,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     asio::awaitable<void> write_chunk(beast::tcp_stream& stream, std::string data, bool& ok, TurnState& state,
                                       daemon::Job& job) {
         if (!ok) co_return;
-        auto [ec, n] = co_await asio::async_write(stream, http::make_chunk(asio::buffer(data)), as_tuple(use_awaitable));
+        auto [ec, n] =
+            co_await asio::async_write(stream, http::make_chunk(asio::buffer(data)), as_tuple(use_awaitable));
         if (ec) {
             ok = false;
             state.client_gone = true;
@@ -505,17 +603,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         }
     }
 
-    asio::awaitable<std::pair<int, bool>> respond_stream(beast::tcp_stream& stream, const Request& req,
-                                                         const std::string& request_id, const protocol::ChatRequest& chat,
-                                                         const daemon::SpawnParams& params,
-                                                         std::shared_ptr<daemon::Job> job, std::shared_ptr<TurnState> state,
-                                                         long long created, std::function<void()> record_queue_wait) {
+    asio::awaitable<std::pair<int, bool>>
+    respond_stream(beast::tcp_stream& stream, const Request& req, const std::string& request_id,
+                   const protocol::ChatRequest& chat, const daemon::SpawnParams& params,
+                   std::shared_ptr<daemon::Job> job, std::shared_ptr<TurnState> state, long long created,
+                   std::function<void()> record_queue_wait) {
         using Kind = protocol::StreamEvent::Kind;
         // Headers wait for the init event: it carries the session id, which is the completion id.
         std::optional<std::string> session;
         for (;;) {
             for (; state->consumed < state->events.size() && !session; ++state->consumed)
-                if (state->events[state->consumed].kind == Kind::init) session = state->events[state->consumed].session_id.value_or("");
+                if (state->events[state->consumed].kind == Kind::init)
+                    session = state->events[state->consumed].session_id.value_or("");
             if (session || state->result || state->client_gone) break;
             co_await state->wake.wait();
         }
@@ -523,8 +622,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (state->client_gone) co_return std::pair{499, false};
         if (!session) { // ended before it said anything: a plain error response
             std::pair<int, protocol::OpenAIError> f{502, {}};
-            if (state->result->status != daemon::TurnResult::Status::completed) f = failure_of(*state->result, *state);
-            else final_result(*state, *state->result, f.second);
+            if (state->result->status != daemon::TurnResult::Status::completed)
+                f = failure_of(*state->result, *state);
+            else
+                final_result(*state, *state->result, f.second);
             auto res = error_response(req, request_id, f.second);
             co_await http::async_write(stream, res, as_tuple(use_awaitable));
             co_return std::pair{f.second.status, false};
@@ -537,8 +638,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         }
         bool ok = true;
         // (built before the co_await: GCC 12 cannot keep an initializer_list temporary in a coroutine frame)
-        std::string first_chunk = protocol::sse_event(
-            protocol::chat_chunk_body(id, created, chat.model, {{"role", "assistant"}, {"content", ""}}, std::nullopt));
+        std::string first_chunk = protocol::sse_event(protocol::chat_chunk_body(
+            id, created, chat.model, {{"role", "assistant"}, {"content", ""}}, std::nullopt));
         co_await write_chunk(stream, std::move(first_chunk), ok, *state, *job);
         asio::steady_timer keepalive(executor);
         for (;;) {
@@ -546,7 +647,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             for (; state->consumed < state->events.size(); ++state->consumed) {
                 const auto& e = state->events[state->consumed];
                 if (e.kind == Kind::text_delta || (e.kind == Kind::assistant_text && !e.already_streamed))
-                    batch += protocol::sse_event(protocol::chat_chunk_body(id, created, chat.model, {{"content", e.text}}, std::nullopt));
+                    batch += protocol::sse_event(protocol::chat_chunk_body(
+                        id, created, chat.model, {{"content", e.text}}, std::nullopt));
             }
             if (!batch.empty()) co_await write_chunk(stream, std::move(batch), ok, *state, *job);
             if (!ok || state->result) break;
@@ -563,10 +665,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         }
         protocol::OpenAIError e;
         std::optional<json::object> result;
-        if (state->result->status != daemon::TurnResult::Status::completed) e = failure_of(*state->result, *state).second;
-        else result = final_result(*state, *state->result, e);
+        if (state->result->status != daemon::TurnResult::Status::completed)
+            e = failure_of(*state->result, *state).second;
+        else
+            result = final_result(*state, *state->result, e);
         if (!result) { // after the headers an error is an event, then the stream ends
-            co_await write_chunk(stream, protocol::sse_event(protocol::openai_error_body(e)), ok, *state, *job);
+            co_await write_chunk(stream, protocol::sse_event(protocol::openai_error_body(e)), ok, *state,
+                                 *job);
             co_await write_chunk(stream, std::string(protocol::sse_done), ok, *state, *job);
             if (ok) co_await write_last_chunk(stream);
             co_return std::pair{200, false};
@@ -574,12 +679,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (!session->empty()) deps.manager.record_turn(job->id(), params, *result, *session);
         account(*result);
         const auto* stop = result->if_contains("stop_reason");
-        std::string tail = protocol::sse_event(protocol::chat_chunk_body(
+        json::object finish_chunk = protocol::chat_chunk_body(
             id, created, chat.model, {},
-            protocol::finish_reason_for(stop && stop->is_string() ? std::string_view(stop->get_string()) : "end_turn")));
+            protocol::finish_reason_for(stop && stop->is_string() ? std::string_view(stop->get_string())
+                                                                  : "end_turn"));
+        if (!params.hops.empty()) finish_chunk["ksid_result"] = *result; // another ksid's API shim
+        std::string tail = protocol::sse_event(finish_chunk);
         if (chat.include_usage)
-            tail += protocol::sse_event(protocol::chat_usage_chunk_body(id, created, chat.model,
-                                                                         result->contains("usage") ? result->at("usage") : json::value(nullptr)));
+            tail += protocol::sse_event(protocol::chat_usage_chunk_body(
+                id, created, chat.model,
+                result->contains("usage") ? result->at("usage") : json::value(nullptr)));
         tail += protocol::sse_done;
         co_await write_chunk(stream, std::move(tail), ok, *state, *job);
         if (ok) ok = co_await write_last_chunk(stream);
@@ -601,14 +710,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                 parser.body_limit(fs().max_body_bytes);
                 parser.header_limit(16 * 1024);
                 stream->expires_after(first ? ms(fs().header_timeout) : ms(fs().idle_timeout));
-                auto [ec, n] = co_await http::async_read_header(*stream, buffer, parser, as_tuple(use_awaitable));
+                auto [ec, n] =
+                    co_await http::async_read_header(*stream, buffer, parser, as_tuple(use_awaitable));
                 if (ec == http::error::body_limit) {
-                    co_await reject(*stream, parser.get(), 413, "the request body is larger than facade.max_body_bytes");
+                    co_await reject(*stream, parser.get(), 413,
+                                    "the request body is larger than facade.max_body_bytes");
                     break;
                 }
                 if (ec) {
-                    if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
-                        ec != asio::error::operation_aborted && ec != asio::error::connection_reset && buffer.size() > 0) {
+                    if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+                        ec != asio::error::eof && ec != asio::error::operation_aborted &&
+                        ec != asio::error::connection_reset && buffer.size() > 0) {
                         std::string message = "malformed HTTP request: " + ec.message();
                         co_await reject(*stream, parser.get(), 400, std::move(message));
                     }
@@ -617,9 +729,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                 first = false;
                 if (!parser.is_done()) {
                     stream->expires_after(ms(fs().body_timeout));
-                    auto [ec2, n2] = co_await http::async_read(*stream, buffer, parser, as_tuple(use_awaitable));
+                    auto [ec2, n2] =
+                        co_await http::async_read(*stream, buffer, parser, as_tuple(use_awaitable));
                     if (ec2 == http::error::body_limit) {
-                        co_await reject(*stream, parser.get(), 413, "the request body is larger than facade.max_body_bytes");
+                        co_await reject(*stream, parser.get(), 413,
+                                        "the request body is larger than facade.max_body_bytes");
                         break;
                     }
                     if (ec2) break;
@@ -642,8 +756,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
     // Answers a request that will not be read to the end, then lingers briefly discarding what the client
     // still sends: closing with unread input would reset the connection and lose the answer.
-    asio::awaitable<void> reject(beast::tcp_stream& stream, const Request& req, int status, std::string message) {
-        auto res = error_response(req, random_request_id(), error_of(status, "invalid_request_error", std::move(message)));
+    asio::awaitable<void> reject(beast::tcp_stream& stream, const Request& req, int status,
+                                 std::string message) {
+        auto res = error_response(req, random_request_id(),
+                                  error_of(status, "invalid_request_error", std::move(message)));
         res.keep_alive(false);
         stream.expires_after(std::chrono::seconds(5));
         co_await http::async_write(stream, res, as_tuple(use_awaitable));
@@ -708,7 +824,9 @@ std::string HttpServer::endpoint() const {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
-void HttpServer::start() { asio::co_spawn(impl_->executor, impl_->accept_loop(), asio::detached); }
+void HttpServer::start() {
+    asio::co_spawn(impl_->executor, impl_->accept_loop(), asio::detached);
+}
 
 void HttpServer::stop() {
     impl_->stopping = true;
@@ -721,7 +839,8 @@ void HttpServer::stop() {
 }
 
 asio::awaitable<void> HttpServer::wait_idle(Clock::time_point deadline) {
-    while (!impl_->sessions.empty() && Clock::now() < deadline) co_await impl_->sessions_changed.wait_until(deadline);
+    while (!impl_->sessions.empty() && Clock::now() < deadline)
+        co_await impl_->sessions_changed.wait_until(deadline);
     for (auto& [id, info] : impl_->sessions)
         if (auto s = info.stream.lock()) s->close();
 }

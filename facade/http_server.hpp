@@ -17,6 +17,7 @@
 namespace ksid::daemon {
 class ClaudeProcessManager;
 class JobQueue;
+struct UpstreamStats;
 } // namespace ksid::daemon
 
 namespace ksid::facade {
@@ -26,6 +27,7 @@ struct FacadeDeps {
     daemon::ClaudeProcessManager& manager;
     daemon::JobQueue& queue;
     std::shared_ptr<spdlog::logger> log;
+    const daemon::UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
 };
 
 // The API keys from facade.api_keys, KSID_API_KEYS (already in the config) and facade.api_keys_file, and

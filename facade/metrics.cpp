@@ -22,9 +22,10 @@ void Histogram::observe(double seconds) {
 void Histogram::render(std::string& out, std::string_view name, std::string_view labels) const {
     const std::string sep = labels.empty() ? "" : ",";
     for (std::size_t i = 0; i < bounds.size(); ++i)
-        out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"" + number(bounds[i]) + "\"} " +
-               std::to_string(counts_[i]) + "\n";
-    out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"+Inf\"} " + std::to_string(total_) + "\n";
+        out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"" + number(bounds[i]) +
+               "\"} " + std::to_string(counts_[i]) + "\n";
+    out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"+Inf\"} " +
+           std::to_string(total_) + "\n";
     const std::string braces = labels.empty() ? "" : "{" + std::string(labels) + "}";
     out += std::string(name) + "_sum" + braces + " " + number(sum_) + "\n";
     out += std::string(name) + "_count" + braces + " " + std::to_string(total_) + "\n";
@@ -41,31 +42,55 @@ void Metrics::tokens(long long prompt, long long completion, double cost_usd) {
     cost_usd_ += cost_usd;
 }
 
-std::string Metrics::render(const QueueGauge& q, std::size_t open_connections) const {
+std::string Metrics::render(const QueueGauge& q, std::size_t open_connections,
+                            const daemon::UpstreamStats* upstream) const {
     std::string out;
-    out += "# HELP ksid_http_requests_total HTTP requests by route and status.\n# TYPE ksid_http_requests_total counter\n";
+    out += "# HELP ksid_http_requests_total HTTP requests by route and status.\n# TYPE "
+           "ksid_http_requests_total counter\n";
     for (const auto& [key, n] : requests_)
-        out += "ksid_http_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " +
-               std::to_string(n) + "\n";
+        out += "ksid_http_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) +
+               "\"} " + std::to_string(n) + "\n";
     out += "# HELP ksid_http_request_duration_seconds Time from request to the end of the response.\n"
            "# TYPE ksid_http_request_duration_seconds histogram\n";
     for (const auto& [route, h] : latency_)
         h.render(out, "ksid_http_request_duration_seconds", "route=\"" + route + "\"");
-    out += "# HELP ksid_queue_wait_seconds Time a run waited for a slot.\n# TYPE ksid_queue_wait_seconds histogram\n";
+    out += "# HELP ksid_queue_wait_seconds Time a run waited for a slot.\n# TYPE ksid_queue_wait_seconds "
+           "histogram\n";
     queue_wait_.render(out, "ksid_queue_wait_seconds", "");
     out += "# HELP ksid_jobs_running Runs in progress.\n# TYPE ksid_jobs_running gauge\nksid_jobs_running " +
            std::to_string(q.running) + "\n";
-    out += "# HELP ksid_jobs_queued Runs waiting for a slot.\n# TYPE ksid_jobs_queued gauge\nksid_jobs_queued " +
-           std::to_string(q.pending) + "\n";
-    out += "# HELP ksid_http_connections Open HTTP connections.\n# TYPE ksid_http_connections gauge\nksid_http_connections " +
+    out +=
+        "# HELP ksid_jobs_queued Runs waiting for a slot.\n# TYPE ksid_jobs_queued gauge\nksid_jobs_queued " +
+        std::to_string(q.pending) + "\n";
+    out += "# HELP ksid_http_connections Open HTTP connections.\n# TYPE ksid_http_connections "
+           "gauge\nksid_http_connections " +
            std::to_string(open_connections) + "\n";
     out += "# HELP ksid_runs_total Facade runs by how they ended.\n# TYPE ksid_runs_total counter\n";
-    for (const auto& [cause, n] : runs_) out += "ksid_runs_total{cause=\"" + cause + "\"} " + std::to_string(n) + "\n";
+    for (const auto& [cause, n] : runs_)
+        out += "ksid_runs_total{cause=\"" + cause + "\"} " + std::to_string(n) + "\n";
     out += "# HELP ksid_tokens_total Tokens reported by claude.\n# TYPE ksid_tokens_total counter\n";
     out += "ksid_tokens_total{kind=\"prompt\"} " + std::to_string(prompt_tokens_) + "\n";
     out += "ksid_tokens_total{kind=\"completion\"} " + std::to_string(completion_tokens_) + "\n";
-    out += "# HELP ksid_cost_usd_total Cost reported by claude.\n# TYPE ksid_cost_usd_total counter\nksid_cost_usd_total " +
+    out += "# HELP ksid_cost_usd_total Cost reported by claude.\n# TYPE ksid_cost_usd_total "
+           "counter\nksid_cost_usd_total " +
            number(cost_usd_) + "\n";
+    if (upstream) {
+        auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+            out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+                   " " + std::to_string(v) + "\n";
+        };
+        counter("ksid_upstream_calls_total", "Turns sent to the API shim's upstream.", upstream->calls);
+        counter("ksid_upstream_completed_total", "Upstream calls that returned a result.",
+                upstream->completed);
+        counter("ksid_upstream_retries_total", "Retries where the upstream provably did nothing.",
+                upstream->retries);
+        counter("ksid_upstream_fallbacks_total", "Turns run directly because the upstream was unreachable.",
+                upstream->fallbacks);
+        out += "# HELP ksid_upstream_failures_total Upstream calls that failed, by kind.\n"
+               "# TYPE ksid_upstream_failures_total counter\n";
+        for (const auto& [kind, n] : upstream->failures)
+            out += "ksid_upstream_failures_total{kind=\"" + kind + "\"} " + std::to_string(n) + "\n";
+    }
     return out;
 }
 

@@ -13,7 +13,8 @@ namespace ksid::daemon {
 class ClaudeBackend {
 public:
     virtual ~ClaudeBackend() = default;
-    virtual boost::asio::awaitable<TurnResult> run(const TurnRequest& request, std::shared_ptr<ChildControl> control) = 0;
+    virtual boost::asio::awaitable<TurnResult> run(const TurnRequest& request,
+                                                   std::shared_ptr<ChildControl> control) = 0;
     virtual std::string_view name() const = 0;
 };
 

@@ -28,13 +28,14 @@ struct SpawnParams {
     boost::json::value agent_id;           // as the client sent it (null when absent)
     bool enable_tools = true;
     int priority = 5;
+    std::string hops; // HTTP: the request's X-Ksid-Hop chain (API shim loop protection)
 };
 
 class ClaudeProcessManager {
 public:
     ClaudeProcessManager(asio::any_io_executor executor, const config::Config& config, JobQueue& queue,
-                         SessionLog& session_log, SessionRegistry& sessions, AgentRegistry& agents, EventSink& events,
-                         std::shared_ptr<spdlog::logger> log);
+                         SessionLog& session_log, SessionRegistry& sessions, AgentRegistry& agents,
+                         EventSink& events, std::shared_ptr<spdlog::logger> log);
 
     // Parameter checks shared by every entry point: an error text, or nullopt when acceptable.
     std::optional<std::string> check_model(std::string_view model) const;

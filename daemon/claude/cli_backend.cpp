@@ -4,7 +4,8 @@
 
 namespace ksid::daemon {
 
-boost::asio::awaitable<TurnResult> CliBackend::run(const TurnRequest& request, std::shared_ptr<ChildControl> control) {
+boost::asio::awaitable<TurnResult> CliBackend::run(const TurnRequest& request,
+                                                   std::shared_ptr<ChildControl> control) {
     protocol::ClaudeInvocation inv;
     inv.model = request.model;
     inv.resume_session = request.resume_session;
@@ -28,10 +29,13 @@ boost::asio::awaitable<TurnResult> CliBackend::run(const TurnRequest& request, s
     using S = ChildOutcome::Status;
     switch (out.status) {
     case S::exited:
-    case S::signaled: r.status = TurnResult::Status::completed; break;
+    case S::signaled:
+        r.status = TurnResult::Status::completed;
+        break;
     case S::spawn_failed:
         r.spawn_errno = out.spawn_errno;
-        r.status = out.spawn_errno == ENOENT ? TurnResult::Status::not_found : TurnResult::Status::spawn_failed;
+        r.status =
+            out.spawn_errno == ENOENT ? TurnResult::Status::not_found : TurnResult::Status::spawn_failed;
         r.detail = std::strerror(out.spawn_errno);
         break;
     case S::timed_out:
@@ -42,7 +46,9 @@ boost::asio::awaitable<TurnResult> CliBackend::run(const TurnRequest& request, s
         r.status = TurnResult::Status::output_too_large;
         r.detail = "output exceeded " + std::to_string(settings_.max_output_bytes) + " bytes";
         break;
-    case S::cancelled: r.status = TurnResult::Status::cancelled; break;
+    case S::cancelled:
+        r.status = TurnResult::Status::cancelled;
+        break;
     }
     co_return r;
 }

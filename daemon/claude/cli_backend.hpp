@@ -17,7 +17,8 @@ struct CliBackendSettings {
 class CliBackend final : public ClaudeBackend {
 public:
     explicit CliBackend(CliBackendSettings settings) : settings_(std::move(settings)) {}
-    boost::asio::awaitable<TurnResult> run(const TurnRequest& request, std::shared_ptr<ChildControl> control) override;
+    boost::asio::awaitable<TurnResult> run(const TurnRequest& request,
+                                           std::shared_ptr<ChildControl> control) override;
     std::string_view name() const override { return "cli"; }
 
 private:

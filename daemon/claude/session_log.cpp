@@ -25,7 +25,8 @@ std::error_code SessionLog::link_latest(const std::string& session) {
     char current[512];
     const ssize_t n = ::readlink((logs_dir_ + "/latest.jsonl").c_str(), current, sizeof current);
     if (n > 0 && std::string_view(current, static_cast<std::size_t>(n)) == target) return {};
-    const std::string tmp = logs_dir_ + "/.latest.jsonl.tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
+    const std::string tmp =
+        logs_dir_ + "/.latest.jsonl.tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
     if (::symlink(target.c_str(), tmp.c_str()) != 0) return {errno, std::system_category()};
     if (::rename(tmp.c_str(), (logs_dir_ + "/latest.jsonl").c_str()) != 0) {
         std::error_code ec{errno, std::system_category()};
@@ -36,7 +37,9 @@ std::error_code SessionLog::link_latest(const std::string& session) {
 }
 
 std::error_code SessionLog::write_last_session_id(const std::string& session) {
-    if (auto current = read_small_file(sockets_dir_ + "/last_session_id", 256); current && *current == session) return {};
+    if (auto current = read_small_file(sockets_dir_ + "/last_session_id", 256);
+        current && *current == session)
+        return {};
     return write_file_atomic(sockets_dir_ + "/last_session_id", session, Durability::rename_only);
 }
 

@@ -52,14 +52,16 @@ struct ChildOutcome {
     int returncode() const { return status == Status::exited ? exit_code : -term_signal; }
 };
 
-// Stops a running child from outside (cancellation, shutdown). Safe to call before, during and after the
-// run; the first reason wins.
+// Stops a running child (or an upstream call) from outside (cancellation, shutdown). Safe to call before,
+// during and after the run; the first reason wins.
 class ChildControl {
 public:
     // grace: at most this long between SIGTERM and SIGKILL (shutdown keeps its 5 s promise).
     void cancel(std::optional<std::chrono::milliseconds> grace = std::nullopt);
     bool cancelled() const { return cancelled_; }
     pid_t pid() const { return pid_; }
+    // Work that is not a child (an upstream HTTP call) installs what cancel() must do; nullptr removes it.
+    void set_cancel_handler(std::function<void()> handler) { on_cancel_ = std::move(handler); }
 
 private:
     friend class ChildRun;

@@ -65,6 +65,19 @@ TEST_CASE("values are read from YAML") {
     CHECK(c->daemon.first_line_timeout.count() == doctest::Approx(2.5));
 }
 
+TEST_CASE("api_shim.model_map from YAML and the environment") {
+    auto c = load_config_text("api_shim:\n  model_map: {sonnet: gpt-4o, opus: \"o1\"}\n", "x", no_env);
+    REQUIRE(c.has_value());
+    CHECK(c->api_shim.model_map.size() == 2);
+    CHECK(c->api_shim.model_map.at("sonnet") == "gpt-4o");
+    c = load_config_text("", "x",
+                         env_of({{"KSID_API_SHIM_MODEL_MAP", "haiku=gpt-4o-mini, sonnet = gpt-4o"}}));
+    REQUIRE(c.has_value());
+    CHECK(c->api_shim.model_map.at("haiku") == "gpt-4o-mini");
+    CHECK(c->api_shim.model_map.at("sonnet") == "gpt-4o");
+    CHECK(render_config_yaml(*c).find("model_map: {\"haiku\": \"gpt-4o-mini\"") != std::string::npos);
+}
+
 TEST_CASE("the environment overrides YAML in both directions") {
     auto c =
         load_config_text("api_shim:\n  enabled: true\n", "x", env_of({{"USE_CLAUDE_API_SHIM", "false"}}));
@@ -106,6 +119,15 @@ TEST_CASE("errors name the key and the line") {
     c = load_config_text("api_shim:\n  base_url: ftp://x\n", "cfg.yaml", no_env);
     REQUIRE_FALSE(c.has_value());
     CHECK(c.error().message.find("api_shim.base_url") != std::string::npos);
+
+    c = load_config_text("api_shim:\n  base_url: http://h/v1?x=1\n", "cfg.yaml", no_env);
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().message.find("query") != std::string::npos);
+    c = load_config_text("api_shim:\n  model_map: [a]\n", "cfg.yaml", no_env);
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().message.find("api_shim.model_map") != std::string::npos);
+    c = load_config_text("api_shim:\n  model_map: {\"--x\": y}\n", "cfg.yaml", no_env);
+    CHECK_FALSE(c.has_value());
 
     c = load_config_text("daemon:\n  socket_mode: \"0999\"\n", "cfg.yaml", no_env);
     CHECK_FALSE(c.has_value());

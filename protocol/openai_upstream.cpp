@@ -1,0 +1,299 @@
+#include "protocol/openai_upstream.hpp"
+
+#include "protocol/claude_cli.hpp"
+#include "protocol/json_parse.hpp"
+#include "protocol/utf8.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include <charconv>
+#include <ctime>
+
+namespace ksid::protocol {
+namespace json = boost::json;
+
+boost::system::result<UpstreamBase, std::string> parse_upstream_base(std::string_view text) {
+    auto parsed = boost::urls::parse_absolute_uri(text);
+    if (!parsed) return std::string("not an absolute URL: '" + std::string(text) + "'");
+    const auto& u = *parsed;
+    UpstreamBase b;
+    if (u.scheme() == "https")
+        b.tls = true;
+    else if (u.scheme() != "http")
+        return std::string("the scheme must be http or https, got '" + std::string(u.scheme()) + "'");
+    if (!u.has_authority() || u.encoded_host().empty()) return std::string("the URL has no host");
+    if (u.has_userinfo()) return std::string("user info in the URL is not supported (use api_shim.api_key)");
+    if (u.has_query() || u.has_fragment()) return std::string("the URL must not have a query or fragment");
+    b.host = u.host_type() == boost::urls::host_type::ipv6 ? std::string(u.encoded_host_address())
+                                                           : std::string(u.encoded_host());
+    if (b.host.find_first_of("%/ \t\r\n") != std::string::npos)
+        return std::string("invalid host '" + b.host + "'");
+    b.port = b.tls ? 443 : 80;
+    if (u.has_port()) {
+        if (u.port_number() == 0) return std::string("invalid port '" + std::string(u.port()) + "'");
+        b.port = u.port_number();
+    }
+    b.path = std::string(u.encoded_path());
+    if (b.path.find_first_of(" \t\r\n") != std::string::npos) return std::string("invalid path");
+    while (!b.path.empty() && b.path.back() == '/')
+        b.path.pop_back();
+    b.host_header = std::string(u.encoded_host_and_port());
+    return b;
+}
+
+std::string upstream_request_body(const UpstreamTurn& t) {
+    json::array messages;
+    if (!t.system_prompt.empty())
+        messages.push_back(json::object{{"role", "system"}, {"content", t.system_prompt}});
+    messages.push_back(json::object{{"role", "user"}, {"content", t.prompt}});
+    json::object body{{"model", t.model}, {"messages", std::move(messages)}, {"stream", t.stream}};
+    if (t.stream) body["stream_options"] = json::object{{"include_usage", true}};
+    if (t.send_metadata) {
+        json::object metadata;
+        if (t.session_id) metadata["session_id"] = *t.session_id;
+        if (t.agent_id) metadata["agent_id"] = *t.agent_id;
+        metadata["enable_tools"] = t.enable_tools ? "true" : "false";
+        metadata["priority"] = std::to_string(t.priority);
+        body["metadata"] = std::move(metadata);
+    }
+    return json::serialize(body);
+}
+
+std::string_view stop_reason_for(std::string_view finish_reason) {
+    if (finish_reason == "length") return "max_tokens";
+    if (finish_reason == "tool_calls" || finish_reason == "function_call") return "tool_use";
+    if (finish_reason == "content_filter") return "refusal";
+    return "end_turn";
+}
+
+namespace {
+
+long long integer_field(const json::object& o, const char* key) {
+    const auto* v = o.if_contains(key);
+    if (!v) return 0;
+    if (v->is_int64()) return v->get_int64();
+    if (v->is_uint64()) return static_cast<long long>(v->get_uint64());
+    if (v->is_double()) return static_cast<long long>(v->get_double());
+    return 0;
+}
+
+// OpenAI usage → the CLI's usage object.
+json::object cli_usage(const json::object& usage) {
+    long long cached = 0;
+    if (const auto* d = usage.if_contains("prompt_tokens_details"); d && d->is_object())
+        cached = integer_field(d->get_object(), "cached_tokens");
+    return {{"input_tokens", integer_field(usage, "prompt_tokens") - cached},
+            {"cache_creation_input_tokens", 0},
+            {"cache_read_input_tokens", cached},
+            {"output_tokens", integer_field(usage, "completion_tokens")}};
+}
+
+void add_shim_fields(json::object& r, const std::optional<std::string>& session, const ShimFields& f) {
+    r["sessionId"] = session ? json::value(*session) : json::value(nullptr);
+    r["model"] = f.model;
+    r["timestamp"] = f.timestamp;
+    r["agent_id"] = f.agent_id ? json::value(*f.agent_id) : json::value(nullptr);
+}
+
+json::object built_result(std::string_view text, std::string_view finish_reason, const json::object& usage,
+                          const std::optional<std::string>& session, long long duration_ms) {
+    json::object r{{"type", "result"},
+                   {"subtype", "success"},
+                   {"is_error", false},
+                   {"duration_ms", duration_ms},
+                   {"num_turns", 1},
+                   {"result", text},
+                   {"stop_reason", stop_reason_for(finish_reason)}};
+    if (session) r["session_id"] = *session;
+    r["usage"] = cli_usage(usage);
+    return r;
+}
+
+// A ksid upstream's own result object, when it is a usable one.
+std::optional<json::object> ksid_result_of(const json::object& o) {
+    const auto* r = o.if_contains("ksid_result");
+    if (!r || !r->is_object()) return std::nullopt;
+    const auto* type = r->get_object().if_contains("type");
+    if (!type || !type->is_string() || type->get_string() != "result") return std::nullopt;
+    return r->get_object();
+}
+
+// The session id: the upstream's header, else its claude's result.
+std::optional<std::string> session_of(std::optional<std::string> header,
+                                      const std::optional<json::object>& ksid_result) {
+    if (header && is_valid_session_id(*header)) return header;
+    if (ksid_result)
+        if (const auto* s = ksid_result->if_contains("session_id");
+            s && s->is_string() && is_valid_session_id(s->get_string()))
+            return std::string(s->get_string());
+    return std::nullopt;
+}
+
+std::string line_of(const json::object& o) {
+    return json::serialize(o) + "\n";
+}
+
+} // namespace
+
+boost::system::result<json::object, std::string>
+cli_result_from_completion(std::string_view body, std::optional<std::string> header_session,
+                           const ShimFields& fields, long long duration_ms) {
+    auto parsed = parse_json_text(body, 64);
+    if (!parsed) return std::string("the upstream's response is not JSON: " + parsed.error().detail);
+    if (!parsed->is_object()) return std::string("the upstream's response is not a JSON object");
+    const auto& o = parsed->get_object();
+    auto ksid_result = ksid_result_of(o);
+    auto session = session_of(std::move(header_session), ksid_result);
+    if (ksid_result) {
+        add_shim_fields(*ksid_result, session, fields);
+        return std::move(*ksid_result);
+    }
+    const auto* choices = o.if_contains("choices");
+    if (!choices || !choices->is_array() || choices->get_array().empty() ||
+        !choices->get_array()[0].is_object())
+        return std::string("the upstream's response has no choices");
+    const auto& choice = choices->get_array()[0].get_object();
+    const auto* message = choice.if_contains("message");
+    if (!message || !message->is_object()) return std::string("the upstream's response has no message");
+    std::string text;
+    if (const auto* c = message->get_object().if_contains("content"); c && c->is_string())
+        text = c->get_string();
+    std::string finish = "stop";
+    if (const auto* f = choice.if_contains("finish_reason"); f && f->is_string()) finish = f->get_string();
+    json::object usage;
+    if (const auto* u = o.if_contains("usage"); u && u->is_object()) usage = u->get_object();
+    auto r = built_result(text, finish, usage, session, duration_ms);
+    add_shim_fields(r, session, fields);
+    return r;
+}
+
+UpstreamStreamTranslator::UpstreamStreamTranslator(std::optional<std::string> session, ShimFields fields,
+                                                   std::size_t max_event_bytes)
+    : session_(session && is_valid_session_id(*session) ? std::move(session) : std::nullopt),
+      fields_(std::move(fields)), sse_(max_event_bytes) {}
+
+std::string UpstreamStreamTranslator::init_line() const {
+    json::object init{{"type", "system"}, {"subtype", "init"}, {"model", fields_.model}};
+    if (session_) init["session_id"] = *session_;
+    return line_of(init);
+}
+
+void UpstreamStreamTranslator::feed(std::string_view bytes, std::string& out) {
+    sse_.feed(bytes, events_);
+    for (const auto& e : events_)
+        event(e, out);
+    events_.clear();
+}
+
+void UpstreamStreamTranslator::event(const SseEvent& e, std::string& out) {
+    if (done_ || error_) return;
+    if (e.data == "[DONE]") {
+        done_ = true;
+        return;
+    }
+    auto parsed = parse_json_text(e.data, 64);
+    if (!parsed || !parsed->is_object()) {
+        error_ = "the upstream sent an event that is not a JSON object";
+        return;
+    }
+    const auto& o = parsed->get_object();
+    if (const auto* err = o.if_contains("error")) {
+        error_ = "the upstream reported an error: " + upstream_error_message(json::serialize(o));
+        (void)err;
+        return;
+    }
+    if (auto r = ksid_result_of(o)) ksid_result_ = std::move(r);
+    if (const auto* u = o.if_contains("usage"); u && u->is_object()) usage_ = u->get_object();
+    const auto* choices = o.if_contains("choices");
+    if (!choices || !choices->is_array()) return;
+    for (const auto& c : choices->get_array()) {
+        if (!c.is_object()) continue;
+        const auto& choice = c.get_object();
+        if (const auto* f = choice.if_contains("finish_reason"); f && f->is_string())
+            finish_reason_ = f->get_string();
+        const auto* delta = choice.if_contains("delta");
+        if (!delta || !delta->is_object()) continue;
+        const auto* content = delta->get_object().if_contains("content");
+        if (!content || !content->is_string() || content->get_string().empty()) continue;
+        text_.append(content->get_string());
+        out += line_of(
+            json::object{{"type", "stream_event"},
+                         {"event", json::object{{"type", "content_block_delta"},
+                                                {"index", 0},
+                                                {"delta", json::object{{"type", "text_delta"},
+                                                                       {"text", content->get_string()}}}}}});
+    }
+}
+
+using Finished = boost::system::result<std::string, std::string>;
+
+boost::system::result<std::string, std::string> UpstreamStreamTranslator::finish(long long duration_ms) {
+    if (sse_.overflowed())
+        return Finished(boost::system::in_place_error,
+                        "the upstream sent an event larger than the output limit");
+    if (error_) {
+        json::object r{{"type", "result"}, {"subtype", "error_during_execution"},
+                       {"is_error", true}, {"duration_ms", duration_ms},
+                       {"num_turns", 1},   {"result", *error_}};
+        if (session_) r["session_id"] = *session_;
+        add_shim_fields(r, session_, fields_);
+        return Finished(boost::system::in_place_value, line_of(r));
+    }
+    if (!done_ && finish_reason_.empty())
+        return Finished(boost::system::in_place_error, "the upstream ended the stream before it finished");
+    if (ksid_result_) {
+        auto r = std::move(*ksid_result_);
+        add_shim_fields(r, session_of(session_, r), fields_);
+        return Finished(boost::system::in_place_value, line_of(r));
+    }
+    auto r =
+        built_result(text_, finish_reason_.empty() ? "stop" : finish_reason_, usage_, session_, duration_ms);
+    add_shim_fields(r, session_, fields_);
+    return Finished(boost::system::in_place_value, line_of(r));
+}
+
+std::string upstream_error_message(std::string_view body) {
+    if (auto parsed = parse_json_text(body, 64); parsed && parsed->is_object()) {
+        const auto* err = parsed->get_object().if_contains("error");
+        if (err && err->is_object())
+            if (const auto* m = err->get_object().if_contains("message"); m && m->is_string())
+                return std::string(m->get_string()).substr(0, 1000);
+        if (err && err->is_string()) return std::string(err->get_string()).substr(0, 1000);
+    }
+    std::string text(body.substr(0, 300));
+    if (!is_valid_utf8(text)) return "(a body that is not UTF-8)";
+    for (auto& c : text)
+        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    return text.empty() ? "(empty body)" : text;
+}
+
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view retry_after,
+                                                           std::string_view retry_after_ms,
+                                                           std::chrono::system_clock::time_point now) {
+    auto number = [](std::string_view s) -> std::optional<double> {
+        while (!s.empty() && s.front() == ' ')
+            s.remove_prefix(1);
+        while (!s.empty() && s.back() == ' ')
+            s.remove_suffix(1);
+        double v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || !(v >= 0) || v > 1e9)
+            return std::nullopt;
+        return v;
+    };
+    if (auto ms = number(retry_after_ms)) return std::chrono::milliseconds(static_cast<long long>(*ms));
+    if (auto s = number(retry_after)) return std::chrono::milliseconds(static_cast<long long>(*s * 1000));
+    if (retry_after.size() < 20 || retry_after.size() > 40) return std::nullopt;
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    std::tm tm{};
+    const std::string text(retry_after);
+    const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!end || *end) return std::nullopt;
+    const auto at = std::chrono::system_clock::from_time_t(::timegm(&tm));
+    if (at <= now) return std::chrono::milliseconds(0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(at - now);
+}
+
+} // namespace ksid::protocol

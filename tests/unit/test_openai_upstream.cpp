@@ -1,0 +1,211 @@
+#include "protocol/json_parse.hpp"
+#include "protocol/openai_upstream.hpp"
+#include "protocol/sse_parser.hpp"
+#include "protocol/stream_json.hpp"
+
+#include <boost/json.hpp>
+
+#include <doctest/doctest.h>
+
+using namespace ksid::protocol;
+namespace json = boost::json;
+
+namespace {
+json::object object_of(std::string_view text) {
+    auto v = parse_json_text(text);
+    REQUIRE(v.has_value());
+    REQUIRE(v->is_object());
+    return v->get_object();
+}
+} // namespace
+
+TEST_CASE("SSE: events in any chunking, every line ending, comments, multi-line data") {
+    const std::string stream =
+        ": keepalive\r\ndata: {\"a\":1}\r\n\r\nevent: x\ndata: one\ndata: two\n\ndata:[DONE]\r\r";
+    for (std::size_t step = 1; step <= stream.size(); ++step) {
+        SseParser p;
+        std::vector<SseEvent> out;
+        for (std::size_t i = 0; i < stream.size(); i += step)
+            p.feed(std::string_view(stream).substr(i, step), out);
+        REQUIRE(out.size() == 3);
+        CHECK(out[0].data == "{\"a\":1}");
+        CHECK(out[1].event == "x");
+        CHECK(out[1].data == "one\ntwo");
+        CHECK(out[2].data == "[DONE]");
+    }
+    SseParser small(16);
+    std::vector<SseEvent> out;
+    small.feed("data: 0123456789abcdefghij", out);
+    CHECK(small.overflowed());
+    SseParser nodata;
+    nodata.feed("event: ping\n\n: c\n\n", out);
+    CHECK(out.empty());
+}
+
+TEST_CASE("upstream base URLs") {
+    auto b = parse_upstream_base("http://localhost:8000/v1/");
+    REQUIRE(b.has_value());
+    CHECK_FALSE(b->tls);
+    CHECK(b->host == "localhost");
+    CHECK(b->port == 8000);
+    CHECK(b->path == "/v1");
+    CHECK(b->host_header == "localhost:8000");
+    b = parse_upstream_base("https://api.example.com");
+    REQUIRE(b.has_value());
+    CHECK(b->tls);
+    CHECK(b->port == 443);
+    CHECK(b->path == "");
+    b = parse_upstream_base("http://[::1]:9/v1");
+    REQUIRE(b.has_value());
+    CHECK(b->host == "::1");
+    for (auto bad : {"ftp://x/v1", "localhost:8000", "http://user:pw@h/v1", "http://h/v1?x=1", "http://h:0/",
+                     "http:///v1", "http://h/v1#f", ""})
+        CHECK_MESSAGE(!parse_upstream_base(bad).has_value(), bad);
+}
+
+TEST_CASE("the upstream request: messages, stream options and string metadata") {
+    UpstreamTurn t;
+    t.model = "gpt-4o";
+    t.prompt = "hi \"there\"";
+    t.system_prompt = "be brief";
+    t.session_id = "abc";
+    t.agent_id = "agent-1";
+    t.enable_tools = false;
+    t.priority = 3;
+    t.stream = true;
+    auto o = object_of(upstream_request_body(t));
+    CHECK(o.at("model") == "gpt-4o");
+    CHECK(o.at("messages").as_array().size() == 2);
+    CHECK(o.at("messages").as_array()[0].at("role") == "system");
+    CHECK(o.at("messages").as_array()[1].at("content") == "hi \"there\"");
+    CHECK(o.at("stream") == true);
+    CHECK(o.at("stream_options").at("include_usage") == true);
+    const auto& m = o.at("metadata").as_object();
+    CHECK(m.at("session_id") == "abc");
+    CHECK(m.at("agent_id") == "agent-1");
+    CHECK(m.at("enable_tools") == "false");
+    CHECK(m.at("priority") == "3");
+    for (const auto& [k, v] : m)
+        CHECK_MESSAGE(v.is_string(), std::string(k));
+    t.send_metadata = false;
+    t.stream = false;
+    t.system_prompt = "";
+    o = object_of(upstream_request_body(t));
+    CHECK_FALSE(o.contains("metadata"));
+    CHECK_FALSE(o.contains("stream_options"));
+    CHECK(o.at("messages").as_array().size() == 1);
+}
+
+TEST_CASE("a completion becomes the CLI's result object plus the plan's fields") {
+    const ShimFields f{"sonnet", "2026-11-24T04:00:00.000000", std::string("a1")};
+    auto r = cli_result_from_completion(
+        R"({"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"length"}],
+            "usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}})",
+        std::string("0b8e0e38-3b52-4bbc-8e3f-8d1c8f6a0c11"), f, 12);
+    REQUIRE(r.has_value());
+    CHECK(r->at("type") == "result");
+    CHECK(r->at("subtype") == "success");
+    CHECK(r->at("is_error") == false);
+    CHECK(r->at("result") == "Hello");
+    CHECK(r->at("stop_reason") == "max_tokens");
+    CHECK(r->at("session_id") == "0b8e0e38-3b52-4bbc-8e3f-8d1c8f6a0c11");
+    CHECK(r->at("sessionId") == "0b8e0e38-3b52-4bbc-8e3f-8d1c8f6a0c11");
+    CHECK(r->at("usage").at("input_tokens") == 6);
+    CHECK(r->at("usage").at("cache_read_input_tokens") == 4);
+    CHECK(r->at("usage").at("output_tokens") == 3);
+    CHECK(r->at("model") == "sonnet");
+    CHECK(r->at("agent_id") == "a1");
+    CHECK(r->at("duration_ms") == 12);
+
+    // A ksid upstream's own claude result is used as it is.
+    r = cli_result_from_completion(
+        R"({"choices":[{"message":{"content":"x"}}],"ksid_result":{"type":"result","result":"exact","total_cost_usd":0.5,"session_id":"0b8e0e38-3b52-4bbc-8e3f-8d1c8f6a0c11"}})",
+        std::nullopt, ShimFields{"opus", "t", std::nullopt}, 1);
+    REQUIRE(r.has_value());
+    CHECK(r->at("result") == "exact");
+    CHECK(r->at("total_cost_usd") == 0.5);
+    CHECK(r->at("sessionId") == "0b8e0e38-3b52-4bbc-8e3f-8d1c8f6a0c11");
+    CHECK(r->at("agent_id").is_null());
+
+    // No session from a foreign upstream; a header that is not a valid id is ignored.
+    r = cli_result_from_completion(R"({"choices":[{"message":{"content":"x"},"finish_reason":"stop"}]})",
+                                   std::string("../etc"), f, 1);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->contains("session_id"));
+    CHECK(r->at("sessionId").is_null());
+
+    CHECK_FALSE(cli_result_from_completion("not json", std::nullopt, f, 1).has_value());
+    CHECK_FALSE(cli_result_from_completion("[]", std::nullopt, f, 1).has_value());
+    CHECK_FALSE(cli_result_from_completion(R"({"choices":[]})", std::nullopt, f, 1).has_value());
+}
+
+TEST_CASE("SSE chunks become stream-json the facade's parser reads") {
+    const std::string sse =
+        "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+        ": keepalive\n\n"
+        "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\n\n"
+        "data: [DONE]\n\n";
+    const std::string session = "0b8e0e38-3b52-4bbc-8e3f-8d1c8f6a0c11";
+    for (std::size_t step : {1u, 7u, 1000u}) {
+        UpstreamStreamTranslator t(session, ShimFields{"sonnet", "t", std::nullopt}, 1 << 20);
+        std::string lines = t.init_line();
+        for (std::size_t i = 0; i < sse.size(); i += step)
+            t.feed(std::string_view(sse).substr(i, step), lines);
+        auto last = t.finish(3);
+        REQUIRE(last.has_value());
+        lines += *last;
+        StreamJsonParser p;
+        std::vector<StreamEvent> events;
+        p.feed(lines, events);
+        p.finish(events);
+        REQUIRE(events.size() == 4);
+        CHECK(events[0].kind == StreamEvent::Kind::init);
+        CHECK(events[0].session_id == session);
+        CHECK(events[1].text == "Hel");
+        CHECK(events[2].text == "lo");
+        CHECK(events[3].kind == StreamEvent::Kind::result);
+        CHECK(events[3].object.at("result") == "Hello");
+        CHECK(events[3].object.at("usage").at("output_tokens") == 2);
+        CHECK(events[3].object.at("session_id").as_string() == session);
+    }
+    // Cut off before it finished: an error, not a result.
+    UpstreamStreamTranslator cut(std::nullopt, ShimFields{"sonnet", "t", std::nullopt}, 1 << 20);
+    std::string lines;
+    cut.feed("data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n", lines);
+    CHECK_FALSE(cut.finish(1).has_value());
+    // An error event: an is_error result carrying the upstream's message.
+    UpstreamStreamTranslator err(std::nullopt, ShimFields{"sonnet", "t", std::nullopt}, 1 << 20);
+    err.feed("data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n", lines);
+    auto e = err.finish(1);
+    REQUIRE(e.has_value());
+    auto o = object_of(*e);
+    CHECK(o.at("is_error") == true);
+    CHECK(std::string(o.at("result").as_string()).find("overloaded") != std::string::npos);
+    // Garbage: an error result too.
+    UpstreamStreamTranslator bad(std::nullopt, ShimFields{"sonnet", "t", std::nullopt}, 1 << 20);
+    bad.feed("data: {nope\n\n", lines);
+    auto b = bad.finish(1);
+    REQUIRE(b.has_value());
+    CHECK(object_of(*b).at("is_error") == true);
+}
+
+TEST_CASE("Retry-After, error messages and stop reasons") {
+    const auto now = std::chrono::system_clock::from_time_t(784111777); // Sun, 06 Nov 1994 08:49:37 GMT
+    CHECK(parse_retry_after("2", "", now) == std::chrono::milliseconds(2000));
+    CHECK(parse_retry_after("0.5", "", now) == std::chrono::milliseconds(500));
+    CHECK(parse_retry_after("2", "150", now) == std::chrono::milliseconds(150));
+    CHECK(parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", "", now) == std::chrono::milliseconds(10000));
+    CHECK(parse_retry_after("Sun, 06 Nov 1994 08:49:30 GMT", "", now) == std::chrono::milliseconds(0));
+    CHECK_FALSE(parse_retry_after("", "", now).has_value());
+    CHECK_FALSE(parse_retry_after("soon", "", now).has_value());
+    CHECK_FALSE(parse_retry_after("-1", "", now).has_value());
+    CHECK(upstream_error_message(R"({"error":{"message":"bad model","type":"x"}})") == "bad model");
+    CHECK(upstream_error_message("<html>\n502</html>") == "<html> 502</html>");
+    CHECK(upstream_error_message("") == "(empty body)");
+    CHECK(stop_reason_for("stop") == "end_turn");
+    CHECK(stop_reason_for("length") == "max_tokens");
+    CHECK(stop_reason_for("tool_calls") == "tool_use");
+}
