@@ -474,11 +474,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         params.hops = hops;
 
         auto state = std::make_shared<TurnState>(executor);
-        auto job =
-            deps.manager.submit_stream_turn(params, rendered.system_prompt, [state](std::string_view bytes) {
+        auto job = deps.manager.submit_stream_turn(
+            params, rendered.system_prompt,
+            [state](std::string_view bytes) {
                 state->parser.feed(bytes, state->events);
                 state->wake.notify();
-            });
+            },
+            chat.stream);
         if (!job) {
             metrics.run_ended("rejected");
             const auto full = error_of(429, "rate_limit_error", "ksid's job queue is full; retry later");

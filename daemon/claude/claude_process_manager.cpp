@@ -269,11 +269,13 @@ asio::awaitable<void> ClaudeProcessManager::finish_async(std::string process_id,
     }
 }
 
-std::shared_ptr<Job>
-ClaudeProcessManager::submit_stream_turn(const SpawnParams& params, const std::string& system_prompt,
-                                         std::function<void(std::string_view)> on_output) {
+std::shared_ptr<Job> ClaudeProcessManager::submit_stream_turn(const SpawnParams& params,
+                                                              const std::string& system_prompt,
+                                                              std::function<void(std::string_view)> on_output,
+                                                              bool incremental) {
     if (stopping_) return nullptr;
     TurnRequest turn = make_turn(params);
+    turn.incremental = incremental;
     turn.format = protocol::ClaudeOutputFormat::stream_json;
     turn.append_system_prompt = system_prompt;
     turn.on_output = std::move(on_output);

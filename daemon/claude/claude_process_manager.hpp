@@ -49,7 +49,8 @@ public:
     // HTTP (facade) turns: stream-json output handed to `on_output` as it arrives. nullptr when the queue is
     // full or ksid is stopping. The caller cancels the job when its client goes away.
     std::shared_ptr<Job> submit_stream_turn(const SpawnParams& params, const std::string& system_prompt,
-                                            std::function<void(std::string_view)> on_output);
+                                            std::function<void(std::string_view)> on_output,
+                                            bool incremental = true);
     // Logs a finished async SPAWN or HTTP turn (spec §6.5): the result gets process_id and agent_id, then two
     // lines go to claude_logs/<session>.jsonl, and the session and agent registries are updated. False
     // when the log could not be written (logged; the registries are left alone).

@@ -26,6 +26,9 @@ struct TurnRequest {
     std::string hops; // X-Ksid-Hop of the HTTP request this turn serves ("" for socket clients)
     // Streaming consumers (the facade) get stdout as it arrives.
     std::function<void(std::string_view)> on_output;
+    // The consumer shows output as it arrives (a streamed HTTP response). When false, a backend may produce
+    // the whole output at once (the upstream backend then makes a non-streaming call).
+    bool incremental = true;
 };
 
 struct TurnResult {

@@ -102,7 +102,8 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
                                                                    ChildControl& control) {
     const auto started = Clock::now();
     const auto deadline = started + to_ms(settings_.timeout);
-    const bool stream = request.format == protocol::ClaudeOutputFormat::stream_json;
+    const bool stream_json = request.format == protocol::ClaudeOutputFormat::stream_json;
+    const bool stream = stream_json && request.incremental; // else one non-streaming call
     const auto mapped = settings_.model_map.find(request.model);
     const std::string upstream_model = mapped == settings_.model_map.end() ? request.model : mapped->second;
 
@@ -212,7 +213,16 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
                 if (!object)
                     co_return failed("invalid_response",
                                      failure(Status::upstream_failed, object.error(), 200));
-                result.stdout_data = boost::json::serialize(*object) + "\n";
+                if (stream_json) { // the whole answer at once, as stream-json: init, then the result
+                    auto session = object->if_contains("session_id");
+                    const protocol::UpstreamStreamTranslator head(
+                        session && session->is_string() ? std::optional<std::string>(session->get_string())
+                                                        : std::nullopt,
+                        fields, 0);
+                    emit(head.init_line() + boost::json::serialize(*object) + "\n");
+                } else {
+                    result.stdout_data = boost::json::serialize(*object) + "\n";
+                }
             }
             result.status = Status::completed;
             result.returncode = 0;
