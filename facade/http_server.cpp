@@ -402,27 +402,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     // Validates a chat request; the error to answer, if any.
     // Loop protection for API-shim chains: a request that already passed through this ksid is refused.
     static std::optional<protocol::OpenAIError> check_hops(std::string_view hops) {
-        if (hops.empty()) return std::nullopt;
-        const auto loop = [](std::string message) {
-            return protocol::OpenAIError{508, "invalid_request_error", std::move(message), std::nullopt,
-                                         std::string("loop_detected")};
-        };
-        if (hops.size() > protocol::max_hops * 17 ||
-            hops.find_first_not_of("0123456789abcdef,") != std::string_view::npos)
-            return protocol::OpenAIError{400, "invalid_request_error", "malformed X-Ksid-Hop header",
-                                         std::nullopt, std::nullopt};
-        std::size_t count = 0;
-        for (std::size_t start = 0; start <= hops.size(); ++count) {
-            const auto comma = std::min(hops.find(',', start), hops.size());
-            if (hops.substr(start, comma - start) == daemon::instance_id())
-                return loop("request loop: this request already passed through this ksid (X-Ksid-Hop); check "
-                            "api_shim.base_url");
-            start = comma + 1;
-        }
-        if (count >= protocol::max_hops)
-            return loop("request loop: the request passed through " + std::to_string(count) +
-                        " ksid instances");
-        return std::nullopt;
+        auto problem = protocol::check_hop_chain(hops, daemon::instance_id());
+        if (!problem) return std::nullopt;
+        if (problem->malformed)
+            return protocol::OpenAIError{400, "invalid_request_error", problem->message, std::nullopt,
+                                         std::nullopt};
+        return protocol::OpenAIError{508, "invalid_request_error", problem->message, std::nullopt,
+                                     std::string("loop_detected")};
     }
 
     std::optional<protocol::OpenAIError> check_chat(const Request& req, protocol::ChatRequest& chat,

@@ -43,6 +43,25 @@ boost::system::result<UpstreamBase, std::string> parse_upstream_base(std::string
     return b;
 }
 
+std::optional<HopProblem> check_hop_chain(std::string_view hops, std::string_view own_id) {
+    if (hops.empty()) return std::nullopt;
+    if (hops.size() > max_hops * 17 || hops.find_first_not_of("0123456789abcdef,") != std::string_view::npos)
+        return HopProblem{true, "malformed X-Ksid-Hop header"};
+    std::size_t count = 0;
+    for (std::size_t start = 0; start <= hops.size(); ++count) {
+        const auto comma = std::min(hops.find(',', start), hops.size());
+        if (hops.substr(start, comma - start) == own_id)
+            return HopProblem{false,
+                              "request loop: this request already passed through this ksid (X-Ksid-Hop); "
+                              "check api_shim.base_url"};
+        start = comma + 1;
+    }
+    if (count >= max_hops)
+        return HopProblem{false, "request loop: the request passed through " + std::to_string(count) +
+                                     " ksid instances"};
+    return std::nullopt;
+}
+
 std::string upstream_request_body(const UpstreamTurn& t) {
     json::array messages;
     if (!t.system_prompt.empty())

@@ -20,6 +20,14 @@ namespace ksid::protocol {
 inline constexpr std::string_view hop_header = "X-Ksid-Hop";
 inline constexpr std::size_t max_hops = 8;
 
+// Checks a request's X-Ksid-Hop chain (comma-separated 16-hex instance ids) against this instance's id:
+// nullopt when the request may be served, else the reason it must not (`malformed` or a loop).
+struct HopProblem {
+    bool malformed = false;
+    std::string message;
+};
+std::optional<HopProblem> check_hop_chain(std::string_view hops, std::string_view own_id);
+
 struct UpstreamBase {
     bool tls = false;
     std::string host; // without brackets for IPv6

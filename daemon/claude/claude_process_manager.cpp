@@ -124,10 +124,6 @@ json::object ClaudeProcessManager::failure_result(const TurnResult& r) const {
     return out;
 }
 
-void ClaudeProcessManager::record_session(const std::string& session, const json::object& output) {
-    sessions_.sessions[session] = output;
-}
-
 // A registered agent's record gets the session appended and last_active set (spec §6.5).
 void ClaudeProcessManager::note_agent_session(const json::value& agent_id, const std::string& session) {
     if (!agent_id.is_string()) return;
@@ -182,7 +178,7 @@ asio::awaitable<json::object> ClaudeProcessManager::run_sync(SpawnParams params)
         auto claude = protocol::claude_log_line(reply, protocol::legacy_timestamp_now());
         if (auto ec = session_log_.append_exchange(s, human, claude))
             co_return io_failure(ec, session_log_.log_path(s));
-        record_session(s, reply);
+        sessions_.record(s);
         if (auto ec = session_log_.link_latest(s)) co_return io_failure(ec, "claude_logs/latest.jsonl");
         if (auto ec = session_log_.write_last_session_id(s))
             co_return io_failure(ec, "sockets/last_session_id");
@@ -294,7 +290,7 @@ bool ClaudeProcessManager::record_turn(const std::string& process_id, const Spaw
         log_->error("Run {}: cannot write {}: {}", process_id, session_log_.log_path(session), ec.message());
         return false;
     }
-    record_session(session, result);
+    sessions_.record(session);
     note_agent_session(params.agent_id, session);
     return true;
 }

@@ -75,7 +75,6 @@ private:
     TurnRequest make_turn(const SpawnParams& params) const;
     boost::json::object failure_result(const TurnResult& result) const;
     asio::awaitable<void> finish_async(std::string process_id, SpawnParams params, std::shared_ptr<Job> job);
-    void record_session(const std::string& session, const boost::json::object& output);
     void note_agent_session(const boost::json::value& agent_id, const std::string& session);
     void publish_process_error(const std::string& process_id, const boost::json::value& agent_id,
                                const std::string& error);

@@ -102,8 +102,8 @@ CommandOutcome CleanupCommand::cleanup(const protocol::LegacyRequest& request) {
     const json::value& type = parameter(**params, "cleanup_type");
     const std::string kind = type.is_string() ? std::string(type.get_string()) : std::string();
     auto sessions = [this] {
-        const auto n = sessions_.sessions.size();
-        sessions_.sessions.clear();
+        const auto n = sessions_.size();
+        sessions_.clear();
         return Step{"Cleared " + std::to_string(n) + " tracked sessions"};
     };
     std::string own_socket = own_socket_path_;

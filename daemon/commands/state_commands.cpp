@@ -68,7 +68,7 @@ CommandOutcome StateCommands::load_state(const protocol::LegacyRequest& request)
                                                                     std::string(protocol::python_type_name(*v)));
         parts[i] = v->get_object();
     }
-    sessions_.sessions = std::move(parts[0]);
+    sessions_.replace(parts[0]);
     shared_.replace_all(parts[1]);
     agents_.agents = std::move(parts[2]);
     json::array keys;

@@ -209,3 +209,23 @@ TEST_CASE("Retry-After, error messages and stop reasons") {
     CHECK(stop_reason_for("length") == "max_tokens");
     CHECK(stop_reason_for("tool_calls") == "tool_use");
 }
+
+TEST_CASE("the hop chain: loops, too many hops, malformed headers") {
+    const std::string me = "00112233445566ff";
+    CHECK_FALSE(check_hop_chain("", me).has_value());
+    CHECK_FALSE(check_hop_chain("aaaaaaaaaaaaaaaa", me).has_value());
+    auto p = check_hop_chain("aaaaaaaaaaaaaaaa," + me, me);
+    REQUIRE(p.has_value());
+    CHECK_FALSE(p->malformed);
+    CHECK(p->message.find("request loop") != std::string::npos);
+    std::string eight;
+    for (int i = 0; i < 8; ++i)
+        eight += (i ? "," : "") + std::string(16, static_cast<char>('0' + i));
+    p = check_hop_chain(eight, me);
+    REQUIRE(p.has_value());
+    CHECK(p->message.find("8 ksid instances") != std::string::npos);
+    p = check_hop_chain("evil\r\nheader", me);
+    REQUIRE(p.has_value());
+    CHECK(p->malformed);
+    CHECK(check_hop_chain(std::string(1000, 'a'), me)->malformed);
+}

@@ -1,0 +1,26 @@
+// libFuzzer target: the API shim's reading of an upstream's answer: SSE chunks translated to stream-json
+// (in any chunking), a whole completion, error bodies, Retry-After and base URLs.
+#include "protocol/openai_upstream.hpp"
+#include "protocol/stream_json.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    using namespace ksid::protocol;
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    const ShimFields fields{"sonnet", "t", std::string("agent")};
+    UpstreamStreamTranslator translator(std::string(input.substr(0, 36)), fields, 1 << 16);
+    std::string lines = translator.init_line();
+    const std::size_t step = size ? 1 + data[0] % 64 : 1;
+    for (std::size_t i = 0; i < size; i += step)
+        translator.feed(input.substr(i, step), lines);
+    if (auto last = translator.finish(1)) lines += *last;
+    StreamJsonParser parser; // what the translator writes must read back as stream-json
+    std::vector<StreamEvent> events;
+    parser.feed(lines, events);
+    parser.finish(events);
+    if (parser.malformed_lines() != 0) __builtin_trap();
+    (void)cli_result_from_completion(input, std::nullopt, fields, 1);
+    (void)upstream_error_message(input);
+    (void)parse_retry_after(input.substr(0, 40), input.substr(size / 2, 8), std::chrono::system_clock::now());
+    (void)parse_upstream_base(input.substr(0, 200));
+    return 0;
+}
