@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -333,6 +334,39 @@ class Chain(KsidTestCase):
             metrics = m.read().decode()
         self.assertIn("ksid_upstream_calls_total 1", metrics)
         self.assertIn("ksid_upstream_completed_total 1", metrics)
+
+    def wait_for(self, predicate, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()
+
+    def test_client_disconnect_at_a_stops_the_run_at_b(self):
+        for stream in (True, False):
+            s = socket.create_connection(("127.0.0.1", self.a_port))
+            body = json.dumps({"model": "sonnet", "stream": stream,
+                               "messages": [{"role": "user", "content": "FAKE:hang"}]}).encode()
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            self.assertTrue(self.wait_for(lambda: self.b.processes_with_marker() != []), "B never started claude")
+            s.close()  # the client goes away: A cancels its upstream call, B sees its client go and kills claude
+            self.assertTrue(self.wait_for(lambda: self.b.processes_with_marker() == []),
+                            f"claude still running at B after the client left A (stream={stream})")
+
+    def test_shutdown_of_a_during_an_upstream_call(self):
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=spawn(self.ksid, "FAKE:hang")))
+        t.start()
+        self.assertTrue(self.wait_for(lambda: self.b.processes_with_marker() != []))
+        t0 = time.monotonic()
+        self.assertEqual(self.ksid.stop(), 0)
+        self.assertLess(time.monotonic() - t0, 5)
+        t.join(10)
+        self.assertIn("cancelled", result["r"]["result"]["error"])
+        self.assertTrue(self.wait_for(lambda: self.b.processes_with_marker() == []))
+        self.ksid.start()  # for tearDown
 
     def test_loop_is_refused(self):
         # A's shim pointed at A's own facade: the request comes back with A's id in X-Ksid-Hop.
