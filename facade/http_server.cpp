@@ -321,7 +321,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         }
     }
 
-    std::pair<int, protocol::OpenAIError> failure_of(const daemon::TurnResult& r, const TurnState& state) {
+    // started: the run had begun (a run stopped midway may have used tools: not a 503, which says "retry").
+    std::pair<int, protocol::OpenAIError> failure_of(const daemon::TurnResult& r, const TurnState& state,
+                                                     bool started) {
         using S = daemon::TurnResult::Status;
         switch (r.status) {
         case S::not_found:
@@ -341,6 +343,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             return {502, error_of(502, "server_error", "claude produced more output than allowed")};
         case S::cancelled:
             metrics.run_ended(state.client_gone ? "client_gone" : "cancelled");
+            if (started)
+                return {502, error_of(502, "server_error", "the run was stopped: ksid is shutting down")};
             return {503, error_of(503, "service_unavailable_error", "ksid is shutting down")};
         case S::rejected:
             metrics.run_ended("rejected");
@@ -504,7 +508,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             protocol::OpenAIError e;
             std::optional<json::object> result;
             if (state->result->status != daemon::TurnResult::Status::completed)
-                e = failure_of(*state->result, *state).second;
+                e = failure_of(*state->result, *state, job->started_at().has_value()).second;
             else
                 result = final_result(*state, *state->result, e);
             if (!result) co_return co_await send_error(stream, req, request_id, e);
@@ -611,7 +615,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (!session) { // ended before it said anything: a plain error response
             std::pair<int, protocol::OpenAIError> f{502, {}};
             if (state->result->status != daemon::TurnResult::Status::completed)
-                f = failure_of(*state->result, *state);
+                f = failure_of(*state->result, *state, job->started_at().has_value());
             else
                 final_result(*state, *state->result, f.second);
             auto res = error_response(req, request_id, f.second);
@@ -654,7 +658,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         protocol::OpenAIError e;
         std::optional<json::object> result;
         if (state->result->status != daemon::TurnResult::Status::completed)
-            e = failure_of(*state->result, *state).second;
+            e = failure_of(*state->result, *state, job->started_at().has_value()).second;
         else
             result = final_result(*state, *state->result, e);
         if (!result) { // after the headers an error is an event, then the stream ends

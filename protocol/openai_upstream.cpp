@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 
@@ -89,12 +90,17 @@ std::string_view stop_reason_for(std::string_view finish_reason) {
 
 namespace {
 
+// A token count from the upstream, clamped to [0, 10^15] (it may send anything).
 long long integer_field(const json::object& o, const char* key) {
+    constexpr long long cap = 1'000'000'000'000'000;
     const auto* v = o.if_contains(key);
     if (!v) return 0;
-    if (v->is_int64()) return v->get_int64();
-    if (v->is_uint64()) return static_cast<long long>(v->get_uint64());
-    if (v->is_double()) return static_cast<long long>(v->get_double());
+    if (v->is_int64()) return std::clamp<long long>(v->get_int64(), 0, cap);
+    if (v->is_uint64()) return static_cast<long long>(std::min<std::uint64_t>(v->get_uint64(), cap));
+    if (v->is_double()) {
+        const double d = v->get_double();
+        return d >= 0 && d <= static_cast<double>(cap) ? static_cast<long long>(d) : (d > 0 ? cap : 0);
+    }
     return 0;
 }
 
@@ -103,7 +109,7 @@ json::object cli_usage(const json::object& usage) {
     long long cached = 0;
     if (const auto* d = usage.if_contains("prompt_tokens_details"); d && d->is_object())
         cached = integer_field(d->get_object(), "cached_tokens");
-    return {{"input_tokens", integer_field(usage, "prompt_tokens") - cached},
+    return {{"input_tokens", std::max(0LL, integer_field(usage, "prompt_tokens") - cached)},
             {"cache_creation_input_tokens", 0},
             {"cache_read_input_tokens", cached},
             {"output_tokens", integer_field(usage, "completion_tokens")}};
@@ -273,18 +279,30 @@ boost::system::result<std::string, std::string> UpstreamStreamTranslator::finish
     return Finished(boost::system::in_place_value, line_of(r));
 }
 
+namespace {
+// Upstream text for logs and error replies: at most `max` bytes cut at a character boundary, valid UTF-8,
+// no control characters (a newline must not forge a log line).
+std::string printable(std::string_view text, std::size_t max) {
+    if (!is_valid_utf8(text)) return "(text that is not UTF-8)";
+    std::size_t cut = std::min(max, text.size());
+    while (cut < text.size() && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+        --cut;
+    std::string out(text.substr(0, cut));
+    for (auto& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    return out;
+}
+} // namespace
+
 std::string upstream_error_message(std::string_view body) {
     if (auto parsed = parse_json_text(body, 64); parsed && parsed->is_object()) {
         const auto* err = parsed->get_object().if_contains("error");
         if (err && err->is_object())
             if (const auto* m = err->get_object().if_contains("message"); m && m->is_string())
-                return std::string(m->get_string()).substr(0, 1000);
-        if (err && err->is_string()) return std::string(err->get_string()).substr(0, 1000);
+                return printable(m->get_string(), 1000);
+        if (err && err->is_string()) return printable(err->get_string(), 1000);
     }
-    std::string text(body.substr(0, 300));
-    if (!is_valid_utf8(text)) return "(a body that is not UTF-8)";
-    for (auto& c : text)
-        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    auto text = printable(body, 300);
     return text.empty() ? "(empty body)" : text;
 }
 
@@ -310,9 +328,9 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view retr
     const std::string text(retry_after);
     const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     if (!end || *end) return std::nullopt;
-    const auto at = std::chrono::system_clock::from_time_t(::timegm(&tm));
-    if (at <= now) return std::chrono::milliseconds(0);
-    return std::chrono::duration_cast<std::chrono::milliseconds>(at - now);
+    const long long at = ::timegm(&tm); // seconds: no time_point overflow for far-off years
+    const long long now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    return std::chrono::milliseconds(std::clamp(at - now_s, 0LL, 86'400LL) * 1000);
 }
 
 } // namespace ksid::protocol

@@ -72,8 +72,11 @@ asio::awaitable<bool> UpstreamBackend::sleep(std::chrono::milliseconds delay, Ch
     if (control.cancelled()) co_return false;
     asio::steady_timer timer(executor_, delay);
     control.set_cancel_handler([&timer] { timer.cancel(); });
+    struct ClearHandler { // also when the frame is destroyed while it waits
+        ChildControl& control;
+        ~ClearHandler() { control.set_cancel_handler(nullptr); }
+    } clear_handler{control};
     auto [ec] = co_await timer.async_wait(as_tuple(use_awaitable));
-    control.set_cancel_handler(nullptr);
     co_return !control.cancelled();
 }
 
@@ -141,8 +144,13 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
         TurnResult result;
         result.from_upstream = true;
         std::optional<protocol::UpstreamStreamTranslator> translator;
+        bool too_large = false; // the translated output passed max_output_bytes (it is bigger than the SSE)
         auto emit = [&](const std::string& lines) {
-            if (lines.empty()) return;
+            if (lines.empty() || too_large) return;
+            if (result.stdout_data.size() + lines.size() > max_output_bytes_) {
+                too_large = true;
+                return;
+            }
             result.stdout_data += lines;
             if (request.on_output) request.on_output(lines);
         };
@@ -160,6 +168,9 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
             };
         UpstreamReply reply = co_await client_->exchange(x, control);
 
+        if (too_large)
+            co_return failed("too_large", failure(Status::output_too_large,
+                                                  "the upstream's answer exceeded the output limit"));
         switch (reply.outcome) {
         case Outcome::response:
             break;
@@ -205,6 +216,9 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
                 if (!last)
                     co_return failed("invalid_response", failure(Status::upstream_failed, last.error(), 200));
                 emit(*last);
+                if (too_large)
+                    co_return failed("too_large", failure(Status::output_too_large,
+                                                          "the upstream's answer exceeded the output limit"));
             } else {
                 auto object = protocol::cli_result_from_completion(
                     reply.body,

@@ -29,13 +29,15 @@ using Outcome = UpstreamReply::Outcome;
 
 namespace {
 
-constexpr auto pool_idle_limit = std::chrono::seconds(30); // below a ksid facade's idle_timeout (120 s)
+// Short: servers close idle keep-alive connections after a few seconds (Node: 5 s, ksid: 120 s), and a
+// connection that closes just as it is reused fails a request that must not be retried.
+constexpr auto pool_idle_limit = std::chrono::seconds(4);
 constexpr std::size_t max_idle_connections = 32;
 
 struct Connection {
     std::unique_ptr<beast::tcp_stream> tcp;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
-    beast::flat_buffer buffer;
+    beast::flat_buffer buffer{1u << 20}; // bounds chunk headers and trailers too (header_limit does not)
     Clock::time_point idle_since;
 
     beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
@@ -68,6 +70,14 @@ void fail(UpstreamReply& reply, const boost::system::error_code& ec, const InFli
     reply.detail = what + ": " + ec.message();
 }
 
+// After any completed step: a cancel that came meanwhile stops the exchange before the next one starts.
+bool stopped(UpstreamReply& reply, const InFlight& flight) {
+    if (!flight.cancelled) return false;
+    reply.outcome = Outcome::cancelled;
+    reply.detail = "cancelled";
+    return true;
+}
+
 template <class Stream>
 asio::awaitable<bool> exchange_on(Stream& stream, Connection& c, const http::request<http::string_body>& req,
                                   const UpstreamExchange& x, UpstreamReply& reply, const InFlight& flight) {
@@ -77,6 +87,7 @@ asio::awaitable<bool> exchange_on(Stream& stream, Connection& c, const http::req
         fail(reply, wec, flight, Outcome::failed_after_send, "sending the request failed");
         co_return false;
     }
+    if (stopped(reply, flight)) co_return false;
     http::response_parser<http::string_body> parser;
     parser.body_limit(x.max_body_bytes);
     parser.header_limit(64 * 1024);
@@ -85,6 +96,7 @@ asio::awaitable<bool> exchange_on(Stream& stream, Connection& c, const http::req
         fail(reply, hec, flight, Outcome::failed_after_send, "the upstream did not answer");
         co_return false;
     }
+    if (stopped(reply, flight)) co_return false;
     auto& res = parser.get();
     reply.status = static_cast<int>(res.result_int());
     reply.retry_after = std::string(res[http::field::retry_after]);
@@ -102,6 +114,7 @@ asio::awaitable<bool> exchange_on(Stream& stream, Connection& c, const http::req
                 fail(reply, ec, flight, Outcome::failed_after_send, "reading the response failed");
                 co_return false;
             }
+            if (stopped(reply, flight)) co_return false;
         }
     } else {
         auto [ec, n] = co_await http::async_read(stream, c.buffer, parser, as_tuple(use_awaitable));
@@ -109,6 +122,7 @@ asio::awaitable<bool> exchange_on(Stream& stream, Connection& c, const http::req
             fail(reply, ec, flight, Outcome::failed_after_send, "reading the response failed");
             co_return false;
         }
+        if (stopped(reply, flight)) co_return false;
         reply.body = std::move(res.body());
     }
     reply.outcome = Outcome::response;
@@ -145,14 +159,25 @@ struct UpstreamClient::Impl {
 
     asio::awaitable<std::unique_ptr<Connection>> connect(UpstreamReply& reply, Clock::time_point deadline,
                                                          InFlight& flight) {
-        tcp::resolver resolver(executor);
-        flight.resolver = &resolver;
-        auto [rec, endpoints] =
-            co_await resolver.async_resolve(base.host, std::to_string(base.port), as_tuple(use_awaitable));
-        flight.resolver = nullptr;
-        if (rec) {
-            fail(reply, rec, flight, Outcome::connect_failed, "cannot resolve " + base.host);
-            co_return nullptr;
+        std::vector<tcp::endpoint> endpoints;
+        boost::system::error_code not_an_address;
+        const auto address = asio::ip::make_address(base.host, not_an_address);
+        if (!not_an_address) {
+            endpoints.emplace_back(address, base.port);
+        } else { // (a lookup in progress cannot be interrupted; getaddrinfo's own timeouts bound it)
+            tcp::resolver resolver(executor);
+            flight.resolver = &resolver;
+            const std::string service = std::to_string(base.port);
+            auto [rec, results] =
+                co_await resolver.async_resolve(base.host, service, as_tuple(use_awaitable));
+            flight.resolver = nullptr;
+            if (stopped(reply, flight)) co_return nullptr;
+            if (rec) {
+                fail(reply, rec, flight, Outcome::connect_failed, "cannot resolve " + base.host);
+                co_return nullptr;
+            }
+            for (const auto& entry : results)
+                endpoints.push_back(entry.endpoint());
         }
         auto c = std::make_unique<Connection>();
         if (base.tls)
@@ -171,10 +196,9 @@ struct UpstreamClient::Impl {
                 reply.outcome = Outcome::connect_failed;
             co_return nullptr;
         }
+        if (stopped(reply, flight)) co_return nullptr;
         c->lowest().socket().set_option(tcp::no_delay(true));
         if (c->tls) {
-            boost::system::error_code not_an_address;
-            (void)asio::ip::make_address(base.host, not_an_address);
             if (not_an_address)
                 SSL_set_tlsext_host_name(c->tls->native_handle(), base.host.c_str()); // SNI: names only
             c->tls->set_verify_mode(ssl::verify_peer);
@@ -183,6 +207,8 @@ struct UpstreamClient::Impl {
             if (hec) {
                 fail(reply, hec, flight, Outcome::tls_failed,
                      "TLS handshake with " + base.host_header + " failed");
+                if (reply.outcome == Outcome::timed_out && connect_deadline < deadline)
+                    reply.outcome = Outcome::connect_failed; // a stalled handshake: nothing was sent
                 if (reply.outcome == Outcome::tls_failed) {
                     const long verify = SSL_get_verify_result(c->tls->native_handle());
                     if (verify != X509_V_OK)
@@ -191,6 +217,7 @@ struct UpstreamClient::Impl {
                 }
                 co_return nullptr;
             }
+            if (stopped(reply, flight)) co_return nullptr;
         }
         co_return c;
     }
@@ -245,7 +272,8 @@ asio::awaitable<UpstreamReply> UpstreamClient::exchange(const UpstreamExchange& 
     control.set_cancel_handler([&flight] {
         flight.cancelled = true;
         if (flight.resolver) flight.resolver->cancel();
-        if (flight.connection) flight.connection->lowest().cancel();
+        if (flight.connection)
+            flight.connection->lowest().close(); // stops even a connect moving to the next address
     });
     struct ClearHandler {
         ChildControl& control;

@@ -43,8 +43,8 @@ def shim_config(base_url, **overrides):
     return "\n".join(lines) + "\n"
 
 
-class FaultUpstream(KsidTestCase):
-    """ksid in shim mode against a scriptable upstream: what it sends, and every failure it must handle."""
+class UpstreamCase(KsidTestCase):
+    """ksid in shim mode against a scriptable upstream (one per class)."""
 
     shim_overrides = {}
 
@@ -62,6 +62,10 @@ class FaultUpstream(KsidTestCase):
         self.ksid_env = dict(NO_CLAUDE)
         self.up.script()
         super().setUp()
+
+
+class FaultUpstream(UpstreamCase):
+    """What the shim sends, and every failure it must handle."""
 
     def test_request_shape_and_cli_like_reply(self):
         self.up.script(("json", 200, completion("Hello from upstream", "stop")))
@@ -163,6 +167,50 @@ class FaultUpstream(KsidTestCase):
             human, claude = [json.loads(l) for l in f.read().splitlines()]
         self.assertEqual(human["agent_id"], "a1")
         self.assertEqual(claude["result"], "upstream answer")
+
+
+class HostileUpstream(UpstreamCase):
+    """An upstream that sends too much: the shim's limits hold (queue.max_output_bytes, bounded buffers)."""
+
+    def setUp(self):
+        super().setUp()
+        self.ksid.stop()
+        self.ksid.cleanup()
+        self.port = free_port()
+        self.ksid = Ksid(config=self.ksid_config, env=dict(NO_CLAUDE, KSID_MAX_OUTPUT_BYTES="64KiB",
+                                                           KSID_FACADE_ENABLED="true",
+                                                           KSID_FACADE_PORT=str(self.port))).start()
+
+    def test_too_big_answers_are_cut(self):
+        self.up.script(("json", 200, completion("x" * 200000)))
+        r = spawn(self.ksid, "x")
+        self.assertIn("exceeded", r["result"]["error"])
+        # SSE whose translation is bigger than the raw bytes: many one-character deltas
+        chunks = ['{"choices":[{"delta":{"content":"x"}}]}'] * 3000 + ["[DONE]"]
+        self.up.script(("sse", chunks))
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/v1/chat/completions", method="POST",
+            data=json.dumps({"model": "sonnet", "stream": True, "messages": [{"role": "user", "content": "x"}]}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = r.read()
+        self.assertIn(b"more output than allowed", body)
+        self.assertLess(len(body), 200 * 1024)
+
+    def test_endless_chunk_header_and_headers(self):
+        rss0 = self.rss()
+        self.up.script(("flood", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;", 32 << 20))
+        r = spawn(self.ksid, "x")
+        self.assertIn("API shim:", r["result"]["error"])
+        self.up.script(("flood", b"HTTP/1.1 200 OK\r\nX-Long: ", 32 << 20))
+        r = spawn(self.ksid, "x")
+        self.assertIn("API shim:", r["result"]["error"])
+        self.assertLess(self.rss() - rss0, 16 * 1024)  # kB: nowhere near the 32 MiB sent
+        self.assertEqual(self.health()["status"], "success")
+
+    def rss(self):
+        with open(f"/proc/{self.ksid.proc.pid}/status") as f:
+            return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
 
 
 class RefusedUpstream(KsidTestCase):

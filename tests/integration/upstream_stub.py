@@ -54,6 +54,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, json.dumps(obj).encode(), "application/json", headers)
         elif kind == "raw":
             self._send(action[1], action[2], "application/json", {})
+        elif kind == "flood":  # action[1]: raw head; then action[2] filler bytes, 64 KiB at a time, raw
+            try:
+                self.wfile.write(action[1])
+                for _ in range(action[2] // 65536):
+                    self.wfile.write(b"a" * 65536)
+                self.wfile.flush()
+            except OSError:
+                pass
+            self.close_connection = True
         elif kind == "slow":
             time.sleep(action[1])
             self._send(200, json.dumps(completion("slow answer")).encode(), "application/json", {})

@@ -134,6 +134,12 @@ TEST_CASE("a completion becomes the CLI's result object plus the plan's fields")
     CHECK_FALSE(r->contains("session_id"));
     CHECK(r->at("sessionId").is_null());
 
+    r = cli_result_from_completion(
+        R"({"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1e300,"completion_tokens":-5,"prompt_tokens_details":{"cached_tokens":18446744073709551615}}})",
+        std::nullopt, f, 1);
+    REQUIRE(r.has_value());
+    CHECK(r->at("usage").at("output_tokens") == 0);
+    CHECK(r->at("usage").at("input_tokens") == 0);
     CHECK_FALSE(cli_result_from_completion("not json", std::nullopt, f, 1).has_value());
     CHECK_FALSE(cli_result_from_completion("[]", std::nullopt, f, 1).has_value());
     CHECK_FALSE(cli_result_from_completion(R"({"choices":[]})", std::nullopt, f, 1).has_value());
@@ -205,6 +211,12 @@ TEST_CASE("Retry-After, error messages and stop reasons") {
     CHECK(upstream_error_message(R"({"error":{"message":"bad model","type":"x"}})") == "bad model");
     CHECK(upstream_error_message("<html>\n502</html>") == "<html> 502</html>");
     CHECK(upstream_error_message("") == "(empty body)");
+    CHECK(upstream_error_message(R"({"error":{"message":"two\nlines\u0000"}})") == "two lines ");
+    CHECK(upstream_error_message("\xff\xfe") == "(text that is not UTF-8)");
+    CHECK(upstream_error_message(std::string(299, 'a') + "\xc3\xa9").size() ==
+          299); // not cut inside a character
+    CHECK(parse_retry_after("Fri, 01 Jan 9999 00:00:00 GMT", "", now) ==
+          std::chrono::milliseconds(86'400'000));
     CHECK(stop_reason_for("stop") == "end_turn");
     CHECK(stop_reason_for("length") == "max_tokens");
     CHECK(stop_reason_for("tool_calls") == "tool_use");
