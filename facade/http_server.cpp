@@ -322,47 +322,45 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     }
 
     // started: the run had begun (a run stopped midway may have used tools: not a 503, which says "retry").
-    std::pair<int, protocol::OpenAIError> failure_of(const daemon::TurnResult& r, const TurnState& state,
-                                                     bool started) {
+    protocol::OpenAIError failure_of(const daemon::TurnResult& r, const TurnState& state, bool started) {
         using S = daemon::TurnResult::Status;
         switch (r.status) {
         case S::not_found:
             metrics.run_ended("not_found");
-            return {503, error_of(503, "service_unavailable_error",
-                                  "the claude CLI is not installed on this server")};
+            return error_of(503, "service_unavailable_error",
+                            "the claude CLI is not installed on this server");
         case S::spawn_failed:
             metrics.run_ended("spawn_failed");
-            return {503, error_of(503, "service_unavailable_error", "claude could not be started")};
+            return error_of(503, "service_unavailable_error", "claude could not be started");
         case S::timed_out:
             metrics.run_ended("timed_out");
-            return {504, error_of(504, "timeout_error",
-                                  r.from_upstream ? "the upstream did not answer within api_shim.timeout"
-                                                  : "the run exceeded its time limit and was stopped")};
+            return error_of(504, "timeout_error",
+                            r.from_upstream ? "the upstream did not answer within api_shim.timeout"
+                                            : "the run exceeded its time limit and was stopped");
         case S::output_too_large:
             metrics.run_ended("output_too_large");
-            return {502, error_of(502, "server_error", "claude produced more output than allowed")};
+            return error_of(502, "server_error", "claude produced more output than allowed");
         case S::cancelled:
             metrics.run_ended(state.client_gone ? "client_gone" : "cancelled");
-            if (started)
-                return {502, error_of(502, "server_error", "the run was stopped: ksid is shutting down")};
-            return {503, error_of(503, "service_unavailable_error", "ksid is shutting down")};
+            if (started) return error_of(502, "server_error", "the run was stopped: ksid is shutting down");
+            return error_of(503, "service_unavailable_error", "ksid is shutting down");
         case S::rejected:
             metrics.run_ended("rejected");
-            return {429, error_of(429, "rate_limit_error", "ksid's job queue is full; retry later")};
+            return error_of(429, "rate_limit_error", "ksid's job queue is full; retry later");
         case S::upstream_failed: {
             metrics.run_ended("upstream_failed");
             const int u = r.upstream_status;
             // The client's own mistakes and back-pressure pass through; anything else is a bad gateway.
             if (u == 400 || u == 404 || u == 413 || u == 422 || u == 429 || u == 508) {
                 const char* type = u == 429 ? "rate_limit_error" : "invalid_request_error";
-                return {u, error_of(u, type, "upstream: " + r.detail)};
+                return error_of(u, type, "upstream: " + r.detail);
             }
-            return {502, error_of(502, "server_error", "upstream: " + r.detail)};
+            return error_of(502, "server_error", "upstream: " + r.detail);
         }
         case S::completed:
             break;
         }
-        return {500, error_of(500, "server_error", "unexpected state")};
+        return error_of(500, "server_error", "unexpected state");
     }
 
     // The CLI's final result object, or the error to report.
@@ -391,6 +389,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                              (detail.empty() ? std::string() : ": " + detail));
         metrics.run_ended("no_result");
         return std::nullopt;
+    }
+
+    // A finished turn: the CLI's result object, or (nullopt) the error to report in `error`.
+    std::optional<json::object> outcome_of(const daemon::Job& job, const TurnState& state,
+                                           protocol::OpenAIError& error) {
+        if (state.result->status != daemon::TurnResult::Status::completed) {
+            error = failure_of(*state.result, state, job.started_at().has_value());
+            return std::nullopt;
+        }
+        return final_result(state, *state.result, error);
     }
 
     // Sends an error response. (GCC 12 destroys temporaries in co_await expressions twice in some cases,
@@ -506,11 +514,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             record_queue_wait();
             if (state->client_gone) co_return std::pair{499, false};
             protocol::OpenAIError e;
-            std::optional<json::object> result;
-            if (state->result->status != daemon::TurnResult::Status::completed)
-                e = failure_of(*state->result, *state, job->started_at().has_value()).second;
-            else
-                result = final_result(*state, *state->result, e);
+            const std::optional<json::object> result = outcome_of(*job, *state, e);
             if (!result) co_return co_await send_error(stream, req, request_id, e);
             co_return co_await respond_complete(stream, req, request_id, chat, params, job->id(), *result,
                                                 created);
@@ -613,14 +617,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         record_queue_wait();
         if (state->client_gone) co_return std::pair{499, false};
         if (!session) { // ended before it said anything: a plain error response
-            std::pair<int, protocol::OpenAIError> f{502, {}};
-            if (state->result->status != daemon::TurnResult::Status::completed)
-                f = failure_of(*state->result, *state, job->started_at().has_value());
-            else
-                final_result(*state, *state->result, f.second);
-            auto res = error_response(req, request_id, f.second);
+            protocol::OpenAIError e;
+            (void)outcome_of(*job, *state, e);
+            auto res = error_response(req, request_id, e);
             co_await http::async_write(stream, res, as_tuple(use_awaitable));
-            co_return std::pair{f.second.status, false};
+            co_return std::pair{e.status, false};
         }
         const std::string id = session->empty() ? "chatcmpl-" + job->id() : *session;
 
@@ -656,11 +657,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             co_return std::pair{200, false};
         }
         protocol::OpenAIError e;
-        std::optional<json::object> result;
-        if (state->result->status != daemon::TurnResult::Status::completed)
-            e = failure_of(*state->result, *state, job->started_at().has_value()).second;
-        else
-            result = final_result(*state, *state->result, e);
+        const std::optional<json::object> result = outcome_of(*job, *state, e);
         if (!result) { // after the headers an error is an event, then the stream ends
             co_await write_chunk(stream, protocol::sse_event(protocol::openai_error_body(e)), ok, *state,
                                  *job);

@@ -199,10 +199,14 @@ UpstreamStreamTranslator::UpstreamStreamTranslator(std::optional<std::string> se
     : session_(session && is_valid_session_id(*session) ? std::move(session) : std::nullopt),
       fields_(std::move(fields)), sse_(max_event_bytes) {}
 
-std::string UpstreamStreamTranslator::init_line() const {
-    json::object init{{"type", "system"}, {"subtype", "init"}, {"model", fields_.model}};
-    if (session_) init["session_id"] = *session_;
+std::string stream_json_init_line(const std::optional<std::string>& session, std::string_view model) {
+    json::object init{{"type", "system"}, {"subtype", "init"}, {"model", model}};
+    if (session && is_valid_session_id(*session)) init["session_id"] = *session;
     return line_of(init);
+}
+
+std::string UpstreamStreamTranslator::init_line() const {
+    return stream_json_init_line(session_, fields_.model);
 }
 
 void UpstreamStreamTranslator::feed(std::string_view bytes, std::string& out) {

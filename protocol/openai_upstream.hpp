@@ -70,6 +70,10 @@ boost::system::result<boost::json::object, std::string>
 cli_result_from_completion(std::string_view body, std::optional<std::string> session,
                            const ShimFields& fields, long long duration_ms);
 
+// The stream-json system/init line that opens a turn (the session id, when known, comes first in claude's
+// output as well).
+std::string stream_json_init_line(const std::optional<std::string>& session, std::string_view model);
+
 // Upstream SSE chunks → `claude --output-format stream-json` lines (system/init, text deltas, result).
 class UpstreamStreamTranslator {
 public:

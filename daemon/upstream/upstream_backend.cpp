@@ -31,6 +31,11 @@ std::chrono::milliseconds to_ms(config::Seconds s) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(s);
 }
 
+// An upstream header value, absent when empty.
+std::optional<std::string> present(const std::string& value) {
+    return value.empty() ? std::nullopt : std::optional<std::string>(value);
+}
+
 long long elapsed_ms(Clock::time_point since) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
 }
@@ -139,6 +144,10 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
         log_->warn("API shim: upstream call failed ({}): {}", kind, r.detail);
         return CallResult{std::move(r), unreachable};
     };
+    auto too_large_failure = [&] {
+        return failed("too_large",
+                      failure(Status::output_too_large, "the upstream's answer exceeded the output limit"));
+    };
 
     for (unsigned attempt = 0;; ++attempt) {
         TurnResult result;
@@ -154,23 +163,29 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
             result.stdout_data += lines;
             if (request.on_output) request.on_output(lines);
         };
+        auto start_translation = [&](const UpstreamReply& head) {
+            translator.emplace(present(head.session_id), fields, max_output_bytes_);
+            emit(translator->init_line());
+        };
         if (stream)
             x.on_success_body = [&](const UpstreamReply& head, std::string_view bytes) {
-                if (!translator) {
-                    translator.emplace(head.session_id.empty() ? std::nullopt
-                                                               : std::optional<std::string>(head.session_id),
-                                       fields, max_output_bytes_);
-                    emit(translator->init_line());
-                }
+                if (!translator) start_translation(head);
                 std::string lines;
                 translator->feed(bytes, lines);
                 emit(lines);
             };
         UpstreamReply reply = co_await client_->exchange(x, control);
+        if (too_large) co_return too_large_failure();
 
-        if (too_large)
-            co_return failed("too_large", failure(Status::output_too_large,
-                                                  "the upstream's answer exceeded the output limit"));
+        // A failure where the upstream provably did nothing may be retried: how long to wait first, and what
+        // to report when it is not.
+        std::chrono::milliseconds retry_delay{0};
+        std::string retry_reason;
+        struct {
+            std::string kind;
+            TurnResult result;
+            bool unreachable = false;
+        } give_up; // reported (and counted) only when no retry follows
         switch (reply.outcome) {
         case Outcome::response:
             break;
@@ -189,79 +204,64 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
                 "after_send",
                 failure(Status::upstream_failed, reply.detail + " (not retried: the request may have run)"));
         case Outcome::connect_failed:
-            if (attempt < settings_.retry_attempts) {
-                const auto delay = backoff(attempt);
-                if (Clock::now() + delay < deadline) {
-                    ++stats_.retries;
-                    log_->info("API shim: {}; retry {} of {} in {} ms", reply.detail, attempt + 1,
-                               settings_.retry_attempts, delay.count());
-                    if (!co_await sleep(delay, control))
-                        co_return CallResult{failure(Status::cancelled, "cancelled")};
-                    continue;
-                }
-            }
-            co_return failed("connect", failure(Status::upstream_failed, reply.detail), true);
+            retry_delay = backoff(attempt);
+            retry_reason = reply.detail;
+            give_up = {"connect", failure(Status::upstream_failed, reply.detail), true};
+            break;
         }
 
-        if (reply.status == 200) {
+        if (reply.outcome == Outcome::response && reply.status == 200) {
             if (stream) {
-                if (!translator) { // a 200 with no body at all
-                    translator.emplace(reply.session_id.empty()
-                                           ? std::nullopt
-                                           : std::optional<std::string>(reply.session_id),
-                                       fields, max_output_bytes_);
-                    emit(translator->init_line());
-                }
+                if (!translator) start_translation(reply); // a 200 with no body at all
                 auto last = translator->finish(elapsed_ms(started));
                 if (!last)
                     co_return failed("invalid_response", failure(Status::upstream_failed, last.error(), 200));
                 emit(*last);
-                if (too_large)
-                    co_return failed("too_large", failure(Status::output_too_large,
-                                                          "the upstream's answer exceeded the output limit"));
             } else {
-                auto object = protocol::cli_result_from_completion(
-                    reply.body,
-                    reply.session_id.empty() ? std::nullopt : std::optional<std::string>(reply.session_id),
-                    fields, elapsed_ms(started));
+                auto object = protocol::cli_result_from_completion(reply.body, present(reply.session_id),
+                                                                   fields, elapsed_ms(started));
                 if (!object)
                     co_return failed("invalid_response",
                                      failure(Status::upstream_failed, object.error(), 200));
+                std::string output = boost::json::serialize(*object) + "\n";
                 if (stream_json) { // the whole answer at once, as stream-json: init, then the result
-                    auto session = object->if_contains("session_id");
-                    const protocol::UpstreamStreamTranslator head(
-                        session && session->is_string() ? std::optional<std::string>(session->get_string())
-                                                        : std::nullopt,
-                        fields, 0);
-                    emit(head.init_line() + boost::json::serialize(*object) + "\n");
+                    const auto* session = object->if_contains("session_id");
+                    emit(protocol::stream_json_init_line(
+                             session && session->is_string()
+                                 ? std::optional<std::string>(session->get_string())
+                                 : std::nullopt,
+                             request.model) +
+                         output);
                 } else {
-                    result.stdout_data = boost::json::serialize(*object) + "\n";
+                    result.stdout_data = std::move(output);
                 }
             }
+            if (too_large) co_return too_large_failure();
             result.status = Status::completed;
             result.returncode = 0;
             co_return CallResult{std::move(result)};
         }
 
-        const std::string message = protocol::upstream_error_message(reply.body);
-        const bool did_nothing = (reply.status == 429 || reply.status == 503) && !reply.body_started;
-        if (did_nothing && attempt < settings_.retry_attempts) {
-            auto delay = protocol::parse_retry_after(reply.retry_after, reply.retry_after_ms,
-                                                     std::chrono::system_clock::now())
-                             .value_or(backoff(attempt));
-            if (Clock::now() + delay < deadline) {
-                ++stats_.retries;
-                log_->info("API shim: the upstream answered {} ({}); retry {} of {} in {} ms", reply.status,
-                           message, attempt + 1, settings_.retry_attempts, delay.count());
-                if (!co_await sleep(delay, control))
-                    co_return CallResult{failure(Status::cancelled, "cancelled")};
-                continue;
-            }
+        if (reply.outcome == Outcome::response) {
+            const std::string message = protocol::upstream_error_message(reply.body);
+            give_up = {"http_" + std::to_string(reply.status),
+                       failure(Status::upstream_failed,
+                               "the upstream answered " + std::to_string(reply.status) + ": " + message,
+                               reply.status)};
+            const bool did_nothing = (reply.status == 429 || reply.status == 503) && !reply.body_started;
+            if (!did_nothing) co_return failed(give_up.kind, std::move(give_up.result));
+            retry_delay = protocol::parse_retry_after(reply.retry_after, reply.retry_after_ms,
+                                                      std::chrono::system_clock::now())
+                              .value_or(backoff(attempt));
+            retry_reason = "the upstream answered " + std::to_string(reply.status) + " (" + message + ")";
         }
-        co_return failed("http_" + std::to_string(reply.status),
-                         failure(Status::upstream_failed,
-                                 "the upstream answered " + std::to_string(reply.status) + ": " + message,
-                                 reply.status));
+        if (attempt >= settings_.retry_attempts || Clock::now() + retry_delay >= deadline)
+            co_return failed(give_up.kind, std::move(give_up.result), give_up.unreachable);
+        ++stats_.retries;
+        log_->info("API shim: {}; retry {} of {} in {} ms", retry_reason, attempt + 1,
+                   settings_.retry_attempts, retry_delay.count());
+        if (!co_await sleep(retry_delay, control))
+            co_return CallResult{failure(Status::cancelled, "cancelled")};
     }
 }
 
