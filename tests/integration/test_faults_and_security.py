@@ -62,9 +62,12 @@ class SigkillLoop(unittest.TestCase):
                         value = json.load(f)  # a torn file raises
                     if os.path.basename(path).startswith("k"):
                         self.assertEqual(value["value"]["pad"], "y" * 30000)
-            k.start()
+            with open(k.path("shared_state", "k0.json.tmp.99999.7"), "w") as f:
+                f.write('{"value": ')  # what a crash mid-write leaves: never read, removed at start
+            k.start()  # over the stale socket and PID file
             self.assertEqual(glob.glob(k.path("shared_state", "*.tmp.*")), [])
             self.assertEqual(k.request(cmd("GET_SHARED", key="k0"))["result"]["value"]["pad"], "y" * 30000)
+            self.assertGreater(k.request(cmd("LIST_IDENTITIES"))["result"]["count"], 0)
             self.assertEqual(k.stop(), 0)
         finally:
             k.cleanup()
