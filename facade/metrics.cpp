@@ -12,38 +12,13 @@ std::string number(double v) {
 }
 } // namespace
 
-void Histogram::observe(double seconds) {
-    for (std::size_t i = 0; i < bounds.size(); ++i)
-        if (seconds <= bounds[i]) ++counts_[i];
-    ++total_;
-    sum_ += seconds;
-}
-
-void Histogram::render(std::string& out, std::string_view name, std::string_view labels) const {
-    const std::string sep = labels.empty() ? "" : ",";
-    for (std::size_t i = 0; i < bounds.size(); ++i)
-        out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"" + number(bounds[i]) +
-               "\"} " + std::to_string(counts_[i]) + "\n";
-    out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"+Inf\"} " +
-           std::to_string(total_) + "\n";
-    const std::string braces = labels.empty() ? "" : "{" + std::string(labels) + "}";
-    out += std::string(name) + "_sum" + braces + " " + number(sum_) + "\n";
-    out += std::string(name) + "_count" + braces + " " + std::to_string(total_) + "\n";
-}
-
 void Metrics::request(std::string_view route, int status, double seconds) {
     ++requests_[{std::string(route), status}];
     latency_[std::string(route)].observe(seconds);
 }
 
-void Metrics::tokens(long long prompt, long long completion, double cost_usd) {
-    prompt_tokens_ += prompt;
-    completion_tokens_ += completion;
-    cost_usd_ += cost_usd;
-}
-
-std::string Metrics::render(const QueueGauge& q, std::size_t open_connections,
-                            const daemon::UpstreamStats* upstream) const {
+std::string Metrics::render(const daemon::QueueStats& q, const daemon::TurnStats& turns,
+                            std::size_t open_connections, const daemon::UpstreamStats* upstream) const {
     std::string out;
     out += "# HELP ksid_http_requests_total HTTP requests by route and status.\n# TYPE "
            "ksid_http_requests_total counter\n";
@@ -56,7 +31,7 @@ std::string Metrics::render(const QueueGauge& q, std::size_t open_connections,
         h.render(out, "ksid_http_request_duration_seconds", "route=\"" + route + "\"");
     out += "# HELP ksid_queue_wait_seconds Time a run waited for a slot.\n# TYPE ksid_queue_wait_seconds "
            "histogram\n";
-    queue_wait_.render(out, "ksid_queue_wait_seconds", "");
+    turns.queue_wait.render(out, "ksid_queue_wait_seconds", "");
     out += "# HELP ksid_jobs_running Runs in progress.\n# TYPE ksid_jobs_running gauge\nksid_jobs_running " +
            std::to_string(q.running) + "\n";
     out +=
@@ -65,15 +40,15 @@ std::string Metrics::render(const QueueGauge& q, std::size_t open_connections,
     out += "# HELP ksid_http_connections Open HTTP connections.\n# TYPE ksid_http_connections "
            "gauge\nksid_http_connections " +
            std::to_string(open_connections) + "\n";
-    out += "# HELP ksid_runs_total Facade runs by how they ended.\n# TYPE ksid_runs_total counter\n";
-    for (const auto& [cause, n] : runs_)
+    out += "# HELP ksid_runs_total Turns (socket and HTTP) by how they ended.\n# TYPE ksid_runs_total counter\n";
+    for (const auto& [cause, n] : turns.ended)
         out += "ksid_runs_total{cause=\"" + cause + "\"} " + std::to_string(n) + "\n";
     out += "# HELP ksid_tokens_total Tokens reported by claude.\n# TYPE ksid_tokens_total counter\n";
-    out += "ksid_tokens_total{kind=\"prompt\"} " + std::to_string(prompt_tokens_) + "\n";
-    out += "ksid_tokens_total{kind=\"completion\"} " + std::to_string(completion_tokens_) + "\n";
+    out += "ksid_tokens_total{kind=\"prompt\"} " + std::to_string(turns.prompt_tokens) + "\n";
+    out += "ksid_tokens_total{kind=\"completion\"} " + std::to_string(turns.completion_tokens) + "\n";
     out += "# HELP ksid_cost_usd_total Cost reported by claude.\n# TYPE ksid_cost_usd_total "
            "counter\nksid_cost_usd_total " +
-           number(cost_usd_) + "\n";
+           number(turns.cost_usd) + "\n";
     if (upstream) {
         auto counter = [&](const char* name, const char* help, std::uint64_t v) {
             out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +

@@ -156,10 +156,6 @@ std::optional<std::string> session_of(std::optional<std::string> header,
     return std::nullopt;
 }
 
-std::string line_of(const json::object& o) {
-    return json::serialize(o) + "\n";
-}
-
 } // namespace
 
 boost::system::result<json::object, std::string>
@@ -199,24 +195,22 @@ UpstreamStreamTranslator::UpstreamStreamTranslator(std::optional<std::string> se
     : session_(session && is_valid_session_id(*session) ? std::move(session) : std::nullopt),
       fields_(std::move(fields)), sse_(max_event_bytes) {}
 
-std::string stream_json_init_line(const std::optional<std::string>& session, std::string_view model) {
-    json::object init{{"type", "system"}, {"subtype", "init"}, {"model", model}};
-    if (session && is_valid_session_id(*session)) init["session_id"] = *session;
-    return line_of(init);
+StreamEvent UpstreamStreamTranslator::init_event() const {
+    StreamEvent e{StreamEvent::Kind::init};
+    e.session_id = session_;
+    e.object = json::object{{"type", "system"}, {"subtype", "init"}, {"model", fields_.model}};
+    if (session_) e.object["session_id"] = *session_;
+    return e;
 }
 
-std::string UpstreamStreamTranslator::init_line() const {
-    return stream_json_init_line(session_, fields_.model);
-}
-
-void UpstreamStreamTranslator::feed(std::string_view bytes, std::string& out) {
+void UpstreamStreamTranslator::feed(std::string_view bytes, std::vector<StreamEvent>& out) {
     sse_.feed(bytes, events_);
     for (const auto& e : events_)
         event(e, out);
     events_.clear();
 }
 
-void UpstreamStreamTranslator::event(const SseEvent& e, std::string& out) {
+void UpstreamStreamTranslator::event(const SseEvent& e, std::vector<StreamEvent>& out) {
     if (done_ || error_) return;
     if (e.data == "[DONE]") {
         done_ = true;
@@ -247,18 +241,17 @@ void UpstreamStreamTranslator::event(const SseEvent& e, std::string& out) {
         const auto* content = delta->get_object().if_contains("content");
         if (!content || !content->is_string() || content->get_string().empty()) continue;
         text_.append(content->get_string());
-        out += line_of(
-            json::object{{"type", "stream_event"},
-                         {"event", json::object{{"type", "content_block_delta"},
-                                                {"index", 0},
-                                                {"delta", json::object{{"type", "text_delta"},
-                                                                       {"text", content->get_string()}}}}}});
+        output_bytes_ += content->get_string().size() + 96;
+        StreamEvent delta_event{StreamEvent::Kind::text_delta};
+        delta_event.text = std::string(content->get_string());
+        delta_event.session_id = session_;
+        out.push_back(std::move(delta_event));
     }
 }
 
-using Finished = boost::system::result<std::string, std::string>;
+using Finished = boost::system::result<json::object, std::string>;
 
-boost::system::result<std::string, std::string> UpstreamStreamTranslator::finish(long long duration_ms) {
+Finished UpstreamStreamTranslator::finish(long long duration_ms) {
     if (sse_.overflowed())
         return Finished(boost::system::in_place_error,
                         "the upstream sent an event larger than the output limit");
@@ -268,19 +261,19 @@ boost::system::result<std::string, std::string> UpstreamStreamTranslator::finish
                        {"num_turns", 1},   {"result", *error_}};
         if (session_) r["session_id"] = *session_;
         add_shim_fields(r, session_, fields_);
-        return Finished(boost::system::in_place_value, line_of(r));
+        return Finished(boost::system::in_place_value, std::move(r));
     }
     if (!done_ && finish_reason_.empty())
         return Finished(boost::system::in_place_error, "the upstream ended the stream before it finished");
     if (ksid_result_) {
         auto r = std::move(*ksid_result_);
         add_shim_fields(r, session_of(session_, r), fields_);
-        return Finished(boost::system::in_place_value, line_of(r));
+        return Finished(boost::system::in_place_value, std::move(r));
     }
     auto r =
         built_result(text_, finish_reason_.empty() ? "stop" : finish_reason_, usage_, session_, duration_ms);
     add_shim_fields(r, session_, fields_);
-    return Finished(boost::system::in_place_value, line_of(r));
+    return Finished(boost::system::in_place_value, std::move(r));
 }
 
 namespace {

@@ -1,8 +1,9 @@
 #pragma once
 // The API shim's side of the OpenAI Chat Completions contract, sans I/O: the upstream base URL, the request
-// a turn becomes, and the translation of the upstream's answer (a completion, or SSE chunks) back into what
-// the `claude` CLI prints, so the rest of ksid cannot tell the backends apart.
+// a turn becomes, and the translation of the upstream's answer (a completion, or SSE chunks) into the CLI's own
+// vocabulary (its stream events and result object), so the rest of ksid cannot tell the backends apart.
 #include "protocol/sse_parser.hpp"
+#include "protocol/stream_json.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/system/result.hpp>
@@ -70,30 +71,31 @@ boost::system::result<boost::json::object, std::string>
 cli_result_from_completion(std::string_view body, std::optional<std::string> session,
                            const ShimFields& fields, long long duration_ms);
 
-// The stream-json system/init line that opens a turn (the session id, when known, comes first in claude's
-// output as well).
-std::string stream_json_init_line(const std::optional<std::string>& session, std::string_view model);
-
-// Upstream SSE chunks → `claude --output-format stream-json` lines (system/init, text deltas, result).
+// Upstream SSE chunks → the CLI's stream events (init, text deltas) and, at the end, its result object.
 class UpstreamStreamTranslator {
 public:
     UpstreamStreamTranslator(std::optional<std::string> session, ShimFields fields,
                              std::size_t max_event_bytes);
 
-    std::string init_line() const;
-    // Appends the stream-json lines these bytes complete to `out`.
-    void feed(std::string_view bytes, std::string& out);
-    // End of the body: the result line, or an error text when the stream ended unfinished or was invalid.
-    boost::system::result<std::string, std::string> finish(long long duration_ms);
+    // The init event that opens the turn (the session id, when known, comes first as in claude's output).
+    StreamEvent init_event() const;
+    // Appends the events these bytes complete to `out`.
+    void feed(std::string_view bytes, std::vector<StreamEvent>& out);
+    // End of the body: the result object, or an error text when the stream ended unfinished or was invalid.
+    boost::system::result<boost::json::object, std::string> finish(long long duration_ms);
+    // The output so far, counted as the CLI would print it (each delta a stream-json line of about 96 bytes
+    // plus its text), so queue.max_output_bytes bounds the same volume whichever backend runs a turn.
+    std::size_t output_bytes() const { return output_bytes_; }
 
 private:
-    void event(const SseEvent& e, std::string& out);
+    void event(const SseEvent& e, std::vector<StreamEvent>& out);
 
     std::optional<std::string> session_;
     ShimFields fields_;
     SseParser sse_;
     std::vector<SseEvent> events_;
     std::string text_;
+    std::size_t output_bytes_ = 0;
     std::string finish_reason_;
     boost::json::object usage_;
     std::optional<boost::json::object> ksid_result_;

@@ -95,6 +95,8 @@ void StreamJsonParser::parse_line(std::string_view line, std::vector<StreamEvent
                 } else if (block_type == "tool_use") {
                     StreamEvent tool{StreamEvent::Kind::tool_use};
                     tool.text = std::string(string_at(b, "name"));
+                    tool.id = std::string(string_at(b, "id"));
+                    if (const auto* input = b.if_contains("input")) tool.input = *input;
                     tool.session_id = session_of(o);
                     out.push_back(std::move(tool));
                 }
@@ -108,6 +110,31 @@ void StreamJsonParser::parse_line(std::string_view line, std::vector<StreamEvent
             out.push_back(std::move(e));
         }
         deltas_since_message_ = false;
+    } else if (type == "user") {
+        const auto* message = object_at(o, "message");
+        const auto* content = message ? message->if_contains("content") : nullptr;
+        if (!content || !content->is_array()) return;
+        for (const auto& block : content->get_array()) {
+            if (!block.is_object() || string_at(block.get_object(), "type") != "tool_result") continue;
+            const auto& b = block.get_object();
+            StreamEvent e{StreamEvent::Kind::tool_result};
+            e.id = std::string(string_at(b, "tool_use_id"));
+            if (const auto* c = b.if_contains("content"); c && c->is_string()) {
+                e.text = std::string(c->get_string());
+            } else if (c && c->is_array()) { // content blocks: their text
+                for (const auto& part : c->get_array())
+                    if (part.is_object()) e.text += string_at(part.get_object(), "text");
+            }
+            const auto* err = b.if_contains("is_error");
+            e.is_error = err && err->is_bool() && err->get_bool();
+            e.session_id = session_of(o);
+            out.push_back(std::move(e));
+        }
+    } else if (type == "rate_limit_event") {
+        StreamEvent e{StreamEvent::Kind::rate_limit};
+        if (const auto* info = object_at(o, "rate_limit_info")) e.object = *info;
+        e.session_id = session_of(o);
+        out.push_back(std::move(e));
     } else if (type == "result") {
         StreamEvent e{StreamEvent::Kind::result};
         e.session_id = session_of(o);

@@ -17,7 +17,9 @@ struct StreamEvent {
         init,           // system/init: the session id is known before any text
         text_delta,     // a token delta (stream_event content_block_delta/text_delta)
         assistant_text, // a whole assistant message's text (already_streamed: its deltas were seen)
-        tool_use,       // the assistant asked for a tool (`text` holds the tool name)
+        tool_use,       // the assistant asked for a tool (`text`: its name, `id`, `input`)
+        tool_result,    // a tool's result came back (`id`: the tool_use id, `text`, `is_error`)
+        rate_limit,     // rate_limit_event: `object` holds its rate_limit_info
         result,         // the turn's result object (same fields as --output-format json)
     };
     explicit StreamEvent(Kind k) : kind(k) {}
@@ -25,7 +27,10 @@ struct StreamEvent {
     std::string text;
     std::optional<std::string> session_id;
     boost::json::object object; // init and result events: the whole line
+    std::string id;             // tool_use: the block's id; tool_result: the tool_use id it answers
+    boost::json::value input;   // tool_use: the tool's input
     bool already_streamed = false;
+    bool is_error = false; // tool_result
 };
 
 class StreamJsonParser {

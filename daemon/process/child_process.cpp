@@ -29,13 +29,6 @@ using asio::use_awaitable;
 using namespace asio::experimental::awaitable_operators;
 using Clock = std::chrono::steady_clock;
 
-void ChildControl::cancel(std::optional<std::chrono::milliseconds> grace) {
-    if (cancelled_) return;
-    cancelled_ = true;
-    grace_ = grace;
-    if (on_cancel_) on_cancel_();
-}
-
 std::string find_executable(const std::string& command) {
     auto executable = [](const std::string& p) {
         struct stat st{};
@@ -121,7 +114,7 @@ int spawn(const ChildSpec& spec, int in_fd, int out_fd, int err_fd, pid_t& pid) 
 // The state of one run, shared by its concurrent parts (stdin writer, two readers, supervisor).
 class ChildRun {
 public:
-    ChildRun(asio::any_io_executor ex, ChildSpec spec, std::shared_ptr<ChildControl> control)
+    ChildRun(asio::any_io_executor ex, ChildSpec spec, std::shared_ptr<CancellationToken> control)
         : spec_(std::move(spec)), control_(std::move(control)), stdin_(ex), stdout_(ex), stderr_(ex), pidfd_(ex),
           wake_(ex) {}
 
@@ -160,15 +153,12 @@ public:
         stdout_.assign(out.read.release());
         stderr_.assign(err.read.release());
         pidfd_.assign(pidfd);
-        if (control_) {
-            control_->pid_ = pid;
-            control_->on_cancel_ = [this] { stop(ChildOutcome::Status::cancelled); };
-        }
+        if (control_) control_->set_cancel_handler([this] { stop(ChildOutcome::Status::cancelled); });
 
         co_await (write_stdin() && read_output(stdout_, outcome_.stdout_data, true) &&
                   read_output(stderr_, outcome_.stderr_data, false) && supervise());
 
-        if (control_) control_->on_cancel_ = nullptr;
+        if (control_) control_->set_cancel_handler(nullptr);
         outcome_.duration = Clock::now() - started;
         co_return std::move(outcome_);
     }
@@ -180,7 +170,7 @@ private:
         stopping_ = true;
         stop_reason_ = why;
         auto grace = spec_.kill_grace;
-        if (control_ && control_->grace_) grace = std::min(grace, *control_->grace_);
+        if (control_ && control_->grace()) grace = std::min(grace, *control_->grace());
         kill_at_ = Clock::now() + grace;
         ::kill(-pid_, SIGTERM);
         wake_.cancel();
@@ -275,7 +265,7 @@ private:
     }
 
     ChildSpec spec_;
-    std::shared_ptr<ChildControl> control_;
+    std::shared_ptr<CancellationToken> control_;
     asio::posix::stream_descriptor stdin_, stdout_, stderr_, pidfd_;
     asio::steady_timer wake_;
     ChildOutcome outcome_;
@@ -288,7 +278,7 @@ private:
     Clock::time_point kill_at_{};
 };
 
-asio::awaitable<ChildOutcome> run_child(ChildSpec spec, std::shared_ptr<ChildControl> control) {
+asio::awaitable<ChildOutcome> run_child(ChildSpec spec, std::shared_ptr<CancellationToken> control) {
     auto ex = co_await asio::this_coro::executor;
     ChildRun run(ex, std::move(spec), std::move(control));
     co_return co_await run.run();

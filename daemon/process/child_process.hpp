@@ -4,6 +4,8 @@
 // bounded, a pidfd to learn of its exit, and SIGTERM → grace → SIGKILL to the whole group on timeout,
 // cancellation or shutdown. The group is also killed after the leader exits (nothing is left running)
 // and the leader is reaped only after that, so its PID and group id cannot be reused in between.
+#include "daemon/core/cancellation.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
@@ -52,26 +54,7 @@ struct ChildOutcome {
     int returncode() const { return status == Status::exited ? exit_code : -term_signal; }
 };
 
-// Stops a running child (or an upstream call) from outside (cancellation, shutdown). Safe to call before,
-// during and after the run; the first reason wins.
-class ChildControl {
-public:
-    // grace: at most this long between SIGTERM and SIGKILL (shutdown keeps its 5 s promise).
-    void cancel(std::optional<std::chrono::milliseconds> grace = std::nullopt);
-    bool cancelled() const { return cancelled_; }
-    pid_t pid() const { return pid_; }
-    // Work that is not a child (an upstream HTTP call) installs what cancel() must do; nullptr removes it.
-    void set_cancel_handler(std::function<void()> handler) { on_cancel_ = std::move(handler); }
-
-private:
-    friend class ChildRun;
-    bool cancelled_ = false;
-    std::optional<std::chrono::milliseconds> grace_;
-    pid_t pid_ = -1;
-    std::function<void()> on_cancel_; // wakes the running supervisor
-};
-
-asio::awaitable<ChildOutcome> run_child(ChildSpec spec, std::shared_ptr<ChildControl> control = nullptr);
+asio::awaitable<ChildOutcome> run_child(ChildSpec spec, std::shared_ptr<CancellationToken> control = nullptr);
 
 // Resolves a command name like execvp would (a name with '/' is taken as a path). Empty when not found.
 std::string find_executable(const std::string& command);

@@ -1,4 +1,4 @@
-#include "daemon/compositions/yaml_values.hpp"
+#include "daemon/services/yaml_values.hpp"
 #include "protocol/prompt_template.hpp"
 #include "protocol/python_condition.hpp"
 #include "protocol/python_json.hpp"

@@ -157,29 +157,25 @@ TEST_CASE("SSE chunks become stream-json the facade's parser reads") {
     const std::string session = "0b8e0e38-3b52-4bbc-8e3f-8d1c8f6a0c11";
     for (std::size_t step : {1u, 7u, 1000u}) {
         UpstreamStreamTranslator t(session, ShimFields{"sonnet", "t", std::nullopt}, 1 << 20);
-        std::string lines = t.init_line();
+        std::vector<StreamEvent> events{t.init_event()};
         for (std::size_t i = 0; i < sse.size(); i += step)
-            t.feed(std::string_view(sse).substr(i, step), lines);
+            t.feed(std::string_view(sse).substr(i, step), events);
         auto last = t.finish(3);
         REQUIRE(last.has_value());
-        lines += *last;
-        StreamJsonParser p;
-        std::vector<StreamEvent> events;
-        p.feed(lines, events);
-        p.finish(events);
-        REQUIRE(events.size() == 4);
+        REQUIRE(events.size() == 3);
         CHECK(events[0].kind == StreamEvent::Kind::init);
         CHECK(events[0].session_id == session);
+        CHECK(events[1].kind == StreamEvent::Kind::text_delta);
         CHECK(events[1].text == "Hel");
         CHECK(events[2].text == "lo");
-        CHECK(events[3].kind == StreamEvent::Kind::result);
-        CHECK(events[3].object.at("result") == "Hello");
-        CHECK(events[3].object.at("usage").at("output_tokens") == 2);
-        CHECK(events[3].object.at("session_id").as_string() == session);
+        CHECK(t.output_bytes() == 5 + 2 * 96);
+        CHECK(last->at("result") == "Hello");
+        CHECK(last->at("usage").at("output_tokens") == 2);
+        CHECK(last->at("session_id").as_string() == session);
     }
     // Cut off before it finished: an error, not a result.
     UpstreamStreamTranslator cut(std::nullopt, ShimFields{"sonnet", "t", std::nullopt}, 1 << 20);
-    std::string lines;
+    std::vector<StreamEvent> lines;
     cut.feed("data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n", lines);
     CHECK_FALSE(cut.finish(1).has_value());
     // An error event: an is_error result carrying the upstream's message.
@@ -187,7 +183,7 @@ TEST_CASE("SSE chunks become stream-json the facade's parser reads") {
     err.feed("data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n", lines);
     auto e = err.finish(1);
     REQUIRE(e.has_value());
-    auto o = object_of(*e);
+    const auto& o = *e;
     CHECK(o.at("is_error") == true);
     CHECK(std::string(o.at("result").as_string()).find("overloaded") != std::string::npos);
     // Garbage: an error result too.
@@ -195,7 +191,7 @@ TEST_CASE("SSE chunks become stream-json the facade's parser reads") {
     bad.feed("data: {nope\n\n", lines);
     auto b = bad.finish(1);
     REQUIRE(b.has_value());
-    CHECK(object_of(*b).at("is_error") == true);
+    CHECK(b->at("is_error") == true);
 }
 
 TEST_CASE("Retry-After, error messages and stop reasons") {

@@ -1,0 +1,280 @@
+#include "app/daemon_app.hpp"
+
+#include "daemon/services/agent_supervisor.hpp"
+#include "daemon/services/message_bus.hpp"
+#include "daemon/backends/cli_backend.hpp"
+#include "daemon/services/turn_service.hpp"
+#include "daemon/services/session_log.hpp"
+#include "daemon/legacy/command_router.hpp"
+#include "daemon/legacy/agent_commands.hpp"
+#include "daemon/legacy/bus_commands.hpp"
+#include "daemon/legacy/cleanup_command.hpp"
+#include "daemon/legacy/composition_commands.hpp"
+#include "daemon/legacy/identity_commands.hpp"
+#include "daemon/legacy/process_commands.hpp"
+#include "daemon/legacy/state_commands.hpp"
+#include "daemon/legacy/system_commands.hpp"
+#include "daemon/core/filesystem.hpp"
+#include "app/instance_guard.hpp"
+#include "daemon/turns/in_process_job_queue.hpp"
+#include "daemon/core/lifecycle.hpp"
+#include "daemon/core/logging.hpp"
+#include "daemon/legacy/socket_server.hpp"
+#include "daemon/backends/upstream/upstream_backend.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <iostream>
+
+namespace ksid::daemon {
+
+namespace {
+
+std::string parent_directory(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+std::chrono::milliseconds to_ms(config::Seconds s) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
+}
+
+// Everything that lives as long as the event loop.
+struct Daemon {
+    Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
+        : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
+          system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
+          identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
+          bus("claude_logs/message_bus.jsonl", BusLimits{}, log),
+          backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
+                                     to_ms(cfg.queue.kill_grace)}),
+          upstream(cfg.api_shim.enabled
+                       ? std::make_unique<UpstreamBackend>(io.get_executor(), cfg.api_shim,
+                                                           cfg.queue.max_output_bytes, &backend, log)
+                       : nullptr),
+          queue(io.get_executor(), upstream ? static_cast<TurnBackend&>(*upstream) : backend,
+                cfg.queue.max_concurrent, cfg.queue.max_pending, log),
+          turns(cfg, queue, session_log, sessions, agents, log), supervisor(io.get_executor(), cfg, bus, log),
+          process_commands(io.get_executor(), turns, supervisor, bus, cfg, log),
+          composition_commands(compositions), bus_commands(bus),
+          agent_commands(agents, compositions, supervisor, log),
+          server(io.get_executor(),
+                 ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes},
+                 cfg.daemon.max_connections, to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
+          guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
+        system_commands.register_with(router);
+        state_commands.register_with(router);
+        identity_commands.register_with(router);
+        cleanup_command.register_with(router);
+        process_commands.register_with(router);
+        composition_commands.register_with(router);
+        bus_commands.register_with(router);
+        agent_commands.register_with(router);
+        server.on_connection_closed([this](Connection& c) {
+            if (!c.bus_agent_id().empty()) bus.endpoint_closed(c.bus_agent_id(), &c);
+        });
+        lifecycle.on_shutdown([this](ShutdownBudget budget) -> asio::awaitable<void> {
+            using namespace asio::experimental::awaitable_operators;
+            const auto grace = budget.child_grace(to_ms(cfg.daemon.shutdown_grace));
+            co_await (turns.shutdown(grace, budget.work_deadline()) &&
+                      supervisor.shutdown(grace, budget.work_deadline()));
+            if (upstream) upstream->close_idle();
+        });
+    }
+
+    asio::awaitable<void> watch_signals() {
+        asio::signal_set signals(io, SIGTERM, SIGINT);
+        auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!ec) lifecycle.request_shutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+
+    asio::awaitable<void> shutdown_sequence() {
+        co_await lifecycle.wait_for_shutdown_request();
+        log->info("Shutting down ({})", lifecycle.reason());
+        const ShutdownBudget budget; // every deadline below derives from it
+        server.stop_accepting();
+        guard.release_socket();
+        // Services stop their work (cancel jobs, SIGTERM → grace → SIGKILL children) and the facade closes,
+        // concurrently; waiting clients get their error replies through the normal reply path.
+        co_await lifecycle.run_hooks(budget, [this](const std::string& what) {
+            log->error("Shutdown step failed: {}", what);
+        });
+        server.close_idle_connections();
+        co_await server.wait_until_no_connections(budget.deadline());
+        if (server.connection_count() > 0) {
+            log->warn("Closing {} connection(s) still busy at the shutdown deadline",
+                      server.connection_count());
+            server.close_all_connections();
+        }
+        guard.release_pid_file();
+        log->info("Daemon stopped");
+        io.stop();
+    }
+
+    asio::io_context io{1};
+    const config::Config& cfg;
+    std::shared_ptr<spdlog::logger> log;
+    Lifecycle lifecycle;
+    CommandRouter router;
+    SharedStateStore shared_state;
+    IdentityStore identities;
+    SessionRegistry sessions;
+    AgentRegistry agents;
+    SystemCommands system_commands;
+    StateCommands state_commands;
+    IdentityCommands identity_commands;
+    CleanupCommand cleanup_command;
+    MessageBus bus;
+    SessionLog session_log;
+    CliBackend backend;
+    std::unique_ptr<UpstreamBackend> upstream; // api_shim.enabled: turns go to the upstream API
+    InProcessJobQueue queue;
+    TurnService turns;
+    AgentSupervisor supervisor;
+    ProcessCommands process_commands;
+    CompositionLibrary compositions;
+    CompositionCommands composition_commands;
+    BusCommands bus_commands;
+    AgentCommands agent_commands;
+    SocketServer server;
+    InstanceGuard guard;
+};
+
+} // namespace
+
+int run_daemon(const DaemonOptions& options) {
+    const auto& cfg = options.config;
+
+    // 1. Logging first, so that every later step can report.
+    const auto log_dir = parent_directory(cfg.daemon.log_file);
+    if (!log_dir.empty()) {
+        if (auto ec = ensure_directory(log_dir)) {
+            std::cerr << "ksid: cannot create " << log_dir << ": " << ec.message() << "\n";
+            return 1;
+        }
+    }
+    std::shared_ptr<spdlog::logger> log;
+    try {
+        log = make_daemon_logger(cfg.daemon.log_file, cfg.daemon.log_level);
+    } catch (const std::exception& e) {
+        std::cerr << "ksid: " << e.what() << "\n";
+        return 1;
+    }
+
+    // 2. The directories the legacy daemon creates, plus the socket's and PID file's own.
+    for (const std::string dir : {"shared_state", "agent_profiles", "claude_logs", "sockets"}) {
+        if (auto ec = ensure_directory(dir)) {
+            log->critical("Cannot create {}: {}", dir, ec.message());
+            return 1;
+        }
+    }
+    for (const auto& path : {cfg.daemon.socket_path, cfg.daemon.pid_file}) {
+        const auto dir = parent_directory(path);
+        if (!dir.empty()) {
+            if (auto ec = ensure_directory(dir)) {
+                log->critical("Cannot create {}: {}", dir, ec.message());
+                return 1;
+            }
+        }
+    }
+    if (cfg.dramatiq.configured)
+        log->info("dramatiq settings are accepted and ignored: ksid runs its own in-process job queue");
+    log->info("ksid {} starting (configuration: {}; backend: {})", KSID_VERSION, cfg.source,
+              cfg.api_shim.enabled ? "api shim → " + cfg.api_shim.base_url : std::string("claude cli"));
+    if (cfg.api_shim.enabled && cfg.api_shim.timeout < cfg.queue.run_time_limit)
+        log->warn(
+            "api_shim.timeout ({} s) is below queue.run_time_limit ({} s): an upstream turn that runs to the "
+            "limit is cut off before its answer arrives",
+            cfg.api_shim.timeout.count(), cfg.queue.run_time_limit.count());
+
+    Daemon d(options, log);
+    if (d.upstream) {
+        if (auto err = d.upstream->init()) {
+            log->critical("API shim: {}", *err);
+            return 1;
+        }
+    }
+    if (!d.identities.load())
+        log->warn("shared_state/identities.json is not valid JSON; starting with no identities (the file is "
+                  "rewritten at the next identity change)");
+
+    // 3. Collision detection (spec §2.3, Recommended).
+    std::string notes;
+    const auto decision = d.guard.check(options.skip_collision_detection, notes);
+    if (!notes.empty()) log->info("Start-up checks: {}", notes.substr(0, notes.size() - 2));
+    if (decision.kind == GuardDecision::Kind::already_running) {
+        log->info("{}; exiting", decision.message);
+        return 0;
+    }
+    if (decision.kind == GuardDecision::Kind::refuse) {
+        log->critical("{}", decision.message);
+        return 1;
+    }
+
+    if (auto n = remove_stale_temp_files("shared_state"))
+        log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
+
+    // 4. Listen, then write the PID file.
+    if (auto err = d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {
+        log->critical("{}", *err);
+        return 1;
+    }
+    d.guard.claim_socket();
+    if (auto err = d.guard.write_pid_file()) {
+        log->critical("{}", *err);
+        d.guard.release_socket();
+        return 1;
+    }
+    log->info("Modular daemon listening on {}", cfg.daemon.socket_path);
+
+    DaemonServices services{d.io.get_executor(),
+                            cfg,
+                            d.turns,
+                            d.lifecycle,
+                            log,
+                            d.upstream ? &d.upstream->stats() : nullptr};
+    for (const auto& extension : options.extensions) {
+        if (auto err = extension(services)) {
+            log->critical("{}", *err);
+            d.guard.release_socket();
+            d.guard.release_pid_file();
+            return 1;
+        }
+    }
+
+    auto report = [log](const char* what) {
+        return [log, what](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log->critical("{} failed: {}", what, ex.what());
+            }
+        };
+    };
+    asio::co_spawn(d.io, d.server.accept_loop(), report("accept loop"));
+    asio::co_spawn(d.io, d.server.first_line_sweeper(), report("first-line sweeper"));
+    asio::co_spawn(d.io, d.watch_signals(), report("signal watcher"));
+    asio::co_spawn(d.io, d.shutdown_sequence(), report("shutdown"));
+
+    try {
+        d.io.run();
+    } catch (const std::exception& e) {
+        log->critical("Event loop stopped by an internal error: {}", e.what());
+        d.guard.release_socket();
+        d.guard.release_pid_file();
+        return 1;
+    }
+    d.guard.release_socket();
+    d.guard.release_pid_file();
+    return 0;
+}
+
+} // namespace ksid::daemon

@@ -1,0 +1,128 @@
+#include "daemon/core/filesystem.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ksid::daemon {
+
+namespace {
+
+std::error_code last_error() {
+    return {errno, std::system_category()};
+}
+
+std::error_code write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return last_error();
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+}
+
+std::string parent_of(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+} // namespace
+
+std::error_code write_file_atomic(const std::string& path, std::string_view content, Durability durability) {
+    static unsigned long counter = 0;
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return last_error();
+    std::error_code ec = write_all(fd, content);
+    if (!ec && durability == Durability::fsync && ::fsync(fd) != 0) ec = last_error();
+    if (::close(fd) != 0 && !ec) ec = last_error();
+    if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = last_error();
+    if (ec) {
+        ::unlink(tmp.c_str());
+        return ec;
+    }
+    if (durability == Durability::fsync) {
+        const int dfd = ::open(parent_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
+    }
+    return {};
+}
+
+std::error_code ensure_directory(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return ec;
+    if (!std::filesystem::is_directory(path, ec)) return std::make_error_code(std::errc::not_a_directory);
+    return {};
+}
+
+std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > max_bytes) {
+            ::close(fd);
+            return std::nullopt;
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+std::size_t remove_stale_temp_files(const std::string& directory) {
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(directory, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        const auto pos = name.find(".tmp.");
+        if (pos == std::string::npos || pos == 0) continue;
+        const auto suffix = name.substr(pos + 5); // "<pid>.<n>"
+        if (suffix.empty() || suffix.find_first_not_of("0123456789.") != std::string::npos) continue;
+        if (::unlink(it->path().c_str()) == 0) ++removed;
+    }
+    return removed;
+}
+
+std::error_code append_line(const std::string& path, std::string_view line) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return last_error();
+    std::error_code ec = write_all(fd, line);
+    ::close(fd);
+    return ec;
+}
+
+AppendLog::~AppendLog() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::error_code AppendLog::append(std::string_view line) {
+    struct stat st{};
+    if (fd_ >= 0 && (::fstat(fd_, &st) != 0 || st.st_nlink == 0)) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    if (fd_ < 0) {
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd_ < 0) return last_error();
+    }
+    return write_all(fd_, line);
+}
+
+} // namespace ksid::daemon

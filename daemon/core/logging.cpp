@@ -1,0 +1,61 @@
+#include "daemon/core/logging.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace ksid::daemon {
+
+namespace {
+
+// Python's level names (WARNING, not "warning" or "warn").
+class PythonLevelFlag final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        static constexpr std::string_view names[] = {"TRACE", "DEBUG",    "INFO", "WARNING",
+                                                     "ERROR", "CRITICAL", "OFF"};
+        const auto name = names[static_cast<int>(msg.level)];
+        dest.append(name.data(), name.data() + name.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<PythonLevelFlag>();
+    }
+};
+
+std::unique_ptr<spdlog::formatter> legacy_formatter() {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<PythonLevelFlag>('*').set_pattern("%Y-%m-%d %H:%M:%S,%e - %n - %* - %v");
+    return f;
+}
+
+spdlog::level::level_enum parse_level(const std::string& level) {
+    if (level == "warning") return spdlog::level::warn;
+    return spdlog::level::from_str(level);
+}
+
+} // namespace
+
+std::shared_ptr<spdlog::logger> make_daemon_logger(const std::string& log_file, const std::string& level) {
+    std::vector<spdlog::sink_ptr> sinks;
+    try {
+        sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_st>(log_file, false));
+    } catch (const spdlog::spdlog_ex& e) {
+        throw std::runtime_error("cannot open the log file " + log_file + ": " + e.what());
+    }
+    sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_st>());
+    auto logger = std::make_shared<spdlog::logger>("daemon", sinks.begin(), sinks.end());
+    logger->set_formatter(legacy_formatter());
+    logger->set_level(parse_level(level));
+    logger->flush_on(spdlog::level::trace); // a crash must not lose the lines before it
+    return logger;
+}
+
+std::shared_ptr<spdlog::logger> make_stderr_logger() {
+    auto logger =
+        std::make_shared<spdlog::logger>("daemon", std::make_shared<spdlog::sinks::stderr_sink_st>());
+    logger->set_formatter(legacy_formatter());
+    return logger;
+}
+
+} // namespace ksid::daemon

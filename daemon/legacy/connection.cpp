@@ -1,0 +1,276 @@
+#include "daemon/legacy/connection.hpp"
+
+#include "daemon/core/lifecycle.hpp"
+#include "protocol/legacy_reply.hpp"
+#include "protocol/timestamp.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include <array>
+#include <span>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace ksid::daemon {
+
+using asio::as_tuple;
+using asio::use_awaitable;
+
+Connection::~Connection() = default;
+
+Connection::Connection(Socket socket, std::uint64_t id, const ConnectionSettings& settings,
+                       CommandRouter& router, Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log)
+    : socket_(std::move(socket)), id_(id), settings_(settings), router_(router), lifecycle_(lifecycle),
+      log_(std::move(log)), framer_(settings.max_line_bytes) {}
+
+void Connection::close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    outbox_.clear();
+    outbox_.shrink_to_fit();
+    outbox_head_ = head_written_ = outbox_bytes_ = 0;
+    if (drained_) drained_->notify();
+}
+
+void Connection::close_when_idle() {
+    close_requested_ = true;
+    if (!busy_ && !writing_) close();
+}
+
+asio::awaitable<Connection::ReadOutcome> Connection::read_line() {
+    // Asio's reactor is edge-triggered: once readiness is reported, read until EAGAIN before waiting
+    // again (maybe_readable_ tracks that). The buffer is allocated only for a read and released while
+    // the connection waits, so a silent connection holds none.
+    constexpr std::size_t read_chunk = 16 * 1024;
+    for (;;) {
+        const auto event = framer_.next();
+        if (event.status == protocol::LineFramer::Status::line)
+            co_return ReadOutcome{ReadStatus::line, event.line};
+        if (event.status == protocol::LineFramer::Status::too_long)
+            co_return ReadOutcome{ReadStatus::too_long, {}};
+        if (!maybe_readable_) {
+            if (framer_.buffered() == 0) framer_.release_memory();
+            auto [wait_ec] = co_await socket_.async_wait(Socket::wait_read, as_tuple(use_awaitable));
+            if (wait_ec || closed_) co_return ReadOutcome{ReadStatus::error, {}};
+            maybe_readable_ = true;
+        }
+        boost::system::error_code ec;
+        auto space = framer_.prepare(read_chunk);
+        const std::size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
+        framer_.commit(n);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            maybe_readable_ = false;
+            continue;
+        }
+        if (ec == asio::error::eof) {
+            if (auto rest = framer_.finish()) co_return ReadOutcome{ReadStatus::line, *rest};
+            co_return ReadOutcome{framer_.buffered() ? ReadStatus::too_long : ReadStatus::eof, {}};
+        }
+        if (ec) co_return ReadOutcome{ReadStatus::error, {}};
+    }
+}
+
+
+bool Connection::enqueue(std::shared_ptr<const std::string> line) {
+    if (closed_) return false;
+    outbox_bytes_ += line->size();
+    if (outbox_bytes_ > settings_.max_outbox_bytes) {
+        log_->warn("Connection {}: peer is not reading ({} bytes waiting); dropping the connection", id_, outbox_bytes_);
+        close();
+        return false;
+    }
+    outbox_.push_back(std::move(line));
+    return true;
+}
+
+bool Connection::send(std::shared_ptr<const std::string> line) {
+    if (!enqueue(std::move(line))) return false;
+    flush_now();
+    return !closed_;
+}
+
+bool Connection::deliver(std::shared_ptr<const std::string> line) {
+    if (!enqueue(std::move(line))) return false;
+    if (!flush_scheduled_ && !writing_) {
+        flush_scheduled_ = true;
+        asio::post(socket_.get_executor(), [self = shared_from_this()] {
+            self->flush_scheduled_ = false;
+            self->flush_now();
+        });
+    }
+    return true;
+}
+
+// Writes what waits without blocking, coalesced into one gather write; what the socket does not take is
+// left to the asynchronous writer.
+void Connection::flush_now() {
+    if (closed_ || writing_ || outbox_head_ == outbox_.size()) return;
+    std::array<asio::const_buffer, 64> buffers;
+    std::size_t count = 0;
+    for (std::size_t i = outbox_head_; i < outbox_.size() && count < buffers.size(); ++i, ++count) {
+        const auto& l = *outbox_[i];
+        const std::size_t skip = i == outbox_head_ ? head_written_ : 0;
+        buffers[count] = asio::const_buffer(l.data() + skip, l.size() - skip);
+    }
+    boost::system::error_code ec;
+    std::size_t n = socket_.write_some(std::span(buffers.data(), count), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        log_->debug("Connection {}: write failed: {}", id_, ec.message());
+        close();
+        return;
+    }
+    outbox_bytes_ -= n;
+    while (n > 0) { // advance past what was written
+        const std::size_t left = outbox_[outbox_head_]->size() - head_written_;
+        if (n < left) {
+            head_written_ += n;
+            break;
+        }
+        n -= left;
+        ++outbox_head_;
+        head_written_ = 0;
+    }
+    if (outbox_head_ == outbox_.size()) {
+        outbox_.clear();
+        outbox_head_ = 0;
+        if (outbox_.capacity() > 16) outbox_.shrink_to_fit();
+        return;
+    }
+    writing_ = true;
+    asio::co_spawn(
+        socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); }, asio::detached);
+}
+
+asio::awaitable<void> Connection::drain_outbox() {
+    // Coalesces whatever waits into one gather write.
+    std::vector<asio::const_buffer> buffers;
+    while (outbox_head_ < outbox_.size() && !closed_) {
+        buffers.clear();
+        std::size_t batch_end = outbox_head_;
+        for (; batch_end < outbox_.size() && buffers.size() < 64; ++batch_end) {
+            const auto& l = *outbox_[batch_end];
+            const std::size_t skip = batch_end == outbox_head_ ? head_written_ : 0;
+            buffers.emplace_back(l.data() + skip, l.size() - skip);
+        }
+        auto [ec, n] = co_await asio::async_write(socket_, buffers, as_tuple(use_awaitable));
+        if (ec || closed_) {
+            if (ec) log_->debug("Connection {}: write failed: {}", id_, ec.message());
+            close();
+            break;
+        }
+        outbox_bytes_ -= n;
+        outbox_head_ = batch_end;
+        head_written_ = 0;
+    }
+    if (outbox_head_ == outbox_.size()) {
+        outbox_.clear();
+        outbox_.shrink_to_fit();
+        outbox_head_ = 0;
+    }
+    writing_ = false;
+    if (drained_) drained_->notify();
+    if (close_requested_ && !busy_) close();
+}
+
+asio::awaitable<void> Connection::write_now(std::shared_ptr<const std::string> line) {
+    if (persistent_) { // keep order with bus events queued for this connection
+        send(std::move(line));
+        co_return;
+    }
+    if (closed_) co_return;
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(*line), as_tuple(use_awaitable));
+    if (ec) log_->debug("Connection {}: reply not delivered: {}", id_, ec.message());
+}
+
+asio::awaitable<void> Connection::wait_outbox_drained() {
+    if (!drained_) drained_ = std::make_unique<AsyncSignal>(socket_.get_executor());
+    while (writing_ && !closed_)
+        co_await drained_->wait();
+}
+
+asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool first) {
+    auto decoded = protocol::decode_legacy_line(raw_line, first ? protocol::LinePosition::first
+                                                                : protocol::LinePosition::follow_up);
+    if (first) persistent_ = decoded.makes_persistent;
+
+    using Kind = protocol::DecodedLine::Kind;
+    switch (decoded.kind) {
+    case Kind::close:
+        co_return false;
+    case Kind::ignore:
+        co_return true;
+    case Kind::text_health_probe:
+        co_await write_now(std::make_shared<const std::string>("HEALTHY\n"));
+        co_return false;
+    case Kind::error_reply: {
+        std::optional<std::string> ts;
+        if (decoded.error_has_timestamp) ts = protocol::legacy_timestamp_now();
+        co_await write_now(std::make_shared<const std::string>(
+            protocol::encode_error_reply(decoded.error_code, decoded.error_message, ts)));
+        co_return persistent_;
+    }
+    case Kind::request:
+        break;
+    }
+
+    busy_ = true;
+    RequestContext ctx{id_, persistent_, first, this};
+    CommandOutcome outcome = co_await router_.dispatch(decoded.request, ctx);
+    busy_ = false;
+    std::string reply;
+    if (auto* result = std::get_if<boost::json::object>(&outcome.body)) {
+        reply = protocol::encode_success_reply(decoded.request.command, *result);
+    } else {
+        const auto& err = std::get<CommandError>(outcome.body);
+        reply = protocol::encode_error_reply(err.code, err.message, protocol::legacy_timestamp_now());
+    }
+    co_await write_now(std::make_shared<const std::string>(std::move(reply)));
+    if (outcome.after_reply) outcome.after_reply();
+    if (outcome.after == AfterReply::shutdown_daemon) {
+        if (persistent_) { // let the reply drain before the close below
+            co_await wait_outbox_drained();
+        }
+        close();
+        lifecycle_.request_shutdown("SHUTDOWN command");
+        co_return false;
+    }
+    if (outcome.after == AfterReply::close_connection || close_requested_) co_return false;
+    co_return persistent_;
+}
+
+asio::awaitable<void> Connection::run() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    auto first = co_await read_line();
+    first_line_done_ = true;
+    if (first.status != ReadStatus::line) {
+        if (first.status == ReadStatus::too_long)
+            log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);
+        close();
+        co_return;
+    }
+    bool keep = co_await handle_line(first.line, true);
+    while (keep && !closed_) {
+        auto next = co_await read_line();
+        if (next.status != ReadStatus::line) {
+            if (next.status == ReadStatus::too_long)
+                log_->warn("Connection {}: request line over {} bytes; closing", id_,
+                           settings_.max_line_bytes);
+            break;
+        }
+        keep = co_await handle_line(next.line, false);
+    }
+    if (persistent_) {
+        // Let queued replies and events go out before the close (bounded by the peer reading them).
+        co_await wait_outbox_drained();
+    }
+    close();
+}
+
+} // namespace ksid::daemon

@@ -1,0 +1,28 @@
+#pragma once
+// HEALTH_CHECK, GET_COMMANDS, SHUTDOWN, RELOAD and RELOAD_DAEMON (spec §5.3, §5.20, §5.22, §5.28, §5.29).
+#include "daemon/legacy/command_router.hpp"
+#include "daemon/core/lifecycle.hpp"
+
+#include <spdlog/logger.h>
+
+#include <memory>
+
+namespace ksid::daemon {
+
+class SystemCommands {
+public:
+    SystemCommands(Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log);
+    void register_with(CommandRouter& router);
+
+private:
+    boost::asio::awaitable<CommandOutcome> health_check(const protocol::LegacyRequest&, RequestContext&);
+    boost::asio::awaitable<CommandOutcome> get_commands(const protocol::LegacyRequest&, RequestContext&);
+    boost::asio::awaitable<CommandOutcome> shutdown(const protocol::LegacyRequest&, RequestContext&);
+    boost::asio::awaitable<CommandOutcome> reload(const protocol::LegacyRequest&, RequestContext&);
+    boost::asio::awaitable<CommandOutcome> reload_daemon(const protocol::LegacyRequest&, RequestContext&);
+
+    Lifecycle& lifecycle_;
+    std::shared_ptr<spdlog::logger> log_;
+};
+
+} // namespace ksid::daemon

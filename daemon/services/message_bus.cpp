@@ -1,0 +1,197 @@
+#include "daemon/services/message_bus.hpp"
+
+#include "daemon/core/filesystem.hpp"
+#include "protocol/python_format.hpp"
+#include "protocol/python_json.hpp"
+#include "protocol/timestamp.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace ksid::daemon {
+namespace json = boost::json;
+
+namespace {
+
+// str(time.time()): Python's repr of the float seconds, e.g. "1750605108.5892332".
+std::string unix_time_id() {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    return protocol::python_float(std::chrono::duration<double>(now).count());
+}
+
+void erase_value(std::vector<std::string>& v, const std::string& s) { v.erase(std::remove(v.begin(), v.end(), s), v.end()); }
+
+
+} // namespace
+
+MessageBus::MessageBus(std::string log_path, BusLimits limits, std::shared_ptr<spdlog::logger> log)
+    : log_file_(std::move(log_path)), limits_(limits), log_(std::move(log)) {}
+
+void MessageBus::connect(const std::string& agent_id, std::shared_ptr<BusEndpoint> endpoint) {
+    if (!endpoints_.contains(agent_id)) endpoint_order_.push_back(agent_id);
+    endpoints_[agent_id] = std::move(endpoint);
+}
+
+void MessageBus::flush_offline(const std::string& agent_id) {
+    auto it = offline_.find(agent_id);
+    auto ep = endpoints_.find(agent_id);
+    if (it == offline_.end() || ep == endpoints_.end()) return;
+    auto& queue = it->second;
+    while (!queue.empty()) {
+        if (!ep->second->deliver(queue.front())) break; // the rest stays queued
+        queue.pop_front();
+    }
+    if (queue.empty()) {
+        offline_.erase(it);
+        erase_value(offline_order_, agent_id);
+    }
+}
+
+void MessageBus::disconnect(const std::string& agent_id) {
+    if (endpoints_.erase(agent_id)) erase_value(endpoint_order_, agent_id);
+    for (auto& [type, subs] : subscriptions_)
+        subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const Subscriber& s) { return s.agent_id == agent_id; }),
+                   subs.end());
+}
+
+void MessageBus::endpoint_closed(const std::string& agent_id, const BusEndpoint* endpoint) {
+    // Only if the id still points at this connection: a newer connection of the same agent keeps its place.
+    auto it = endpoints_.find(agent_id);
+    if (it != endpoints_.end() && it->second.get() == endpoint) {
+        endpoints_.erase(it);
+        erase_value(endpoint_order_, agent_id);
+    }
+    for (auto& [type, subs] : subscriptions_)
+        subs.erase(std::remove_if(subs.begin(), subs.end(),
+                                  [&](const Subscriber& s) { return s.agent_id == agent_id && s.endpoint.get() == endpoint; }),
+                   subs.end());
+}
+
+bool MessageBus::subscribe(const std::string& agent_id, const std::vector<std::string>& event_types) {
+    auto ep = endpoints_.find(agent_id);
+    if (ep == endpoints_.end()) return false;
+    for (const auto& type : event_types) {
+        auto [it, inserted] = subscriptions_.try_emplace(type);
+        if (inserted) subscription_order_.push_back(type);
+        auto& subs = it->second;
+        const bool present = std::any_of(subs.begin(), subs.end(), [&](const Subscriber& s) {
+            return s.agent_id == agent_id && s.endpoint == ep->second;
+        });
+        if (!present) subs.push_back({agent_id, ep->second});
+    }
+    return true;
+}
+
+json::object MessageBus::build_message(const json::value& from, std::string_view event_type,
+                                       const json::object& payload) const {
+    json::object m;
+    m["id"] = unix_time_id();
+    m["type"] = event_type;
+    m["from"] = from;
+    m["timestamp"] = protocol::legacy_timestamp_now();
+    for (const auto& kv : payload) m[kv.key()] = kv.value(); // payload keys override, in place
+    return m;
+}
+
+void MessageBus::enqueue_offline(const std::string& agent_id, std::shared_ptr<const std::string> line) {
+    auto it = offline_.find(agent_id);
+    if (it == offline_.end()) {
+        if (offline_.size() >= limits_.offline_agents) {
+            log_->warn("Offline queues are full ({} agents); dropping a message for {}", offline_.size(), agent_id);
+            return;
+        }
+        it = offline_.emplace(agent_id, std::deque<std::shared_ptr<const std::string>>{}).first;
+        offline_order_.push_back(agent_id);
+    }
+    if (it->second.size() >= limits_.offline_per_agent) {
+        it->second.pop_front();
+        log_->warn("Offline queue of {} is full ({}); dropped its oldest message", agent_id, limits_.offline_per_agent);
+    }
+    it->second.push_back(std::move(line));
+}
+
+json::object MessageBus::route_direct(const json::object& message, std::shared_ptr<const std::string> line) {
+    const json::value* to = message.if_contains("to");
+    const json::value* from = message.if_contains("from");
+    const std::string from_id = from ? protocol::python_str(*from) : std::string();
+    json::array notified;
+    if (auto it = subscriptions_.find("DIRECT_MESSAGE"); it != subscriptions_.end()) {
+        // deliver() never re-enters the bus (a dropped connection is cleaned up later), so iterate in place
+        for (const auto& s : it->second)
+            if (s.agent_id != from_id && s.endpoint->deliver(line)) notified.emplace_back(s.agent_id);
+    }
+    const std::string to_id = protocol::python_str(*to);
+    json::object result;
+    auto ep = endpoints_.find(to_id);
+    if (ep != endpoints_.end() && ep->second->deliver(line)) {
+        result = {{"status", "delivered"}, {"to", *to}, {"notified", std::move(notified)}};
+    } else {
+        const bool write_failed = ep != endpoints_.end();
+        enqueue_offline(to_id, line);
+        result = {{"status", "queued"}, {"to", *to}, {"notified", std::move(notified)}};
+        if (write_failed) result["error"] = "Failed to deliver to " + to_id + ": connection closed";
+    }
+    return result;
+}
+
+json::object MessageBus::publish(const json::value& from, std::string_view event_type, const json::object& payload) {
+    json::object message = build_message(from, event_type, payload);
+    std::string text = protocol::to_python_json(message);
+    text += '\n';
+    auto line = std::make_shared<const std::string>(std::move(text));
+    history_.push_back(line);
+    if (history_.size() > limits_.history) history_.pop_front();
+    if (auto ec = log_file_.append(*line)) log_->warn("Cannot append to claude_logs/message_bus.jsonl: {}", ec.message());
+
+    const json::value* to = message.if_contains("to");
+    const bool has_to = to && protocol::python_truthy(*to);
+    if (event_type == "DIRECT_MESSAGE") {
+        if (!has_to) return {{"status", "error"}, {"error", "No recipient specified"}};
+        return route_direct(message, line);
+    }
+    if (event_type == "TASK_ASSIGNMENT") {
+        if (!has_to) return {{"status", "error"}, {"error", "No capable agent found"}};
+        return route_direct(message, line);
+    }
+    const json::value* from_value = message.if_contains("from");
+    const std::string from_id = from_value ? protocol::python_str(*from_value) : std::string();
+    static const std::vector<Subscriber> none;
+    auto it = subscriptions_.find(std::string(event_type));
+    const auto& subs = it == subscriptions_.end() ? none : it->second;
+    if (event_type == "BROADCAST") {
+        json::array delivered, failed;
+        for (const auto& s : subs) {
+            if (s.agent_id == from_id) continue;
+            (s.endpoint->deliver(line) ? delivered : failed).emplace_back(s.agent_id);
+        }
+        const auto total = delivered.size() + failed.size();
+        return {{"status", "broadcast"}, {"delivered", std::move(delivered)}, {"failed", std::move(failed)}, {"total", total}};
+    }
+    json::array delivered_to;
+    for (const auto& s : subs)
+        if (s.endpoint->deliver(line)) delivered_to.emplace_back(s.agent_id);
+    return {{"status", "published"}, {"event_type", event_type}, {"delivered_to", std::move(delivered_to)}};
+}
+
+void MessageBus::publish_event(std::string_view event_type, std::string_view from, json::object payload) {
+    publish(json::value(from), event_type, payload);
+}
+
+json::object MessageBus::stats() const {
+    json::array connected;
+    for (const auto& id : endpoint_order_) connected.emplace_back(id);
+    json::object subscriptions;
+    for (const auto& type : subscription_order_) {
+        json::array ids;
+        for (const auto& s : subscriptions_.at(type)) ids.emplace_back(s.agent_id);
+        subscriptions[type] = std::move(ids);
+    }
+    json::object offline;
+    for (const auto& id : offline_order_) offline[id] = offline_.at(id).size();
+    return {{"connected_agents", std::move(connected)},
+            {"subscriptions", std::move(subscriptions)},
+            {"offline_queues", std::move(offline)},
+            {"history_size", history_.size()}};
+}
+
+} // namespace ksid::daemon

@@ -1,0 +1,84 @@
+#pragma once
+// The message bus (spec §7): agent endpoints (persistent connections), subscriptions bound to the endpoint
+// they were made on, offline queues for direct messages, the last 1000 messages and
+// claude_logs/message_bus.jsonl. A message is serialised once and the same bytes go to every recipient.
+#include "daemon/core/events.hpp"
+#include "daemon/core/filesystem.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <spdlog/logger.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ksid::daemon {
+
+// Where bus messages are written: a persistent socket connection.
+class BusEndpoint {
+public:
+    virtual ~BusEndpoint() = default;
+    // False when the line could not be handed over (closed, or dropped for not reading).
+    virtual bool deliver(std::shared_ptr<const std::string> line) = 0;
+};
+
+struct BusLimits {
+    std::size_t history = 1000;            // the legacy in-memory history
+    std::size_t offline_per_agent = 1000;  // queued direct messages per agent (oldest dropped first)
+    std::size_t offline_agents = 10000;    // agents with a queue
+};
+
+class MessageBus final : public EventSink {
+public:
+    MessageBus(std::string log_path, BusLimits limits, std::shared_ptr<spdlog::logger> log);
+
+    // AGENT_CONNECTION connect: binds the agent id to the endpoint (replacing an earlier one). Queued direct
+    // messages are then written to it by flush_offline(), after the reply.
+    void connect(const std::string& agent_id, std::shared_ptr<BusEndpoint> endpoint);
+    void flush_offline(const std::string& agent_id);
+    // AGENT_CONNECTION disconnect: removes the id's endpoint and all its subscriptions.
+    void disconnect(const std::string& agent_id);
+    // A connection ended: the agent id its first line connected goes, with the subscriptions bound to it.
+    void endpoint_closed(const std::string& first_line_agent_id, const BusEndpoint* endpoint);
+
+    // False when the agent has no endpoint (SUBSCRIBE_FAILED).
+    bool subscribe(const std::string& agent_id, const std::vector<std::string>& event_types);
+
+    // Builds, records and routes a message; returns PUBLISH's result object (§7.3).
+    boost::json::object publish(const boost::json::value& from, std::string_view event_type,
+                                const boost::json::object& payload);
+
+    // Daemon-originated events (PROCESS_COMPLETE, AGENT_TERMINATED) route like PUBLISH.
+    void publish_event(std::string_view event_type, std::string_view from, boost::json::object payload) override;
+
+    boost::json::object stats() const; // MESSAGE_BUS_STATS
+    bool connected(const std::string& agent_id) const { return endpoints_.contains(agent_id); }
+
+private:
+    struct Subscriber {
+        std::string agent_id;
+        std::shared_ptr<BusEndpoint> endpoint;
+    };
+
+    boost::json::object build_message(const boost::json::value& from, std::string_view event_type,
+                                      const boost::json::object& payload) const;
+    boost::json::object route_direct(const boost::json::object& message, std::shared_ptr<const std::string> line);
+    void enqueue_offline(const std::string& agent_id, std::shared_ptr<const std::string> line);
+
+    AppendLog log_file_;
+    BusLimits limits_;
+    std::shared_ptr<spdlog::logger> log_;
+    std::unordered_map<std::string, std::shared_ptr<BusEndpoint>> endpoints_;
+    std::vector<std::string> endpoint_order_; // connected_agents in connection order
+    std::map<std::string, std::vector<Subscriber>> subscriptions_; // every type ever subscribed stays
+    std::vector<std::string> subscription_order_;
+    std::unordered_map<std::string, std::deque<std::shared_ptr<const std::string>>> offline_;
+    std::vector<std::string> offline_order_;
+    std::deque<std::shared_ptr<const std::string>> history_;
+};
+
+} // namespace ksid::daemon

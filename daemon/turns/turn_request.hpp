@@ -1,0 +1,37 @@
+#pragma once
+// What a turn is asked to do, backend neutral: the cli backend runs it as one `claude` process, a
+// warm-process backend as one turn of a long-lived process, the upstream backend as one HTTP call.
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace ksid::daemon {
+
+// How the caller wants the turn's output.
+enum class TurnOutput {
+    // The legacy SPAWN contract: `claude --output-format json`, its stdout kept verbatim in the outcome
+    // (spec §6.4 replies are built from those bytes).
+    cli_json,
+    // Typed events as they happen (the facade): `--output-format stream-json` for the cli backend.
+    events,
+};
+
+struct TurnRequest {
+    std::string prompt;                        // goes on stdin, never argv
+    std::string model;                         // validated
+    std::optional<std::string> resume_session; // validated
+    bool enable_tools = true;
+    std::string append_system_prompt; // facade: system/developer messages
+    TurnOutput output = TurnOutput::cli_json;
+    // The consumer shows events as they arrive (a streamed HTTP response). When false, a backend may
+    // produce the whole answer at once (the upstream backend then makes a non-streaming call).
+    bool incremental = true;
+    std::chrono::milliseconds time_limit{300'000};
+    // For the upstream (API shim) backend: sent as metadata, and the hop chain for loop protection.
+    std::optional<std::string> agent_id;
+    int priority = 5;      // 0..9, lower runs first
+    std::string hops;      // X-Ksid-Hop of the HTTP request this turn serves ("" for socket clients)
+    std::string origin;    // who asked, for logs: "SPAWN", "SPAWN async", "HTTP req_…"
+};
+
+} // namespace ksid::daemon

@@ -1,0 +1,75 @@
+#include "facade/auth.hpp"
+
+#include "daemon/core/filesystem.hpp"
+
+#include <boost/asio/ip/address.hpp>
+
+#include <sstream>
+
+namespace ksid::facade {
+
+namespace {
+
+// Constant-time comparison: the time does not depend on where the first difference is.
+bool equal_constant_time(std::string_view a, std::string_view b) {
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    const std::size_t n = std::max(a.size(), b.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+        const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+        diff |= static_cast<unsigned char>(x ^ y);
+    }
+    return diff == 0;
+}
+
+protocol::OpenAIError unauthorized(std::string message) {
+    return protocol::OpenAIError{401, "authentication_error", std::move(message), std::nullopt,
+                                 std::string("invalid_api_key")};
+}
+
+} // namespace
+
+bool is_loopback_host(const std::string& host) {
+    if (host == "localhost") return true;
+    boost::system::error_code ec;
+    auto addr = boost::asio::ip::make_address(host, ec);
+    return !ec && addr.is_loopback();
+}
+
+std::optional<std::string> resolve_api_keys(const config::Config& cfg, std::vector<std::string>& keys) {
+    keys = cfg.facade.api_keys;
+    if (!cfg.facade.api_keys_file.empty()) {
+        auto text = daemon::read_small_file(cfg.facade.api_keys_file, 1 << 20);
+        if (!text) return "facade.api_keys_file: cannot read " + cfg.facade.api_keys_file;
+        std::istringstream lines(*text);
+        for (std::string line; std::getline(lines, line);) {
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+                line.pop_back();
+            const auto start = line.find_first_not_of(" \t");
+            if (start == std::string::npos || line[start] == '#') continue;
+            keys.push_back(line.substr(start));
+        }
+    }
+    for (const auto& k : keys)
+        if (k.size() < 8) return "facade API keys must be at least 8 characters";
+    if (!is_loopback_host(cfg.facade.host) && keys.empty())
+        return "refusing to serve the HTTP facade on " + cfg.facade.host +
+               " without API keys: set facade.api_keys, facade.api_keys_file or KSID_API_KEYS, or listen on "
+               "127.0.0.1";
+    return std::nullopt;
+}
+
+std::optional<protocol::OpenAIError> authenticate(std::string_view header, const std::vector<std::string>& keys) {
+    if (keys.empty()) return std::nullopt;
+    if (header.empty())
+        return unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
+    if (!header.starts_with("Bearer ")) return unauthorized("Malformed Authorization header.");
+    const auto presented = header.substr(7);
+    bool ok = false;
+    for (const auto& key : keys)
+        ok |= equal_constant_time(presented, key); // check every key
+    if (!ok) return unauthorized("Incorrect API key provided.");
+    return std::nullopt;
+}
+
+} // namespace ksid::facade

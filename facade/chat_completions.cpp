@@ -1,0 +1,243 @@
+#include "facade/chat_completions.hpp"
+
+#include "daemon/core/ids.hpp"
+#include "daemon/core/lifecycle.hpp"
+#include "daemon/services/turn_service.hpp"
+#include "facade/http_errors.hpp"
+#include "protocol/openai_chat.hpp"
+#include "protocol/openai_upstream.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace ksid::facade {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using daemon::errc;
+
+namespace {
+
+// One chat turn while it runs, shared with the callbacks that feed it.
+struct ChatTurn {
+    explicit ChatTurn(asio::any_io_executor ex) : wake(ex) {}
+    std::vector<daemon::TurnEvent> events;
+    std::size_t consumed = 0;
+    std::optional<daemon::TurnOutcome> outcome;
+    bool client_gone = false;
+    daemon::AsyncSignal wake;
+};
+
+// A validated request, ready to run.
+struct ChatPlan {
+    protocol::ChatRequest chat;
+    daemon::TurnRequest turn;
+};
+
+boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat(const FacadeContext& c, const HttpExchange& x) {
+    const std::string hops(x.header(protocol::hop_header));
+    if (auto problem = protocol::check_hop_chain(hops, daemon::instance_id())) {
+        if (problem->malformed)
+            return protocol::OpenAIError{400, "invalid_request_error", problem->message, std::nullopt, std::nullopt};
+        return openai_error_for(errc::loop_detected, {problem->message});
+    }
+    std::optional<std::string_view> header_session;
+    if (auto h = x.header("X-Session-Id"); !h.empty()) header_session = h;
+    auto parsed = protocol::parse_chat_request(x.body(), header_session);
+    if (!parsed) return parsed.error();
+    ChatPlan plan{std::move(*parsed), {}};
+    const auto& chat = plan.chat;
+    if (auto problem = c.deps.turns.model_problem(chat.model)) return openai_error_for(errc::invalid_model, {*problem});
+    if (chat.enable_tools.value_or(false) && !c.settings().enable_tools) return openai_error_for(errc::tools_disabled);
+    auto rendered = protocol::render_chat_prompt(chat);
+    auto invalid = [](std::string message) {
+        return protocol::OpenAIError{400, "invalid_request_error", std::move(message), std::string("messages"),
+                                     std::nullopt};
+    };
+    if (rendered.system_prompt.size() > 100 * 1024) return invalid("system messages are limited to 100 KiB in total");
+    if (rendered.prompt.empty()) return invalid("there is no user text to answer");
+    if (c.deps.turns.stopping()) return openai_error_for(errc::shutting_down);
+
+    daemon::TurnRequest& t = plan.turn;
+    t.prompt = std::move(rendered.prompt);
+    t.append_system_prompt = std::move(rendered.system_prompt);
+    t.model = chat.model;
+    t.resume_session = chat.session_id;
+    t.enable_tools = chat.enable_tools.value_or(false) && c.settings().enable_tools;
+    t.output = daemon::TurnOutput::events;
+    t.incremental = chat.stream;
+    t.agent_id = chat.agent_id;
+    t.priority = chat.priority;
+    t.hops = hops;
+    t.origin = "HTTP " + x.request_id();
+    return plan;
+}
+
+long long unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+HttpResponse turn_error_response(const daemon::TurnOutcome& o) {
+    return error_response(openai_error_for(o.error, {o.detail, o.upstream_status, o.started}));
+}
+
+HttpResponse sent(int status, bool close) {
+    HttpResponse r;
+    r.status = status;
+    r.sent = true;
+    r.close = close;
+    return r;
+}
+
+// The answer as one completion.
+HttpResponse completion_response(const ChatPlan& plan, const std::string& job_id, const daemon::TurnAnswer& a,
+                                 long long created) {
+    const std::string session = a.session_id.value_or("");
+    auto body = protocol::chat_completion_body(session.empty() ? "chatcmpl-" + job_id : session, created,
+                                               plan.chat.model, a.text, protocol::finish_reason_for(a.stop_reason),
+                                               a.usage);
+    if (!plan.turn.hops.empty()) body["ksid_result"] = a.cli_result; // another ksid's API shim: its exact result
+    HttpResponse res;
+    res.body = json::serialize(body);
+    if (!session.empty()) res.set("X-Session-Id", session);
+    return res;
+}
+
+// The text of the events not yet sent, as SSE chunks.
+std::string pending_text_chunks(ChatTurn& t, const std::string& id, long long created, const std::string& model) {
+    std::string batch;
+    for (; t.consumed < t.events.size(); ++t.consumed) {
+        const std::string* text = nullptr;
+        if (const auto* d = std::get_if<daemon::TextDelta>(&t.events[t.consumed])) text = &d->text;
+        if (const auto* m = std::get_if<daemon::AssistantText>(&t.events[t.consumed]); m && !m->already_streamed)
+            text = &m->text;
+        if (text) {
+            const json::object delta{{"content", *text}};
+            batch += protocol::sse_event(protocol::chat_chunk_body(id, created, model, delta, std::nullopt));
+        }
+    }
+    return batch;
+}
+
+// The SSE response: headers once the turn has started (its session id is the completion id), then text
+// chunks as they arrive (a keep-alive comment when idle), then the finish chunk, usage and [DONE].
+asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x, const ChatPlan& plan,
+                                              const std::shared_ptr<daemon::Job>& job,
+                                              const std::shared_ptr<ChatTurn>& t, long long created) {
+    std::optional<std::string> session;
+    for (;;) {
+        for (; t->consumed < t->events.size() && !session; ++t->consumed)
+            if (const auto* s = std::get_if<daemon::TurnStarted>(&t->events[t->consumed]))
+                session = s->session_id.value_or("");
+        if (session || t->outcome || t->client_gone) break;
+        co_await t->wake.wait();
+    }
+    if (t->client_gone) co_return sent(499, true);
+    if (!session) { // ended before it started: a plain error response
+        auto res = t->outcome->ok() ? error_response(openai_error_for(errc::no_result)) : turn_error_response(*t->outcome);
+        res.close = true;
+        co_return res;
+    }
+    const std::string id = session->empty() ? "chatcmpl-" + job->id() : *session;
+    HttpResponse head;
+    head.content_type = "text/event-stream";
+    head.set("Cache-Control", "no-cache");
+    head.set("X-Accel-Buffering", "no");
+    if (!session->empty()) head.set("X-Session-Id", *session);
+    bool ok = co_await x.start_stream(std::move(head));
+    // (Chunks are built before each co_await: GCC 12 mishandles temporaries in co_await expressions.)
+    auto write = [&](std::string& data) -> asio::awaitable<void> {
+        if (ok) ok = co_await x.write_chunk(std::move(data));
+        if (!ok) job->cancel(); // the client is gone: stop its run
+    };
+    const json::object role{{"role", "assistant"}, {"content", ""}};
+    std::string chunk = protocol::sse_event(protocol::chat_chunk_body(id, created, plan.chat.model, role, std::nullopt));
+    co_await write(chunk);
+    asio::steady_timer keepalive(co_await asio::this_coro::executor);
+    while (ok) {
+        chunk = pending_text_chunks(*t, id, created, plan.chat.model);
+        if (!chunk.empty()) co_await write(chunk);
+        if (!ok || t->outcome) break;
+        using namespace asio::experimental::awaitable_operators;
+        keepalive.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(c.settings().keepalive_interval));
+        auto woke = co_await (t->wake.wait() || keepalive.async_wait(asio::as_tuple(asio::use_awaitable)));
+        if (woke.index() == 1 && !t->outcome && t->consumed == t->events.size()) {
+            chunk = protocol::sse_keepalive;
+            co_await write(chunk);
+        }
+    }
+    if (!ok || t->client_gone) co_return sent(200, true);
+    const daemon::TurnOutcome& o = *t->outcome;
+    if (!o.ok()) { // after the headers an error is an event, then the stream ends
+        const auto error = openai_error_for(o.error, {o.detail, o.upstream_status, o.started});
+        chunk = protocol::sse_event(protocol::openai_error_body(error)) + std::string(protocol::sse_done);
+        co_await write(chunk);
+        if (ok) co_await x.end_stream();
+        co_return sent(200, true);
+    }
+    const daemon::TurnAnswer& a = *o.answer;
+    json::object finish = protocol::chat_chunk_body(id, created, plan.chat.model, {}, protocol::finish_reason_for(a.stop_reason));
+    if (!plan.turn.hops.empty()) finish["ksid_result"] = a.cli_result; // another ksid's API shim
+    chunk = protocol::sse_event(finish);
+    if (plan.chat.include_usage)
+        chunk += protocol::sse_event(protocol::chat_usage_chunk_body(id, created, plan.chat.model, a.usage));
+    chunk += protocol::sse_done;
+    co_await write(chunk);
+    if (ok) ok = co_await x.end_stream();
+    co_return sent(200, !ok);
+}
+
+} // namespace
+
+asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& c, HttpExchange& x) {
+    auto plan = plan_chat(c, x);
+    if (!plan) co_return error_response(plan.error());
+
+    auto executor = co_await asio::this_coro::executor;
+    auto t = std::make_shared<ChatTurn>(executor);
+    auto submitted = c.deps.turns.submit(plan->turn, [t](const daemon::TurnEvent& e) {
+        t->events.push_back(e);
+        t->wake.notify();
+    });
+    if (!submitted) {
+        c.deps.log->warn("HTTP {}: turn refused: {}", x.request_id(), submitted.error().message());
+        co_return error_response(openai_error_for(submitted.error()));
+    }
+    std::shared_ptr<daemon::Job> job = *submitted;
+    x.set_job_id(job->id());
+    daemon::TurnService& turns = c.deps.turns;
+    const daemon::TurnLogging logging{daemon::TurnLogging::Mode::exchange,
+                                      plan->chat.agent_id ? json::value(*plan->chat.agent_id) : json::value(nullptr)};
+    asio::co_spawn(
+        executor,
+        [t, job, &turns, logging]() -> asio::awaitable<void> {
+            auto outcome = co_await turns.finish(job, logging);
+            t->outcome = std::move(outcome);
+            t->wake.notify();
+        },
+        asio::detached);
+    x.on_client_gone([t, job] {
+        t->client_gone = true;
+        job->cancel();
+        t->wake.notify();
+    });
+
+    const long long created = unix_now();
+    if (plan->chat.stream) {
+        HttpResponse streamed = co_await stream_response(c, x, *plan, job, t, created);
+        co_return streamed;
+    }
+    while (!t->outcome) co_await t->wake.wait();
+    if (t->client_gone) co_return sent(499, true);
+    if (!t->outcome->ok()) co_return turn_error_response(*t->outcome);
+    co_return completion_response(*plan, job->id(), *t->outcome->answer, created);
+}
+
+} // namespace ksid::facade

@@ -1,0 +1,12 @@
+#pragma once
+// POST /v1/chat/completions (../shared/spec/openai-api.md): validates the request, runs it as one turn
+// through the TurnService, and shapes the answer as a completion or, for `stream: true`, as SSE chunks
+// written as the turn's events arrive. A client that disconnects cancels its turn.
+#include "facade/facade_context.hpp"
+#include "facade/http_exchange.hpp"
+
+namespace ksid::facade {
+
+boost::asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& context, HttpExchange& exchange);
+
+} // namespace ksid::facade

@@ -1,0 +1,24 @@
+#pragma once
+// The HTTP side of ksid's error vocabulary, pure: a ksid errc (with the turn's context) → the OpenAI error
+// (status, type, message, param, code), and an OpenAI error → the response with its retry headers.
+#include "daemon/core/error.hpp"
+#include "facade/http_exchange.hpp"
+#include "protocol/openai_chat.hpp"
+
+#include <string>
+
+namespace ksid::facade {
+
+struct TurnErrorContext {
+    std::string detail;      // the outcome's detail
+    int upstream_status = 0; // errc::upstream_failed: what the upstream answered
+    bool started = false;    // the run had begun (one stopped midway may have used tools: not a 503)
+};
+
+protocol::OpenAIError openai_error_for(const boost::system::error_code& error, const TurnErrorContext& context = {});
+
+// The error response: the body {"error": {...}}, Retry-After on 429, and `x-should-retry: false` where a retry
+// cannot help (4xx but 408/409) or must not happen (502/504: the run may have used tools).
+HttpResponse error_response(const protocol::OpenAIError& error);
+
+} // namespace ksid::facade

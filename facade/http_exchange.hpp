@@ -1,0 +1,46 @@
+#pragma once
+// What a facade handler sees of one HTTP request and how it answers, without Beast (it stays in
+// http_server.cpp): the request's method, path, headers and body, and either one whole response or a
+// chunked stream (SSE). The server implements it per request.
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ksid::facade {
+
+struct HttpResponse {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    bool close = false; // close the connection after it
+    bool sent = false;  // the handler wrote it itself (a stream); `status` says what it was
+
+    void set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
+};
+
+class HttpExchange {
+public:
+    virtual ~HttpExchange() = default;
+    virtual std::string_view method() const = 0;
+    virtual std::string_view path() const = 0; // the target without its query
+    virtual std::string_view header(std::string_view name) const = 0;
+    virtual std::string_view body() const = 0;
+    virtual const std::string& request_id() const = 0;
+    // The job serving this request, for the access log line.
+    virtual void set_job_id(std::string id) = 0;
+
+    // The response's head with a chunked body: false when the client is gone.
+    virtual boost::asio::awaitable<bool> start_stream(HttpResponse head) = 0;
+    virtual boost::asio::awaitable<bool> write_chunk(std::string data) = 0;
+    virtual boost::asio::awaitable<bool> end_stream() = 0;
+    // Calls `gone` once if the client disconnects before the response ends (a pipelined request is not a
+    // disconnect). Stops watching when the exchange ends.
+    virtual void on_client_gone(std::function<void()> gone) = 0;
+};
+
+} // namespace ksid::facade

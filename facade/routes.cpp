@@ -1,0 +1,49 @@
+#include "facade/routes.hpp"
+
+namespace ksid::facade {
+
+namespace {
+
+// The {id} of `path` under `pattern`, or nullopt when the path is not the pattern's.
+std::optional<std::string> match_path(std::string_view pattern, std::string_view path) {
+    constexpr std::string_view param = "{id}";
+    if (!pattern.ends_with(param)) return pattern == path ? std::optional<std::string>("") : std::nullopt;
+    const auto prefix = pattern.substr(0, pattern.size() - param.size());
+    if (!path.starts_with(prefix) || path.size() == prefix.size()) return std::nullopt;
+    return std::string(path.substr(prefix.size()));
+}
+
+} // namespace
+
+RouteMatch RouteTable::match(std::string_view method, std::string_view path) const {
+    RouteMatch m;
+    for (const auto& route : routes_) {
+        auto parameter = match_path(route.pattern, path);
+        if (!parameter) continue;
+        for (const auto& allowed : route.methods)
+            if (allowed == method) {
+                m.kind = RouteMatch::Kind::found;
+                m.route = &route;
+                m.parameter = std::move(*parameter);
+                return m;
+            }
+        m.kind = RouteMatch::Kind::method_not_allowed;
+        m.route = &route;
+        for (const auto& allowed : route.methods)
+            m.allow += (m.allow.empty() ? "" : ", ") + allowed;
+    }
+    return m;
+}
+
+const RouteTable& facade_routes() {
+    static const RouteTable table({
+        {"/health", {"GET", "HEAD"}, Endpoint::health, false},
+        {"/metrics", {"GET"}, Endpoint::metrics},
+        {"/v1/models", {"GET"}, Endpoint::models},
+        {"/v1/models/{id}", {"GET"}, Endpoint::model},
+        {"/v1/chat/completions", {"POST"}, Endpoint::chat_completions},
+    });
+    return table;
+}
+
+} // namespace ksid::facade

@@ -1,0 +1,41 @@
+#pragma once
+// The facade's route table, pure: path × method → a route. A path that no route has is 404; a path that
+// has routes but not for this method is 405 with the methods it has (Allow). Patterns are exact paths or
+// a prefix ending in "{id}" ("/v1/models/{id}"), whose remainder is the parameter.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ksid::facade {
+
+enum class Endpoint { health, metrics, models, model, chat_completions };
+
+struct Route {
+    std::string pattern; // "/v1/models" or "/v1/models/{id}"
+    std::vector<std::string> methods;
+    Endpoint endpoint;
+    bool needs_auth = true;
+};
+
+struct RouteMatch {
+    enum class Kind { found, not_found, method_not_allowed };
+    Kind kind = Kind::not_found;
+    const Route* route = nullptr; // found, and method_not_allowed: the route of that path
+    std::string parameter;        // the {id} part
+    std::string allow;            // method_not_allowed: "GET, HEAD"
+};
+
+class RouteTable {
+public:
+    explicit RouteTable(std::vector<Route> routes) : routes_(std::move(routes)) {}
+    RouteMatch match(std::string_view method, std::string_view path) const;
+
+private:
+    std::vector<Route> routes_;
+};
+
+// The facade's routes.
+const RouteTable& facade_routes();
+
+} // namespace ksid::facade
