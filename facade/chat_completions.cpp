@@ -3,6 +3,7 @@
 #include "daemon/core/ids.hpp"
 #include "daemon/core/lifecycle.hpp"
 #include "daemon/services/turn_service.hpp"
+#include "facade/chat_request.hpp"
 #include "facade/http_errors.hpp"
 #include "protocol/openai_chat.hpp"
 #include "protocol/openai_upstream.hpp"
@@ -34,49 +35,13 @@ struct ChatTurn {
     daemon::AsyncSignal wake;
 };
 
-// A validated request, ready to run.
-struct ChatPlan {
-    protocol::ChatRequest chat;
-    daemon::TurnRequest turn;
-};
-
-boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat(const FacadeContext& c, const HttpExchange& x) {
-    const std::string hops(x.header(protocol::hop_header));
-    if (auto problem = protocol::check_hop_chain(hops, daemon::instance_id())) {
-        if (problem->malformed)
-            return protocol::OpenAIError{400, "invalid_request_error", problem->message, std::nullopt, std::nullopt};
-        return openai_error_for(errc::loop_detected, {problem->message});
-    }
-    std::optional<std::string_view> header_session;
-    if (auto h = x.header("X-Session-Id"); !h.empty()) header_session = h;
-    auto parsed = protocol::parse_chat_request(x.body(), header_session);
-    if (!parsed) return parsed.error();
-    ChatPlan plan{std::move(*parsed), {}};
-    const auto& chat = plan.chat;
-    if (auto problem = c.deps.turns.model_problem(chat.model)) return openai_error_for(errc::invalid_model, {*problem});
-    if (chat.enable_tools.value_or(false) && !c.settings().enable_tools) return openai_error_for(errc::tools_disabled);
-    auto rendered = protocol::render_chat_prompt(chat);
-    auto invalid = [](std::string message) {
-        return protocol::OpenAIError{400, "invalid_request_error", std::move(message), std::string("messages"),
-                                     std::nullopt};
-    };
-    if (rendered.system_prompt.size() > 100 * 1024) return invalid("system messages are limited to 100 KiB in total");
-    if (rendered.prompt.empty()) return invalid("there is no user text to answer");
-    if (c.deps.turns.stopping()) return openai_error_for(errc::shutting_down);
-
-    daemon::TurnRequest& t = plan.turn;
-    t.prompt = std::move(rendered.prompt);
-    t.append_system_prompt = std::move(rendered.system_prompt);
-    t.model = chat.model;
-    t.resume_session = chat.session_id;
-    t.enable_tools = chat.enable_tools.value_or(false) && c.settings().enable_tools;
-    t.output = daemon::TurnOutput::events;
-    t.incremental = chat.stream;
-    t.agent_id = chat.agent_id;
-    t.priority = chat.priority;
-    t.hops = hops;
-    t.origin = "HTTP " + x.request_id();
-    return plan;
+ChatPolicy policy_of(const FacadeContext& c) {
+    ChatPolicy p;
+    p.instance_id = daemon::instance_id();
+    p.tools_allowed = c.settings().enable_tools;
+    p.stopping = c.deps.turns.stopping();
+    p.model_problem = [&turns = c.deps.turns](std::string_view model) { return turns.model_problem(model); };
+    return p;
 }
 
 long long unix_now() {
@@ -197,7 +162,9 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
 } // namespace
 
 asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& c, HttpExchange& x) {
-    auto plan = plan_chat(c, x);
+    const std::string hops(x.header(protocol::hop_header));
+    const ChatHttpRequest request{x.body(), x.header("X-Session-Id"), hops, x.request_id()};
+    auto plan = plan_chat_turn(request, policy_of(c));
     if (!plan) co_return error_response(plan.error());
 
     auto executor = co_await asio::this_coro::executor;

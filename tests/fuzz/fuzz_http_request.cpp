@@ -1,7 +1,9 @@
 // libFuzzer target: the facade's request path without sockets. Bytes go through Beast's HTTP parser with
-// the facade's limits (as the connection feeds it), and a complete request through what the facade does
-// with it: the hop chain, the session header and the chat request validation and rendering.
-#include "protocol/openai_chat.hpp"
+// the facade's limits (as the connection feeds it), and a complete request through the facade's own
+// validation (facade/chat_request: hop chain, session header, chat request, model and tools policy,
+// rendering) and route table.
+#include "facade/chat_request.hpp"
+#include "facade/routes.hpp"
 #include "protocol/openai_upstream.hpp"
 
 #include <boost/beast/http/parser.hpp>
@@ -9,7 +11,6 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     namespace http = boost::beast::http;
-    using namespace ksid::protocol;
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(4 * 1024 * 1024);
@@ -28,11 +29,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (ec || !parser.is_done()) return 0;
     const auto& req = parser.get();
-    const auto hops = req[hop_header];
-    (void)check_hop_chain(std::string_view(hops.data(), hops.size()), "00112233445566ff");
-    std::optional<std::string_view> session;
-    if (auto h = req["X-Session-Id"]; !h.empty()) session = std::string_view(h.data(), h.size());
-    auto chat = parse_chat_request(req.body(), session);
-    if (chat) (void)render_chat_prompt(*chat);
+    auto view = [](boost::beast::string_view s) { return std::string_view(s.data(), s.size()); };
+    (void)ksid::facade::facade_routes().match(view(req.method_string()), view(req.target()));
+    const ksid::facade::ChatHttpRequest request{req.body(), view(req["X-Session-Id"]),
+                                                view(req[ksid::protocol::hop_header]), "req_fuzz"};
+    ksid::facade::ChatPolicy policy;
+    policy.instance_id = "00112233445566ff";
+    policy.tools_allowed = size % 2 == 0;
+    policy.model_problem = [](std::string_view model) -> std::optional<std::string> {
+        if (model == "sonnet" || model.starts_with("claude-")) return std::nullopt;
+        return "unknown model";
+    };
+    auto plan = ksid::facade::plan_chat_turn(request, policy);
+    if (plan && plan->turn.prompt.empty()) __builtin_trap(); // a planned turn always has text to answer
     return 0;
 }

@@ -196,3 +196,71 @@ class LifecycleTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ShutdownBudgetTest(unittest.TestCase):
+    """SIGTERM → exit 0 within 5 s with every setting that delays shutdown at its maximum, and busy work of
+    every kind: sync and async SPAWNs and a streamed HTTP completion whose children ignore SIGTERM, an idle
+    HTTP keep-alive connection, a persistent agent connection."""
+
+    def test_exit_within_5_s_with_every_setting_at_its_maximum(self):
+        port = free_port()
+        config = (
+            "daemon:\n  shutdown_grace: 4\n  first_line_timeout: 86400\n"
+            "queue:\n  kill_grace: 60\n  run_time_limit: 604800\n"
+            f"facade:\n  enabled: true\n  port: {port}\n  header_timeout: 86400\n  body_timeout: 86400\n"
+            "  idle_timeout: 86400\n  keepalive_interval: 3600\n")
+        k = Ksid(config=config).start()
+        try:
+            replies = {}
+
+            def sync_client():
+                replies["sync"] = k.request({"command": "SPAWN", "version": "2.0", "parameters": {
+                    "mode": "sync", "type": "claude", "prompt": "FAKE:hang-ignore-term"}}, timeout=20)
+
+            def http_client():
+                body = json.dumps({"model": "sonnet", "stream": True,
+                                   "messages": [{"role": "user", "content": "FAKE:hang-ignore-term"}]}).encode()
+                with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+                    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                    replies["http"] = read_all(s)
+
+            threads = [threading.Thread(target=sync_client), threading.Thread(target=http_client)]
+            for t in threads:
+                t.start()
+            k.request({"command": "SPAWN", "version": "2.0", "parameters": {
+                "mode": "async", "type": "claude", "prompt": "FAKE:hang-ignore-term"}})
+            idle_http = socket.create_connection(("127.0.0.1", port), timeout=20)
+            persistent = k.connect()
+            persistent.sendall(json.dumps({"command": "AGENT_CONNECTION", "version": "2.0",
+                                           "parameters": {"action": "connect", "agent_id": "A"}}).encode() + b"\n")
+            read_line(persistent)
+            deadline = time.monotonic() + 10
+            while len(k.processes_with_marker()) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(len(k.processes_with_marker()), 3)
+
+            start = time.monotonic()
+            k.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(k.wait(10), 0)
+            self.assertLess(time.monotonic() - start, 5)
+            for t in threads:
+                t.join(10)
+            self.assertIn("shutting down", replies["sync"]["result"]["error"])
+            # The fake CLI hangs before its init line, so no stream had started: a 502 that says why.
+            self.assertIn(b"502", replies["http"].split(b"\r\n", 1)[0])
+            self.assertIn(b"the run was stopped: ksid is shutting down", replies["http"])
+            self.assertEqual(read_all(idle_http), b"")
+            self.assertEqual(read_all(persistent), b"")
+            idle_http.close()
+            persistent.close()
+            self.assertEqual(k.processes_with_marker(), [])
+        finally:
+            k.cleanup()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

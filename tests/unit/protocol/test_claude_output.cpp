@@ -2,7 +2,7 @@
 #include "protocol/python_json.hpp"
 
 #include <boost/json/parse.hpp>
-#include "fixtures.hpp"
+#include "tests/unit/fixtures.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 #include "protocol/stream_json.hpp"
 
-#include "fixtures.hpp"
+#include "tests/unit/fixtures.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,0 +1,50 @@
+#include "facade/chat_request.hpp"
+
+#include "facade/http_errors.hpp"
+#include "protocol/openai_upstream.hpp"
+
+namespace ksid::facade {
+
+using daemon::errc;
+
+boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const ChatHttpRequest& request,
+                                                                      const ChatPolicy& policy) {
+    if (auto problem = protocol::check_hop_chain(request.hops, policy.instance_id)) {
+        if (problem->malformed)
+            return protocol::OpenAIError{400, "invalid_request_error", problem->message, std::nullopt, std::nullopt};
+        return openai_error_for(errc::loop_detected, {problem->message});
+    }
+    std::optional<std::string_view> header_session;
+    if (!request.session_header.empty()) header_session = request.session_header;
+    auto parsed = protocol::parse_chat_request(request.body, header_session);
+    if (!parsed) return parsed.error();
+    ChatPlan plan{std::move(*parsed), {}};
+    const auto& chat = plan.chat;
+    if (policy.model_problem)
+        if (auto problem = policy.model_problem(chat.model)) return openai_error_for(errc::invalid_model, {*problem});
+    if (chat.enable_tools.value_or(false) && !policy.tools_allowed) return openai_error_for(errc::tools_disabled);
+    auto rendered = protocol::render_chat_prompt(chat);
+    auto invalid = [](std::string message) {
+        return protocol::OpenAIError{400, "invalid_request_error", std::move(message), std::string("messages"),
+                                     std::nullopt};
+    };
+    if (rendered.system_prompt.size() > 100 * 1024) return invalid("system messages are limited to 100 KiB in total");
+    if (rendered.prompt.empty()) return invalid("there is no user text to answer");
+    if (policy.stopping) return openai_error_for(errc::shutting_down);
+
+    daemon::TurnRequest& t = plan.turn;
+    t.prompt = std::move(rendered.prompt);
+    t.append_system_prompt = std::move(rendered.system_prompt);
+    t.model = chat.model;
+    t.resume_session = chat.session_id;
+    t.enable_tools = chat.enable_tools.value_or(false) && policy.tools_allowed;
+    t.output = daemon::TurnOutput::events;
+    t.incremental = chat.stream;
+    t.agent_id = chat.agent_id;
+    t.priority = chat.priority;
+    t.hops = std::string(request.hops);
+    t.origin = "HTTP " + std::string(request.request_id);
+    return plan;
+}
+
+} // namespace ksid::facade

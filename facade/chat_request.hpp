@@ -1,0 +1,41 @@
+#pragma once
+// A chat completion request → the turn to run, pure: the hop chain (loop protection), the body
+// (protocol/openai_chat), the model, the tools policy, the rendered prompt's limits. What it needs of the
+// daemon comes in as values, so the fuzz target runs exactly this.
+#include "daemon/turns/turn_request.hpp"
+#include "protocol/openai_chat.hpp"
+
+#include <boost/system/result.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ksid::facade {
+
+struct ChatHttpRequest {
+    std::string_view body;
+    std::string_view session_header; // X-Session-Id ("" when absent)
+    std::string_view hops;           // X-Ksid-Hop ("" when absent)
+    std::string_view request_id;
+};
+
+struct ChatPolicy {
+    std::string_view instance_id;  // this ksid's, for loop protection
+    bool tools_allowed = false;    // facade.enable_tools
+    bool stopping = false;         // ksid is shutting down
+    // nullopt when the model may be used, else why not.
+    std::function<std::optional<std::string>(std::string_view)> model_problem;
+};
+
+// A validated request, ready to run.
+struct ChatPlan {
+    protocol::ChatRequest chat;
+    daemon::TurnRequest turn;
+};
+
+boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const ChatHttpRequest& request,
+                                                                      const ChatPolicy& policy);
+
+} // namespace ksid::facade
