@@ -59,7 +59,8 @@ std::optional<std::string> resolve_api_keys(const config::Config& cfg, std::vect
     return std::nullopt;
 }
 
-std::optional<protocol::OpenAIError> authenticate(std::string_view header, const std::vector<std::string>& keys) {
+std::optional<protocol::OpenAIError> authenticate(std::string_view header,
+                                                  const std::vector<std::string>& keys) {
     if (keys.empty()) return std::nullopt;
     if (header.empty())
         return unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");

@@ -45,7 +45,8 @@ ChatPolicy policy_of(const FacadeContext& c) {
 }
 
 long long unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -66,9 +67,10 @@ HttpResponse completion_response(const ChatPlan& plan, const std::string& job_id
                                  long long created) {
     const std::string session = a.session_id.value_or("");
     auto body = protocol::chat_completion_body(session.empty() ? "chatcmpl-" + job_id : session, created,
-                                               plan.chat.model, a.text, protocol::finish_reason_for(a.stop_reason),
-                                               a.usage);
-    if (!plan.turn.hops.empty()) body["ksid_result"] = a.cli_result; // another ksid's API shim: its exact result
+                                               plan.chat.model, a.text,
+                                               protocol::finish_reason_for(a.stop_reason), a.usage);
+    if (!plan.turn.hops.empty())
+        body["ksid_result"] = a.cli_result; // another ksid's API shim: its exact result
     HttpResponse res;
     res.body = json::serialize(body);
     if (!session.empty()) res.set("X-Session-Id", session);
@@ -76,12 +78,14 @@ HttpResponse completion_response(const ChatPlan& plan, const std::string& job_id
 }
 
 // The text of the events not yet sent, as SSE chunks.
-std::string pending_text_chunks(ChatTurn& t, const std::string& id, long long created, const std::string& model) {
+std::string pending_text_chunks(ChatTurn& t, const std::string& id, long long created,
+                                const std::string& model) {
     std::string batch;
     for (; t.consumed < t.events.size(); ++t.consumed) {
         const std::string* text = nullptr;
         if (const auto* d = std::get_if<daemon::TextDelta>(&t.events[t.consumed])) text = &d->text;
-        if (const auto* m = std::get_if<daemon::AssistantText>(&t.events[t.consumed]); m && !m->already_streamed)
+        if (const auto* m = std::get_if<daemon::AssistantText>(&t.events[t.consumed]);
+            m && !m->already_streamed)
             text = &m->text;
         if (text) {
             const json::object delta{{"content", *text}};
@@ -106,7 +110,8 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
     }
     if (t->client_gone) co_return sent(499, true);
     if (!session) { // ended before it started: a plain error response
-        auto res = t->outcome->ok() ? error_response(openai_error_for(errc::no_result)) : turn_error_response(*t->outcome);
+        auto res = t->outcome->ok() ? error_response(openai_error_for(errc::no_result))
+                                    : turn_error_response(*t->outcome);
         res.close = true;
         co_return res;
     }
@@ -123,7 +128,8 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
         if (!ok) job->cancel(); // the client is gone: stop its run
     };
     const json::object role{{"role", "assistant"}, {"content", ""}};
-    std::string chunk = protocol::sse_event(protocol::chat_chunk_body(id, created, plan.chat.model, role, std::nullopt));
+    std::string chunk =
+        protocol::sse_event(protocol::chat_chunk_body(id, created, plan.chat.model, role, std::nullopt));
     co_await write(chunk);
     asio::steady_timer keepalive(co_await asio::this_coro::executor);
     while (ok) {
@@ -131,7 +137,8 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
         if (!chunk.empty()) co_await write(chunk);
         if (!ok || t->outcome) break;
         using namespace asio::experimental::awaitable_operators;
-        keepalive.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(c.settings().keepalive_interval));
+        keepalive.expires_after(
+            std::chrono::duration_cast<std::chrono::milliseconds>(c.settings().keepalive_interval));
         auto woke = co_await (t->wake.wait() || keepalive.async_wait(asio::as_tuple(asio::use_awaitable)));
         if (woke.index() == 1 && !t->outcome && t->consumed == t->events.size()) {
             chunk = protocol::sse_keepalive;
@@ -148,7 +155,8 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
         co_return sent(200, true);
     }
     const daemon::TurnAnswer& a = *o.answer;
-    json::object finish = protocol::chat_chunk_body(id, created, plan.chat.model, {}, protocol::finish_reason_for(a.stop_reason));
+    json::object finish = protocol::chat_chunk_body(id, created, plan.chat.model, {},
+                                                    protocol::finish_reason_for(a.stop_reason));
     if (!plan.turn.hops.empty()) finish["ksid_result"] = a.cli_result; // another ksid's API shim
     chunk = protocol::sse_event(finish);
     if (plan.chat.include_usage)
@@ -181,7 +189,8 @@ asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& c, HttpEx
     x.set_job_id(job->id());
     daemon::TurnService& turns = c.deps.turns;
     const daemon::TurnLogging logging{daemon::TurnLogging::Mode::exchange,
-                                      plan->chat.agent_id ? json::value(*plan->chat.agent_id) : json::value(nullptr)};
+                                      plan->chat.agent_id ? json::value(*plan->chat.agent_id)
+                                                          : json::value(nullptr)};
     asio::co_spawn(
         executor,
         [t, job, &turns, logging]() -> asio::awaitable<void> {
@@ -201,7 +210,8 @@ asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& c, HttpEx
         HttpResponse streamed = co_await stream_response(c, x, *plan, job, t, created);
         co_return streamed;
     }
-    while (!t->outcome) co_await t->wake.wait();
+    while (!t->outcome)
+        co_await t->wake.wait();
     if (t->client_gone) co_return sent(499, true);
     if (!t->outcome->ok()) co_return turn_error_response(*t->outcome);
     co_return completion_response(*plan, job->id(), *t->outcome->answer, created);

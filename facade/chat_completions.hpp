@@ -7,6 +7,7 @@
 
 namespace ksid::facade {
 
-boost::asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& context, HttpExchange& exchange);
+boost::asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& context,
+                                                               HttpExchange& exchange);
 
 } // namespace ksid::facade

@@ -11,7 +11,8 @@ boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const Chat
                                                                       const ChatPolicy& policy) {
     if (auto problem = protocol::check_hop_chain(request.hops, policy.instance_id)) {
         if (problem->malformed)
-            return protocol::OpenAIError{400, "invalid_request_error", problem->message, std::nullopt, std::nullopt};
+            return protocol::OpenAIError{400, "invalid_request_error", problem->message, std::nullopt,
+                                         std::nullopt};
         return openai_error_for(errc::loop_detected, {problem->message});
     }
     std::optional<std::string_view> header_session;
@@ -21,14 +22,17 @@ boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const Chat
     ChatPlan plan{std::move(*parsed), {}};
     const auto& chat = plan.chat;
     if (policy.model_problem)
-        if (auto problem = policy.model_problem(chat.model)) return openai_error_for(errc::invalid_model, {*problem});
-    if (chat.enable_tools.value_or(false) && !policy.tools_allowed) return openai_error_for(errc::tools_disabled);
+        if (auto problem = policy.model_problem(chat.model))
+            return openai_error_for(errc::invalid_model, {*problem});
+    if (chat.enable_tools.value_or(false) && !policy.tools_allowed)
+        return openai_error_for(errc::tools_disabled);
     auto rendered = protocol::render_chat_prompt(chat);
     auto invalid = [](std::string message) {
-        return protocol::OpenAIError{400, "invalid_request_error", std::move(message), std::string("messages"),
-                                     std::nullopt};
+        return protocol::OpenAIError{400, "invalid_request_error", std::move(message),
+                                     std::string("messages"), std::nullopt};
     };
-    if (rendered.system_prompt.size() > 100 * 1024) return invalid("system messages are limited to 100 KiB in total");
+    if (rendered.system_prompt.size() > 100 * 1024)
+        return invalid("system messages are limited to 100 KiB in total");
     if (rendered.prompt.empty()) return invalid("there is no user text to answer");
     if (policy.stopping) return openai_error_for(errc::shutting_down);
 

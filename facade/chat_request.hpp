@@ -22,9 +22,9 @@ struct ChatHttpRequest {
 };
 
 struct ChatPolicy {
-    std::string_view instance_id;  // this ksid's, for loop protection
-    bool tools_allowed = false;    // facade.enable_tools
-    bool stopping = false;         // ksid is shutting down
+    std::string_view instance_id; // this ksid's, for loop protection
+    bool tools_allowed = false;   // facade.enable_tools
+    bool stopping = false;        // ksid is shutting down
     // nullopt when the model may be used, else why not.
     std::function<std::optional<std::string>(std::string_view)> model_problem;
 };

@@ -27,20 +27,20 @@ long long seconds_since(std::chrono::steady_clock::time_point t) {
 
 long long FacadeContext::created_at() const {
     const long long now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     return now - seconds_since(started_at);
 }
 
 HttpResponse health_endpoint(const FacadeContext& c) {
     const auto q = c.deps.turns.queue_stats();
-    return json_response(json::object{
-        {"status", c.deps.turns.stopping() ? "stopping" : "ok"},
-        {"backend", c.deps.config.api_shim.enabled ? "api_shim" : "cli"},
-        {"queue", json::object{{"running", q.running},
-                               {"pending", q.pending},
-                               {"max_concurrent", q.max_concurrent},
-                               {"max_pending", q.max_pending}}},
-        {"uptime_seconds", seconds_since(c.started_at)}});
+    return json_response(json::object{{"status", c.deps.turns.stopping() ? "stopping" : "ok"},
+                                      {"backend", c.deps.config.api_shim.enabled ? "api_shim" : "cli"},
+                                      {"queue", json::object{{"running", q.running},
+                                                             {"pending", q.pending},
+                                                             {"max_concurrent", q.max_concurrent},
+                                                             {"max_pending", q.max_pending}}},
+                                      {"uptime_seconds", seconds_since(c.started_at)}});
 }
 
 HttpResponse metrics_endpoint(const FacadeContext& c) {
@@ -58,8 +58,9 @@ HttpResponse models_endpoint(const FacadeContext& c) {
 HttpResponse model_endpoint(const FacadeContext& c, const std::string& id) {
     const auto& models = c.deps.config.models.available;
     if (std::find(models.begin(), models.end(), id) == models.end())
-        return error_response(protocol::OpenAIError{404, "invalid_request_error", "The model '" + id + "' does not exist",
-                                                    std::nullopt, std::string("model_not_found")});
+        return error_response(protocol::OpenAIError{404, "invalid_request_error",
+                                                    "The model '" + id + "' does not exist", std::nullopt,
+                                                    std::string("model_not_found")});
     return json_response(protocol::model_body(id, c.created_at()));
 }
 

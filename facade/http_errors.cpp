@@ -10,7 +10,8 @@ namespace {
 
 protocol::OpenAIError error_of(int status, std::string type, std::string message,
                                std::optional<std::string> param = {}, std::optional<std::string> code = {}) {
-    return protocol::OpenAIError{status, std::move(type), std::move(message), std::move(param), std::move(code)};
+    return protocol::OpenAIError{status, std::move(type), std::move(message), std::move(param),
+                                 std::move(code)};
 }
 
 } // namespace
@@ -52,7 +53,8 @@ protocol::OpenAIError openai_error_for(const boost::system::error_code& error, c
         const int u = c.upstream_status;
         // The client's own mistakes and back-pressure pass through; anything else is a bad gateway.
         if (u == 400 || u == 404 || u == 413 || u == 422 || u == 429 || u == 508)
-            return error_of(u, u == 429 ? "rate_limit_error" : "invalid_request_error", "upstream: " + c.detail);
+            return error_of(u, u == 429 ? "rate_limit_error" : "invalid_request_error",
+                            "upstream: " + c.detail);
         return error_of(502, "server_error", "upstream: " + c.detail);
     }
     case errc::io_failed:

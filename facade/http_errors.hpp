@@ -15,10 +15,11 @@ struct TurnErrorContext {
     bool started = false;    // the run had begun (one stopped midway may have used tools: not a 503)
 };
 
-protocol::OpenAIError openai_error_for(const boost::system::error_code& error, const TurnErrorContext& context = {});
+protocol::OpenAIError openai_error_for(const boost::system::error_code& error,
+                                       const TurnErrorContext& context = {});
 
-// The error response: the body {"error": {...}}, Retry-After on 429, and `x-should-retry: false` where a retry
-// cannot help (4xx but 408/409) or must not happen (502/504: the run may have used tools).
+// The error response: the body {"error": {...}}, Retry-After on 429, and `x-should-retry: false` where a
+// retry cannot help (4xx but 408/409) or must not happen (502/504: the run may have used tools).
 HttpResponse error_response(const protocol::OpenAIError& error);
 
 } // namespace ksid::facade

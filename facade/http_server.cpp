@@ -1,11 +1,11 @@
 #include "facade/http_server.hpp"
 
+#include "daemon/core/lifecycle.hpp"
 #include "facade/auth.hpp"
 #include "facade/chat_completions.hpp"
 #include "facade/endpoints.hpp"
 #include "facade/http_errors.hpp"
 #include "facade/routes.hpp"
-#include "daemon/core/lifecycle.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -47,7 +47,9 @@ std::string random_request_id() {
     return buf;
 }
 
-std::string_view view(beast::string_view s) { return {s.data(), s.size()}; }
+std::string_view view(beast::string_view s) {
+    return {s.data(), s.size()};
+}
 
 // One request being answered over Beast: what a handler sees of it (HttpExchange) and how it writes.
 class BeastExchange final : public HttpExchange {
@@ -81,7 +83,8 @@ public:
         http::response<http::string_body> res{static_cast<http::status>(r.status), req_.version()};
         common_headers(res);
         res.set(http::field::content_type, r.content_type);
-        for (const auto& [name, value] : r.headers) res.set(name, value);
+        for (const auto& [name, value] : r.headers)
+            res.set(name, value);
         if (r.close) res.keep_alive(false);
         res.body() = r.body;
         res.prepare_payload();
@@ -91,10 +94,11 @@ public:
 
     asio::awaitable<bool> start_stream(HttpResponse head) override {
         auto res = std::make_unique<http::response<http::empty_body>>(static_cast<http::status>(head.status),
-                                                                     req_.version());
+                                                                      req_.version());
         common_headers(*res);
         res->set(http::field::content_type, head.content_type);
-        for (const auto& [name, value] : head.headers) res->set(name, value);
+        for (const auto& [name, value] : head.headers)
+            res->set(name, value);
         res->chunked(true);
         auto sr = std::make_unique<http::response_serializer<http::empty_body>>(*res);
         auto [ec, n] = co_await http::async_write_header(stream_, *sr, as_tuple(use_awaitable));
@@ -102,7 +106,8 @@ public:
     }
 
     asio::awaitable<bool> write_chunk(std::string data) override {
-        auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data)), as_tuple(use_awaitable));
+        auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data)),
+                                                  as_tuple(use_awaitable));
         co_return !ec;
     }
 
@@ -110,12 +115,14 @@ public:
     // a coroutine frame).
     asio::awaitable<bool> end_stream() override {
         static constexpr char last[] = "0\r\n\r\n";
-        auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(last, sizeof last - 1), as_tuple(use_awaitable));
+        auto [ec, n] =
+            co_await asio::async_write(stream_, asio::buffer(last, sizeof last - 1), as_tuple(use_awaitable));
         co_return !ec;
     }
 
     void on_client_gone(std::function<void()> gone) override {
-        asio::co_spawn(stream_.get_executor(), watch(stream_, std::move(gone), stop_watching_.slot()), asio::detached);
+        asio::co_spawn(stream_.get_executor(), watch(stream_, std::move(gone), stop_watching_.slot()),
+                       asio::detached);
     }
 
 private:
@@ -171,14 +178,15 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     // What the route asks for. Auth is checked after the method: a wrong method is 405 for everyone.
     asio::awaitable<HttpResponse> dispatch(BeastExchange& x, const RouteMatch& m) {
         if (m.kind == RouteMatch::Kind::not_found)
-            co_return error_response(protocol::OpenAIError{
-                404, "invalid_request_error", "Unknown request URL: " + std::string(x.method()) + " " + std::string(x.path()),
-                std::nullopt, std::nullopt});
+            co_return error_response(protocol::OpenAIError{404, "invalid_request_error",
+                                                           "Unknown request URL: " + std::string(x.method()) +
+                                                               " " + std::string(x.path()),
+                                                           std::nullopt, std::nullopt});
         if (m.kind == RouteMatch::Kind::method_not_allowed) {
             auto res = error_response(protocol::OpenAIError{
                 405, "invalid_request_error",
-                "Method " + std::string(x.method()) + " is not allowed for " + std::string(x.path()), std::nullopt,
-                std::nullopt});
+                "Method " + std::string(x.method()) + " is not allowed for " + std::string(x.path()),
+                std::nullopt, std::nullopt});
             res.set("Allow", m.allow);
             co_return res;
         }
@@ -186,16 +194,21 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             if (auto denied = authenticate(x.header("Authorization"), context.api_keys))
                 co_return error_response(*denied);
         switch (m.route->endpoint) {
-        case Endpoint::health: co_return health_endpoint(context);
-        case Endpoint::metrics: co_return metrics_endpoint(context);
-        case Endpoint::models: co_return models_endpoint(context);
-        case Endpoint::model: co_return model_endpoint(context, m.parameter);
+        case Endpoint::health:
+            co_return health_endpoint(context);
+        case Endpoint::metrics:
+            co_return metrics_endpoint(context);
+        case Endpoint::models:
+            co_return models_endpoint(context);
+        case Endpoint::model:
+            co_return model_endpoint(context, m.parameter);
         case Endpoint::chat_completions: {
             HttpResponse res = co_await chat_completions_endpoint(context, x);
             co_return res;
         }
         }
-        co_return error_response(protocol::OpenAIError{500, "server_error", "no handler", std::nullopt, std::nullopt});
+        co_return error_response(
+            protocol::OpenAIError{500, "server_error", "no handler", std::nullopt, std::nullopt});
     }
 
     // Answers one request; false when the connection must close.
@@ -212,7 +225,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
         context.metrics.request(route, res.status, seconds);
         // One access line per request; probes (/health, /metrics) at debug level.
-        const bool probe = m.route && (m.route->endpoint == Endpoint::health || m.route->endpoint == Endpoint::metrics);
+        const bool probe =
+            m.route && (m.route->endpoint == Endpoint::health || m.route->endpoint == Endpoint::metrics);
         context.deps.log->log(probe ? spdlog::level::debug : spdlog::level::info,
                               "HTTP {} {} {} {:.1f} ms request={} job={}", x.method(), x.path(), res.status,
                               seconds * 1000, x.request_id(), x.job_id().empty() ? "-" : x.job_id());
@@ -232,15 +246,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                 parser.body_limit(settings().max_body_bytes);
                 parser.header_limit(16 * 1024);
                 stream->expires_after(first ? ms(settings().header_timeout) : ms(settings().idle_timeout));
-                auto [ec, n] = co_await http::async_read_header(*stream, buffer, parser, as_tuple(use_awaitable));
+                auto [ec, n] =
+                    co_await http::async_read_header(*stream, buffer, parser, as_tuple(use_awaitable));
                 if (ec == http::error::body_limit) {
-                    co_await reject(*stream, parser.get(), 413, "the request body is larger than facade.max_body_bytes");
+                    co_await reject(*stream, parser.get(), 413,
+                                    "the request body is larger than facade.max_body_bytes");
                     break;
                 }
                 if (ec) {
-                    if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
-                        ec != asio::error::operation_aborted && ec != asio::error::connection_reset &&
-                        buffer.size() > 0) {
+                    if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+                        ec != asio::error::eof && ec != asio::error::operation_aborted &&
+                        ec != asio::error::connection_reset && buffer.size() > 0) {
                         std::string message = "malformed HTTP request: " + ec.message();
                         co_await reject(*stream, parser.get(), 400, std::move(message));
                     }
@@ -249,7 +265,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                 first = false;
                 if (!parser.is_done()) {
                     stream->expires_after(ms(settings().body_timeout));
-                    auto [ec2, n2] = co_await http::async_read(*stream, buffer, parser, as_tuple(use_awaitable));
+                    auto [ec2, n2] =
+                        co_await http::async_read(*stream, buffer, parser, as_tuple(use_awaitable));
                     if (ec2 == http::error::body_limit) {
                         co_await reject(*stream, parser.get(), 413,
                                         "the request body is larger than facade.max_body_bytes");
@@ -275,11 +292,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
     // Answers a request that will not be read to the end, then lingers briefly discarding what the client
     // still sends: closing with unread input would reset the connection and lose the answer.
-    asio::awaitable<void> reject(beast::tcp_stream& stream, const Request& req, int status, std::string message) {
+    asio::awaitable<void> reject(beast::tcp_stream& stream, const Request& req, int status,
+                                 std::string message) {
         BeastExchange x(stream, req, random_request_id());
         context.deps.log->info("HTTP rejected {}: {} request={}", status, message, x.request_id());
-        HttpResponse res =
-            error_response(protocol::OpenAIError{status, "invalid_request_error", std::move(message), std::nullopt, std::nullopt});
+        HttpResponse res = error_response(protocol::OpenAIError{
+            status, "invalid_request_error", std::move(message), std::nullopt, std::nullopt});
         res.close = true;
         stream.expires_after(std::chrono::seconds(5));
         co_await x.respond(res);

@@ -40,7 +40,8 @@ std::string Metrics::render(const daemon::QueueStats& q, const daemon::TurnStats
     out += "# HELP ksid_http_connections Open HTTP connections.\n# TYPE ksid_http_connections "
            "gauge\nksid_http_connections " +
            std::to_string(open_connections) + "\n";
-    out += "# HELP ksid_runs_total Turns (socket and HTTP) by how they ended.\n# TYPE ksid_runs_total counter\n";
+    out +=
+        "# HELP ksid_runs_total Turns (socket and HTTP) by how they ended.\n# TYPE ksid_runs_total counter\n";
     for (const auto& [cause, n] : turns.ended)
         out += "ksid_runs_total{cause=\"" + cause + "\"} " + std::to_string(n) + "\n";
     out += "# HELP ksid_tokens_total Tokens reported by claude.\n# TYPE ksid_tokens_total counter\n";

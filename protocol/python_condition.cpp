@@ -17,8 +17,9 @@ std::string substitute_condition(std::string_view condition, const json::object&
     for (const auto& kv : context) {
         const std::string placeholder = "{{" + std::string(kv.key()) + "}}";
         if (text.find(placeholder) == std::string::npos) continue;
-        const std::string replacement =
-            kv.value().is_string() ? "'" + std::string(kv.value().get_string()) + "'" : python_str(kv.value());
+        const std::string replacement = kv.value().is_string()
+                                            ? "'" + std::string(kv.value().get_string()) + "'"
+                                            : python_str(kv.value());
         text = replace_all(text, placeholder, replacement);
         if (text.size() > (1u << 20)) return "("; // far past any real condition: a syntax error, i.e. true
     }
@@ -32,7 +33,9 @@ using detail::Tok;
 using detail::Token;
 using detail::tokenize;
 
-bool is_number(const json::value& v) { return v.is_bool() || v.is_int64() || v.is_uint64() || v.is_double(); }
+bool is_number(const json::value& v) {
+    return v.is_bool() || v.is_int64() || v.is_uint64() || v.is_double();
+}
 
 double as_double(const json::value& v) {
     if (v.is_bool()) return v.get_bool() ? 1 : 0;
@@ -47,8 +50,10 @@ bool python_equal(const json::value& a, const json::value& b) {
     if (is_number(a) && is_number(b)) return as_double(a) == as_double(b);
     if (a.kind() != b.kind()) return a.is_null() && b.is_null();
     switch (a.kind()) {
-    case json::kind::null: return true;
-    case json::kind::string: return a.get_string() == b.get_string();
+    case json::kind::null:
+        return true;
+    case json::kind::string:
+        return a.get_string() == b.get_string();
     case json::kind::array: {
         const auto &x = a.get_array(), &y = b.get_array();
         if (x.size() != y.size()) return false;
@@ -65,13 +70,16 @@ bool python_equal(const json::value& a, const json::value& b) {
         }
         return true;
     }
-    default: return false;
+    default:
+        return false;
     }
 }
 
 namespace {
 
-bool python_eq(const json::value& a, const json::value& b) { return python_equal(a, b); }
+bool python_eq(const json::value& a, const json::value& b) {
+    return python_equal(a, b);
+}
 
 // a < b, or a TypeError for types Python does not order.
 bool python_lt(const json::value& a, const json::value& b) {
@@ -156,8 +164,9 @@ private:
         bool result = true, any = false;
         for (;;) {
             std::string op;
-            if (peek().kind == Tok::op && (peek().text == "==" || peek().text == "!=" || peek().text == "<" ||
-                                           peek().text == ">" || peek().text == "<=" || peek().text == ">=")) {
+            if (peek().kind == Tok::op &&
+                (peek().text == "==" || peek().text == "!=" || peek().text == "<" || peek().text == ">" ||
+                 peek().text == "<=" || peek().text == ">=")) {
                 op = peek().text;
                 ++pos_;
             } else if (is_name("in")) {
@@ -177,14 +186,22 @@ private:
             }
             json::value right = unary();
             bool r = false;
-            if (op == "==") r = python_eq(left, right);
-            else if (op == "!=") r = !python_eq(left, right);
-            else if (op == "<") r = python_lt(left, right);
-            else if (op == ">") r = python_lt(right, left);
-            else if (op == "<=") r = python_lt(left, right) || python_eq(left, right);
-            else if (op == ">=") r = python_lt(right, left) || python_eq(left, right);
-            else if (op == "in") r = python_in(left, right);
-            else if (op == "not in") r = !python_in(left, right);
+            if (op == "==")
+                r = python_eq(left, right);
+            else if (op == "!=")
+                r = !python_eq(left, right);
+            else if (op == "<")
+                r = python_lt(left, right);
+            else if (op == ">")
+                r = python_lt(right, left);
+            else if (op == "<=")
+                r = python_lt(left, right) || python_eq(left, right);
+            else if (op == ">=")
+                r = python_lt(right, left) || python_eq(left, right);
+            else if (op == "in")
+                r = python_in(left, right);
+            else if (op == "not in")
+                r = !python_in(left, right);
             else { // identity: only the singletons have a predictable answer
                 const bool same = (left.is_null() && right.is_null()) ||
                                   (left.is_bool() && right.is_bool() && left.get_bool() == right.get_bool());

@@ -10,7 +10,8 @@ namespace {
 
 void append_utf8(std::string& out, unsigned long cp) {
     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) throw PythonError("bad code point");
-    if (cp < 0x80) out += static_cast<char>(cp);
+    if (cp < 0x80)
+        out += static_cast<char>(cp);
     else if (cp < 0x800) {
         out += static_cast<char>(0xC0 | (cp >> 6));
         out += static_cast<char>(0x80 | (cp & 0x3F));
@@ -32,13 +33,16 @@ std::vector<Token> tokenize(std::string_view s) {
     std::vector<Token> tokens;
     std::size_t i = 0;
     auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
-    auto is_name = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9'); };
+    auto is_name = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9');
+    };
     while (i < s.size()) {
         const char c = s[i];
         if (c == ' ' || c == '\t') {
             ++i;
         } else if (c == '\'' || c == '"') {
-            if (s.substr(i, 3) == std::string(3, c)) throw PythonError("triple-quoted strings are not supported");
+            if (s.substr(i, 3) == std::string(3, c))
+                throw PythonError("triple-quoted strings are not supported");
             std::string v;
             ++i;
             for (;;) {
@@ -57,17 +61,38 @@ std::vector<Token> tokenize(std::string_view s) {
                 const char e = s[i + 1];
                 i += 2;
                 switch (e) {
-                case '\n': break;
-                case '\\': v += '\\'; break;
-                case '\'': v += '\''; break;
-                case '"': v += '"'; break;
-                case 'a': v += '\a'; break;
-                case 'b': v += '\b'; break;
-                case 'f': v += '\f'; break;
-                case 'n': v += '\n'; break;
-                case 'r': v += '\r'; break;
-                case 't': v += '\t'; break;
-                case 'v': v += '\v'; break;
+                case '\n':
+                    break;
+                case '\\':
+                    v += '\\';
+                    break;
+                case '\'':
+                    v += '\'';
+                    break;
+                case '"':
+                    v += '"';
+                    break;
+                case 'a':
+                    v += '\a';
+                    break;
+                case 'b':
+                    v += '\b';
+                    break;
+                case 'f':
+                    v += '\f';
+                    break;
+                case 'n':
+                    v += '\n';
+                    break;
+                case 'r':
+                    v += '\r';
+                    break;
+                case 't':
+                    v += '\t';
+                    break;
+                case 'v':
+                    v += '\v';
+                    break;
                 case 'x':
                 case 'u':
                 case 'U': {
@@ -80,7 +105,8 @@ std::vector<Token> tokenize(std::string_view s) {
                     i += len;
                     break;
                 }
-                case 'N': throw PythonError("named escapes are not supported");
+                case 'N':
+                    throw PythonError("named escapes are not supported");
                 default:
                     if (e >= '0' && e <= '7') {
                         unsigned long cp = static_cast<unsigned long>(e - '0');
@@ -101,11 +127,13 @@ std::vector<Token> tokenize(std::string_view s) {
         } else if (is_digit(c) || (c == '.' && i + 1 < s.size() && is_digit(s[i + 1]))) {
             std::size_t j = i;
             bool is_float = false;
-            while (j < s.size() && (is_digit(s[j]) || s[j] == '_')) ++j;
+            while (j < s.size() && (is_digit(s[j]) || s[j] == '_'))
+                ++j;
             if (j < s.size() && s[j] == '.') {
                 is_float = true;
                 ++j;
-                while (j < s.size() && (is_digit(s[j]) || s[j] == '_')) ++j;
+                while (j < s.size() && (is_digit(s[j]) || s[j] == '_'))
+                    ++j;
             }
             if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
                 std::size_t k = j + 1;
@@ -113,7 +141,8 @@ std::vector<Token> tokenize(std::string_view s) {
                 if (k < s.size() && is_digit(s[k])) {
                     is_float = true;
                     j = k;
-                    while (j < s.size() && is_digit(s[j])) ++j;
+                    while (j < s.size() && is_digit(s[j]))
+                        ++j;
                 }
             }
             if (j < s.size() && is_name(s[j])) throw PythonError("invalid number");
@@ -123,21 +152,26 @@ std::vector<Token> tokenize(std::string_view s) {
             if (is_float) {
                 tokens.push_back({Tok::number, {}, json::value(std::strtod(digits.c_str(), nullptr))});
             } else {
-                if (digits.size() > 1 && digits[0] == '0' && digits.find_first_not_of('0') != std::string::npos)
+                if (digits.size() > 1 && digits[0] == '0' &&
+                    digits.find_first_not_of('0') != std::string::npos)
                     throw PythonError("leading zeros");
                 errno = 0;
                 const long long v = std::strtoll(digits.c_str(), nullptr, 10);
-                if (errno == ERANGE) tokens.push_back({Tok::number, {}, json::value(std::strtod(digits.c_str(), nullptr))});
-                else tokens.push_back({Tok::number, {}, json::value(v)});
+                if (errno == ERANGE)
+                    tokens.push_back({Tok::number, {}, json::value(std::strtod(digits.c_str(), nullptr))});
+                else
+                    tokens.push_back({Tok::number, {}, json::value(v)});
             }
             i = j;
         } else if (is_name(c)) {
             std::size_t j = i;
-            while (j < s.size() && is_name(s[j])) ++j;
+            while (j < s.size() && is_name(s[j]))
+                ++j;
             tokens.push_back({Tok::name, std::string(s.substr(i, j - i)), {}});
             i = j;
         } else {
-            static const char* ops[] = {"==", "!=", "<=", ">=", "<", ">", "(", ")", "[", "]", "{", "}", ",", ":", "-", "+"};
+            static const char* ops[] = {"==", "!=", "<=", ">=", "<", ">", "(", ")",
+                                        "[",  "]",  "{",  "}",  ",", ":", "-", "+"};
             bool matched = false;
             for (const char* op : ops) {
                 const std::string_view o(op);

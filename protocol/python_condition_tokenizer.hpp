@@ -21,7 +21,7 @@ enum class Tok { number, string, name, op, end };
 
 struct Token {
     Tok kind;
-    std::string text;  // operator or name
+    std::string text;         // operator or name
     boost::json::value value; // number or string
 };
 

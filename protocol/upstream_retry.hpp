@@ -18,8 +18,8 @@ struct UpstreamAttempt {
 };
 
 struct RetryPolicy {
-    unsigned retry_attempts = 3;      // retries after the first attempt
-    double backoff_seconds = 0.5;     // doubled per attempt
+    unsigned retry_attempts = 3;  // retries after the first attempt
+    double backoff_seconds = 0.5; // doubled per attempt
     double max_backoff_seconds = 30;
 };
 

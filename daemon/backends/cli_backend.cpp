@@ -15,12 +15,17 @@ namespace {
 errc error_of(ChildOutcome::Status status, int spawn_errno, const CancellationToken& cancel) {
     using S = ChildOutcome::Status;
     switch (status) {
-    case S::spawn_failed: return spawn_errno == ENOENT ? errc::claude_not_found : errc::spawn_failed;
-    case S::timed_out: return errc::timed_out;
-    case S::output_too_large: return errc::output_too_large;
-    case S::cancelled: return cancel.reason();
+    case S::spawn_failed:
+        return spawn_errno == ENOENT ? errc::claude_not_found : errc::spawn_failed;
+    case S::timed_out:
+        return errc::timed_out;
+    case S::output_too_large:
+        return errc::output_too_large;
+    case S::cancelled:
+        return cancel.reason();
     case S::exited:
-    case S::signaled: break;
+    case S::signaled:
+        break;
     }
     return errc::internal;
 }
@@ -72,18 +77,20 @@ boost::asio::awaitable<TurnOutcome> CliBackend::run(const TurnRequest& request, 
 
     TurnOutcome o;
     if (out.status == ChildOutcome::Status::spawn_failed) {
-        o = TurnOutcome::failure(error_of(out.status, out.spawn_errno, *cancel), std::strerror(out.spawn_errno));
+        o = TurnOutcome::failure(error_of(out.status, out.spawn_errno, *cancel),
+                                 std::strerror(out.spawn_errno));
         o.spawn_errno = out.spawn_errno;
         co_return o;
     }
     o.started = true;
     if (out.status != ChildOutcome::Status::exited && out.status != ChildOutcome::Status::signaled) {
         o.error = error_of(out.status, 0, *cancel);
-        o.detail = out.status == ChildOutcome::Status::timed_out
-                       ? "killed after " + std::to_string(request.time_limit.count() / 1000.0).substr(0, 6) + " s"
-                   : out.status == ChildOutcome::Status::output_too_large
-                       ? "output exceeded " + std::to_string(settings_.max_output_bytes) + " bytes"
-                       : std::string("cancelled");
+        o.detail =
+            out.status == ChildOutcome::Status::timed_out
+                ? "killed after " + std::to_string(request.time_limit.count() / 1000.0).substr(0, 6) + " s"
+            : out.status == ChildOutcome::Status::output_too_large
+                ? "output exceeded " + std::to_string(settings_.max_output_bytes) + " bytes"
+                : std::string("cancelled");
     }
     if (stream) {
         if (result_line) {
@@ -92,8 +99,8 @@ boost::asio::awaitable<TurnOutcome> CliBackend::run(const TurnRequest& request, 
             std::string first = out.stderr_data.substr(0, out.stderr_data.find('\n'));
             if (first.size() > 300) first.resize(300);
             o.error = errc::no_result;
-            o.detail = "claude ended without a result (exit status " + std::to_string(out.returncode()) + ")" +
-                       (first.empty() ? std::string() : ": " + first);
+            o.detail = "claude ended without a result (exit status " + std::to_string(out.returncode()) +
+                       ")" + (first.empty() ? std::string() : ": " + first);
         }
     } else if (o.ok()) {
         auto parsed_json = protocol::parse_claude_json_output(out.stdout_data);

@@ -44,7 +44,8 @@ TurnAnswer answer_from_cli_result(json::object result, std::optional<std::string
     a.text = string_at("result").value_or("");
     a.stop_reason = string_at("stop_reason").value_or("end_turn");
     if (const auto* u = result.if_contains("usage"); u && u->is_object()) a.usage = u->get_object();
-    if (const auto* c = result.if_contains("total_cost_usd"); c && c->is_number()) a.cost_usd = c->to_number<double>();
+    if (const auto* c = result.if_contains("total_cost_usd"); c && c->is_number())
+        a.cost_usd = c->to_number<double>();
     const auto* is_error = result.if_contains("is_error");
     a.is_error = is_error && is_error->is_bool() && is_error->get_bool();
     a.cli_result = std::move(result);

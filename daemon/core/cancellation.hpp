@@ -13,7 +13,8 @@ namespace ksid::daemon {
 class CancellationToken {
 public:
     // grace: at most this long between SIGTERM and SIGKILL for a child (shutdown keeps its deadline).
-    void cancel(errc reason = errc::cancelled, std::optional<std::chrono::milliseconds> grace = std::nullopt) {
+    void cancel(errc reason = errc::cancelled,
+                std::optional<std::chrono::milliseconds> grace = std::nullopt) {
         if (cancelled_) return;
         cancelled_ = true;
         reason_ = reason;

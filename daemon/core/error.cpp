@@ -9,23 +9,40 @@ public:
     const char* name() const noexcept override { return "ksid"; }
     std::string message(int value) const override {
         switch (static_cast<errc>(value)) {
-        case errc::queue_full: return "the job queue is full";
-        case errc::shutting_down: return "ksid is shutting down";
-        case errc::invalid_model: return "unknown model";
-        case errc::tools_disabled: return "tools are disabled for HTTP clients";
-        case errc::loop_detected: return "the request loops through this ksid";
-        case errc::cancelled: return "the requester went away";
-        case errc::claude_not_found: return "the claude executable was not found";
-        case errc::spawn_failed: return "claude could not be started";
-        case errc::timed_out: return "the run exceeded its time limit";
-        case errc::output_too_large: return "the run's output exceeded its limit";
-        case errc::claude_error: return "claude reported an error";
-        case errc::no_result: return "claude ended without a result";
-        case errc::upstream_timed_out: return "the upstream did not answer in time";
-        case errc::upstream_too_large: return "the upstream's answer exceeded the output limit";
-        case errc::upstream_failed: return "the upstream failed";
-        case errc::io_failed: return "a log or state file could not be written";
-        case errc::internal: return "internal error";
+        case errc::queue_full:
+            return "the job queue is full";
+        case errc::shutting_down:
+            return "ksid is shutting down";
+        case errc::invalid_model:
+            return "unknown model";
+        case errc::tools_disabled:
+            return "tools are disabled for HTTP clients";
+        case errc::loop_detected:
+            return "the request loops through this ksid";
+        case errc::cancelled:
+            return "the requester went away";
+        case errc::claude_not_found:
+            return "the claude executable was not found";
+        case errc::spawn_failed:
+            return "claude could not be started";
+        case errc::timed_out:
+            return "the run exceeded its time limit";
+        case errc::output_too_large:
+            return "the run's output exceeded its limit";
+        case errc::claude_error:
+            return "claude reported an error";
+        case errc::no_result:
+            return "claude ended without a result";
+        case errc::upstream_timed_out:
+            return "the upstream did not answer in time";
+        case errc::upstream_too_large:
+            return "the upstream's answer exceeded the output limit";
+        case errc::upstream_failed:
+            return "the upstream failed";
+        case errc::io_failed:
+            return "a log or state file could not be written";
+        case errc::internal:
+            return "internal error";
         }
         return "unknown ksid error";
     }

@@ -12,11 +12,11 @@ namespace ksid::daemon {
 
 enum class errc {
     // Refused before it ran.
-    queue_full = 1,  // the job queue's concurrency and pending limits are reached
-    shutting_down,   // ksid is stopping: refused, or stopped before or while it ran
-    invalid_model,   // not in models.available, not a claude-* name, not in api_shim.model_map
-    tools_disabled,  // an HTTP client asked for tools while facade.enable_tools is false
-    loop_detected,   // the request already passed through this ksid (X-Ksid-Hop)
+    queue_full = 1, // the job queue's concurrency and pending limits are reached
+    shutting_down,  // ksid is stopping: refused, or stopped before or while it ran
+    invalid_model,  // not in models.available, not a claude-* name, not in api_shim.model_map
+    tools_disabled, // an HTTP client asked for tools while facade.enable_tools is false
+    loop_detected,  // the request already passed through this ksid (X-Ksid-Hop)
     // The run itself.
     cancelled,          // its requester went away
     claude_not_found,   // the claude executable is not on PATH

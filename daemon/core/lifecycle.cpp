@@ -40,7 +40,8 @@ asio::awaitable<void> Lifecycle::run_hooks(ShutdownBudget budget,
             }
             if (--*running == 0) done->notify();
         });
-    while (*running > 0 && ShutdownBudget::Clock::now() < budget.deadline()) co_await done->wait_until(budget.deadline());
+    while (*running > 0 && ShutdownBudget::Clock::now() < budget.deadline())
+        co_await done->wait_until(budget.deadline());
 }
 
 AsyncSignal::AsyncSignal(asio::any_io_executor executor)
@@ -49,7 +50,8 @@ AsyncSignal::AsyncSignal(asio::any_io_executor executor)
 asio::awaitable<void> AsyncSignal::wait() {
     // Setting the expiry cancels pending waits, so leave it alone when it is already "never": several
     // coroutines may wait on one signal.
-    if (timer_.expiry() != asio::steady_timer::time_point::max()) timer_.expires_at(asio::steady_timer::time_point::max());
+    if (timer_.expiry() != asio::steady_timer::time_point::max())
+        timer_.expires_at(asio::steady_timer::time_point::max());
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 

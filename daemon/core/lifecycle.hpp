@@ -41,7 +41,8 @@ struct ShutdownBudget {
 
 class Lifecycle {
 public:
-    using Hook = std::function<asio::awaitable<void>(ShutdownBudget)>; // by value: a hook may outlive the sequence
+    using Hook =
+        std::function<asio::awaitable<void>(ShutdownBudget)>; // by value: a hook may outlive the sequence
 
     explicit Lifecycle(asio::any_io_executor executor);
 

@@ -83,7 +83,7 @@ CommandOutcome CompositionCommands::validate_composition(const protocol::LegacyR
         return invalid({{"missing_context", std::move(list)}, {"required_context", c->required_context}});
     }
     // 3. It composes.
-    CommandError compose_error;
+    ComposeError compose_error;
     auto prompt = library_.compose(*c, context, compose_error);
     if (!prompt) return invalid({{"error", compose_error.message}});
     return CommandOutcome::success({{"valid", true}, {"prompt_length", protocol::count_code_points(*prompt)}});
@@ -128,9 +128,9 @@ CommandOutcome CompositionCommands::compose_prompt(const protocol::LegacyRequest
     if (!c)
         return CommandOutcome::failure(load_error.not_found ? "COMPOSITION_NOT_FOUND" : "COMPOSE_PROMPT_FAILED",
                                        load_error.message);
-    CommandError error;
+    ComposeError error;
     auto prompt = library_.compose(*c, context, error);
-    if (!prompt) return CommandOutcome{error};
+    if (!prompt) return CommandOutcome::failure(std::move(error.code), std::move(error.message));
     const auto length = protocol::count_code_points(*prompt);
     return CommandOutcome::success({{"prompt", std::move(*prompt)}, {"length", length}, {"composition", composition}});
 }

@@ -34,7 +34,8 @@ json::object legacy_failure_result(const TurnOutcome& o, const LegacyTurnLimits&
     json::object out;
     // A process's exit status; -1 for an upstream call that ran, -15 for a run stopped before it started.
     const int returncode = o.process ? o.process->returncode : o.started ? -1 : -15;
-    const auto e = o.error.category() == ksid_category() ? static_cast<errc>(o.error.value()) : errc::internal;
+    const auto e =
+        o.error.category() == ksid_category() ? static_cast<errc>(o.error.value()) : errc::internal;
     switch (e) {
     case errc::claude_not_found:
         out["error"] = "claude executable not found in PATH";
@@ -52,8 +53,8 @@ json::object legacy_failure_result(const TurnOutcome& o, const LegacyTurnLimits&
         out["returncode"] = returncode;
         break;
     case errc::upstream_timed_out:
-        out["error"] = "The upstream API did not answer within " + seconds_text(limits.api_shim_timeout_seconds) +
-                       " s (api_shim.timeout)";
+        out["error"] = "The upstream API did not answer within " +
+                       seconds_text(limits.api_shim_timeout_seconds) + " s (api_shim.timeout)";
         break;
     case errc::output_too_large:
         out["error"] = "claude wrote more than " + std::to_string(limits.max_output_bytes) +

@@ -29,7 +29,8 @@ boost::json::object legacy_failure_result(const TurnOutcome& outcome, const Lega
 // The error envelope for an async SPAWN that could not be queued (QUEUE_FULL, or SPAWN_FAILED).
 CommandError legacy_submit_error(const boost::system::error_code& error, const LegacyTurnLimits& limits);
 
-// R for a sync SPAWN whose files could not be written: {"error": "OSError: [Errno N] ...: 'path'", "returncode": -1}.
+// R for a sync SPAWN whose files could not be written: {"error": "OSError: [Errno N] ...: 'path'",
+// "returncode": -1}.
 boost::json::object legacy_io_failure_result(int err, const std::string& path);
 
 } // namespace ksid::daemon

@@ -15,10 +15,10 @@ namespace json = boost::json;
 ProcessCommands::ProcessCommands(asio::any_io_executor executor, TurnService& turns, AgentSupervisor& agents,
                                  EventSink& events, const config::Config& config,
                                  std::shared_ptr<spdlog::logger> log)
-    : executor_(executor), turns_(turns), agents_(agents), events_(events), config_(config),
-      limits_{config.daemon.claude_command,      config.queue.run_time_limit.count(),
-              config.api_shim.timeout.count(),   config.queue.max_output_bytes,
-              config.queue.max_concurrent,       config.queue.max_pending},
+    : executor_(executor), turns_(turns), agents_(agents), events_(events),
+      config_(config), limits_{config.daemon.claude_command,    config.queue.run_time_limit.count(),
+                               config.api_shim.timeout.count(), config.queue.max_output_bytes,
+                               config.queue.max_concurrent,     config.queue.max_pending},
       log_(std::move(log)) {}
 
 void ProcessCommands::register_with(CommandRouter& router) {
@@ -26,7 +26,8 @@ void ProcessCommands::register_with(CommandRouter& router) {
     router.add("GET_PROCESSES", sync_handler([this](auto& r) { return get_processes(r); }));
 }
 
-asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyRequest& request, RequestContext&) {
+asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyRequest& request,
+                                                       RequestContext&) {
     auto params = parameters_object(request);
     if (!params) co_return CommandOutcome{params.error()};
     const json::object& p = **params;
@@ -34,13 +35,15 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
     const json::value& mode = parameter(p, "mode");
     const bool sync = mode.is_string() && mode.get_string() == "sync";
     const bool async = mode.is_string() && mode.get_string() == "async";
-    if (!sync && !async) co_return CommandOutcome::failure("INVALID_MODE", "Invalid mode: " + protocol::python_str(mode));
+    if (!sync && !async)
+        co_return CommandOutcome::failure("INVALID_MODE", "Invalid mode: " + protocol::python_str(mode));
 
     TurnRequest turn;
     turn.output = TurnOutput::cli_json;
     const json::value& prompt = parameter(p, "prompt");
     if (prompt.is_null())
-        co_return CommandOutcome::failure("COMMAND_PROCESSING_FAILED", "'NoneType' object is not subscriptable");
+        co_return CommandOutcome::failure("COMMAND_PROCESSING_FAILED",
+                                          "'NoneType' object is not subscriptable");
     if (!prompt.is_string())
         co_return CommandOutcome::failure("COMMAND_PROCESSING_FAILED",
                                           "'" + std::string(protocol::python_type_name(prompt)) +
@@ -54,7 +57,8 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
         co_return CommandOutcome::failure("INVALID_PARAMETER", "model must be a string");
     } else {
         turn.model = std::string(model->get_string());
-        if (auto problem = turns_.model_problem(turn.model)) co_return CommandOutcome::failure("INVALID_PARAMETER", *problem);
+        if (auto problem = turns_.model_problem(turn.model))
+            co_return CommandOutcome::failure("INVALID_PARAMETER", *problem);
     }
 
     const json::value& session = parameter(p, "session_id");
@@ -96,7 +100,8 @@ asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
         if (!outcome.ok()) co_return legacy_failure_result(outcome, limits_);
         // An upstream's answer: its result object is the output.
         json::object reply = outcome.answer ? outcome.answer->cli_result : json::object{};
-        if (auto failure = turns_.record_sync_spawn(prompt, reply, outcome.answer ? outcome.answer->session_id : std::nullopt)) {
+        if (auto failure = turns_.record_sync_spawn(
+                prompt, reply, outcome.answer ? outcome.answer->session_id : std::nullopt)) {
             log_->error("SPAWN sync: cannot write {}: {}", failure->path, failure->error.message());
             co_return legacy_io_failure_result(failure->error.value(), failure->path);
         }
@@ -105,7 +110,8 @@ asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
 
     const ProcessOutput& out = *outcome.process;
     auto parsed = protocol::parse_claude_json_output(out.stdout_data);
-    json::object reply = protocol::sync_spawn_result(parsed, out.stderr_data, out.returncode, out.stdout_data);
+    json::object reply =
+        protocol::sync_spawn_result(parsed, out.stderr_data, out.returncode, out.stdout_data);
     using Kind = protocol::ClaudeJsonOutput::Kind;
     if (parsed.kind == Kind::non_object && out.stderr_data.empty()) {
         turns_.write_last_output(parsed.value); // the legacy daemon wrote it before failing
@@ -121,13 +127,16 @@ asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
     co_return reply;
 }
 
-boost::system::result<std::string, CommandError> ProcessCommands::start_async(TurnRequest turn, json::value agent_id) {
-    if (!turns_.stopping() && !config_.api_shim.enabled && find_executable(config_.daemon.claude_command).empty()) {
+boost::system::result<std::string, CommandError> ProcessCommands::start_async(TurnRequest turn,
+                                                                              json::value agent_id) {
+    if (!turns_.stopping() && !config_.api_shim.enabled &&
+        find_executable(config_.daemon.claude_command).empty()) {
         log_->error("SPAWN async: {} not found in PATH", config_.daemon.claude_command);
         return CommandError{"SPAWN_FAILED", "Failed to start Claude process"};
     }
     const std::string model = turn.model;
-    const json::value session = turn.resume_session ? json::value(*turn.resume_session) : json::value(nullptr);
+    const json::value session =
+        turn.resume_session ? json::value(*turn.resume_session) : json::value(nullptr);
     auto job = turns_.submit(std::move(turn));
     if (!job) return legacy_submit_error(job.error(), limits_);
     if (!protocol::python_truthy(agent_id))
@@ -141,8 +150,9 @@ boost::system::result<std::string, CommandError> ProcessCommands::start_async(Tu
 void ProcessCommands::publish_process_error(const std::string& process_id, const json::value& agent_id,
                                             const std::string& error) {
     if (!protocol::python_truthy(agent_id)) return;
-    events_.publish_event("PROCESS_COMPLETE", "daemon",
-                          {{"process_id", process_id}, {"agent_id", agent_id}, {"status", "error"}, {"error", error}});
+    events_.publish_event(
+        "PROCESS_COMPLETE", "daemon",
+        {{"process_id", process_id}, {"agent_id", agent_id}, {"status", "error"}, {"error", error}});
 }
 
 asio::awaitable<void> ProcessCommands::finish_async(std::string process_id, json::value agent_id,
@@ -176,7 +186,8 @@ asio::awaitable<void> ProcessCommands::finish_async(std::string process_id, json
             break;
         }
         if (parsed.session_id_rejected)
-            log_->warn("Async process {}: claude reported an invalid session id; no session log written", process_id);
+            log_->warn("Async process {}: claude reported an invalid session id; no session log written",
+                       process_id);
     }
     if (outcome.log_failed || !outcome.answer) co_return;
     if (protocol::python_truthy(agent_id)) {
@@ -198,13 +209,13 @@ CommandOutcome ProcessCommands::get_processes(const protocol::LegacyRequest&) {
     for (const auto& [id, run] : async_runs_) {
         const bool running = run.job->state() != Job::State::queued;
         const auto started = run.job->started_at();
-        table[id] = json::object{
-            {"agent_id", run.agent_id},
-            {"model", run.model},
-            {"started_at", started ? json::value(protocol::legacy_timestamp(*started)) : json::value(nullptr)},
-            {"session_id", run.session_id},
-            {"status", running ? "running" : "queued"},
-            {"submitted_at", protocol::legacy_timestamp(run.job->submitted_at())}};
+        table[id] = json::object{{"agent_id", run.agent_id},
+                                 {"model", run.model},
+                                 {"started_at", started ? json::value(protocol::legacy_timestamp(*started))
+                                                        : json::value(nullptr)},
+                                 {"session_id", run.session_id},
+                                 {"status", running ? "running" : "queued"},
+                                 {"submitted_at", protocol::legacy_timestamp(run.job->submitted_at())}};
     }
     agents_.add_process_entries(table);
     return CommandOutcome::success({{"processes", std::move(table)}});

@@ -2,8 +2,8 @@
 // rglob order, checked for a composition's sources, and read for the composer (paths confined to prompts/).
 #include "daemon/services/composition_library.hpp"
 
-#include "daemon/services/composition_internal.hpp"
 #include "daemon/core/filesystem.hpp"
+#include "daemon/services/composition_internal.hpp"
 #include "protocol/python_format.hpp"
 
 #include <functional>
@@ -77,7 +77,8 @@ std::vector<std::string> CompositionLibrary::missing_components(const Compositio
     return missing;
 }
 
-std::optional<std::string> CompositionLibrary::read_component(const std::string& source, std::string& error) const {
+std::optional<std::string> CompositionLibrary::read_component(const std::string& source,
+                                                              std::string& error) const {
     const std::string full = display_path(root_, source);
     if (!safe_relative_path(source)) {
         error = "Component path escapes " + root_ + "/: " + source;
@@ -92,7 +93,8 @@ std::optional<std::string> CompositionLibrary::read_component(const std::string&
         }
         std::string available;
         for (const auto& e : list_dir(parent))
-            if (e.name.size() >= 3 && e.name.ends_with(".md")) available += (available.empty() ? "" : ", ") + e.name;
+            if (e.name.size() >= 3 && e.name.ends_with(".md"))
+                available += (available.empty() ? "" : ", ") + e.name;
         error = "Component not found: " + full + "\nAvailable in " + parent + ": " + available;
         return std::nullopt;
     }

@@ -16,7 +16,8 @@ std::vector<Entry> list_dir(const std::string& dir) {
         while (dirent* e = ::readdir(d)) {
             const std::string name = e->d_name;
             if (name == "." || name == "..") continue;
-            struct stat st{}, lst{};
+            struct stat st {
+            }, lst{};
             const std::string path = dir + "/" + name;
             const bool is_dir = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
             const bool is_link = ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
@@ -28,12 +29,12 @@ std::vector<Entry> list_dir(const std::string& dir) {
 }
 
 bool exists(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
 }
 
 bool is_directory(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 

@@ -1,8 +1,8 @@
 #include "daemon/services/composition_library.hpp"
 
+#include "daemon/core/filesystem.hpp"
 #include "daemon/services/composition_internal.hpp"
 #include "daemon/services/yaml_values.hpp"
-#include "daemon/core/filesystem.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -19,15 +19,19 @@ using detail::max_file_bytes;
 using detail::type_name;
 
 json::object Composition::summary() const {
-    return {{"name", name},         {"version", version},
-            {"description", description}, {"author", author},
-            {"required_context", required_context}, {"metadata", metadata}};
+    return {{"name", name},
+            {"version", version},
+            {"description", description},
+            {"author", author},
+            {"required_context", required_context},
+            {"metadata", metadata}};
 }
 
 json::object Composition::full() const {
     json::array comps;
     for (const auto& c : components)
-        comps.push_back(json::object{{"name", c.name}, {"source", c.source}, {"vars", c.vars}, {"condition", c.condition}});
+        comps.push_back(json::object{
+            {"name", c.name}, {"source", c.source}, {"vars", c.vars}, {"condition", c.condition}});
     return {{"name", name},
             {"version", version},
             {"description", description},
@@ -44,24 +48,28 @@ void CompositionLibrary::ensure_directories() const {
 
 bool CompositionLibrary::valid_composition_name(std::string_view name) {
     return !name.empty() && name != "." && name != ".." && name.find('/') == std::string_view::npos &&
-           name.find('\\') == std::string_view::npos && name.find('\0') == std::string_view::npos && name.size() <= 200;
+           name.find('\\') == std::string_view::npos && name.find('\0') == std::string_view::npos &&
+           name.size() <= 200;
 }
 
 std::vector<std::string> CompositionLibrary::composition_names() const {
     std::vector<std::string> names;
     for (const auto& e : list_dir(root_ + "/compositions"))
-        if (e.name.size() >= 5 && e.name.ends_with(".yaml")) names.push_back(e.name.substr(0, e.name.size() - 5));
+        if (e.name.size() >= 5 && e.name.ends_with(".yaml"))
+            names.push_back(e.name.substr(0, e.name.size() - 5));
     return names;
 }
 
 std::string CompositionLibrary::not_found_message(std::string_view name) const {
     std::string available;
-    for (const auto& n : composition_names()) available += (available.empty() ? "" : ", ") + n;
-    return "Composition not found: " + root_ + "/compositions/" + std::string(name) + ".yaml\nAvailable compositions: " +
-           available;
+    for (const auto& n : composition_names())
+        available += (available.empty() ? "" : ", ") + n;
+    return "Composition not found: " + root_ + "/compositions/" + std::string(name) +
+           ".yaml\nAvailable compositions: " + available;
 }
 
-std::optional<Composition> CompositionLibrary::load(std::string_view name, CompositionLoadError& error) const {
+std::optional<Composition> CompositionLibrary::load(std::string_view name,
+                                                    CompositionLoadError& error) const {
     const std::string path = root_ + "/compositions/" + std::string(name) + ".yaml";
     if (!valid_composition_name(name) || !exists(path)) {
         error = {true, not_found_message(name)};
@@ -102,8 +110,9 @@ std::optional<Composition> CompositionLibrary::load(std::string_view name, Compo
         if (comps->is_array()) {
             for (const auto& item : comps->get_array()) {
                 if (!item.is_object()) {
-                    error = {false, item.is_string() ? "string indices must be integers, not 'str'"
-                                                     : "'" + type_name(item) + "' object is not subscriptable"};
+                    error = {false, item.is_string()
+                                        ? "string indices must be integers, not 'str'"
+                                        : "'" + type_name(item) + "' object is not subscriptable"};
                     return std::nullopt;
                 }
                 const auto& co = item.get_object();
@@ -128,7 +137,9 @@ std::optional<Composition> CompositionLibrary::load(std::string_view name, Compo
             return std::nullopt;
         }
     }
-    for (auto [key, slot] : {std::pair{"name", &c.name}, {"version", &c.version}, {"description", &c.description},
+    for (auto [key, slot] : {std::pair{"name", &c.name},
+                             {"version", &c.version},
+                             {"description", &c.description},
                              {"author", &c.author}}) {
         const auto* v = o.if_contains(key);
         if (!v) {

@@ -2,7 +2,6 @@
 // Prompt compositions (spec §5.23-5.27, §8): YAML compositions under prompts/compositions/, Markdown
 // components under prompts/components/, directory order as readdir gives it, and the composer. Names and
 // component paths are confined to prompts/.
-#include "daemon/legacy/command_types.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -43,6 +42,13 @@ struct CompositionSelection {
     double score = 0;
 };
 
+// Why a composition could not be composed: the legacy reply's code (CONTEXT_VALIDATION_ERROR or
+// COMPOSE_PROMPT_FAILED) and text.
+struct ComposeError {
+    std::string code;
+    std::string message;
+};
+
 class CompositionLibrary {
 public:
     explicit CompositionLibrary(std::string prompts_dir = "prompts") : root_(std::move(prompts_dir)) {}
@@ -68,7 +74,7 @@ public:
     // missing context key or a component failure, COMPOSE_PROMPT_FAILED for anything else). `context` is
     // the parameter as sent (it need not be an object).
     std::optional<std::string> compose(const Composition& c, const boost::json::value& context,
-                                       CommandError& error) const;
+                                       ComposeError& error) const;
 
     // The required keys absent from `context`, or an error text where Python's `key in context` raises.
     std::optional<std::vector<std::string>> missing_context(const Composition& c, const boost::json::value& context,

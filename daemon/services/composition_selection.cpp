@@ -42,7 +42,8 @@ std::vector<std::string> split_words(std::string_view s) {
 
 // The legacy scorer (spec §8.6) on the JSON form of a composition; nullopt where it would raise.
 std::optional<double> CompositionLibrary::score(const Composition& c, std::string_view role,
-                                                const std::vector<std::string>& caps, std::string_view task) const {
+                                                const std::vector<std::string>& caps,
+                                                std::string_view task) const {
     if (!c.metadata.is_object()) return std::nullopt;
     const auto& md = c.metadata.get_object();
     auto list_of = [&](std::string_view key) -> std::optional<json::array> {
@@ -61,7 +62,8 @@ std::optional<double> CompositionLibrary::score(const Composition& c, std::strin
             auto compat = list_of("compatible_roles");
             if (!compat) return std::nullopt;
             const json::value lowered(lower(role));
-            if (std::any_of(compat->begin(), compat->end(), [&](const json::value& r) { return protocol::python_equal(r, lowered); }))
+            if (std::any_of(compat->begin(), compat->end(),
+                            [&](const json::value& r) { return protocol::python_equal(r, lowered); }))
                 score += 20;
         }
     }
@@ -73,11 +75,14 @@ std::optional<double> CompositionLibrary::score(const Composition& c, std::strin
         if (!required->empty()) {
             std::set<std::string> matching;
             for (const auto& r : *required)
-                if (r.is_string() && have.count(std::string(r.get_string()))) matching.insert(std::string(r.get_string()));
-            if (!matching.empty()) score += static_cast<double>(matching.size()) / static_cast<double>(required->size()) * 25;
+                if (r.is_string() && have.count(std::string(r.get_string())))
+                    matching.insert(std::string(r.get_string()));
+            if (!matching.empty())
+                score += static_cast<double>(matching.size()) / static_cast<double>(required->size()) * 25;
         }
-        if (std::any_of(provided->begin(), provided->end(),
-                        [&](const json::value& p) { return p.is_string() && have.count(std::string(p.get_string())); }))
+        if (std::any_of(provided->begin(), provided->end(), [&](const json::value& p) {
+                return p.is_string() && have.count(std::string(p.get_string()));
+            }))
             score += 10;
     }
     if (!task.empty()) {
@@ -97,7 +102,8 @@ std::optional<double> CompositionLibrary::score(const Composition& c, std::strin
         }
         std::size_t t_hits = 0;
         for (const auto& w : words)
-            if (std::any_of(lowered.begin(), lowered.end(), [&](const std::string& tag) { return tag.find(w) != std::string::npos; }))
+            if (std::any_of(lowered.begin(), lowered.end(),
+                            [&](const std::string& tag) { return tag.find(w) != std::string::npos; }))
                 ++t_hits;
         if (t_hits) score += std::min(3.0 * static_cast<double>(t_hits), 10.0);
     }
@@ -106,7 +112,9 @@ std::optional<double> CompositionLibrary::score(const Composition& c, std::strin
         double version = 0;
         bool ok = false;
         if (v.is_int64() || v.is_uint64() || v.is_double() || v.is_bool()) {
-            version = v.is_double() ? v.get_double() : v.is_bool() ? (v.get_bool() ? 1 : 0) : v.to_number<double>();
+            version = v.is_double() ? v.get_double()
+                      : v.is_bool() ? (v.get_bool() ? 1 : 0)
+                                    : v.to_number<double>();
             ok = true;
         } else if (v.is_string()) {
             const std::string text = std::string(protocol::strip_python_whitespace(v.get_string()));
@@ -117,9 +125,12 @@ std::optional<double> CompositionLibrary::score(const Composition& c, std::strin
         if (ok && version >= 2.0) score += 5;
     }
     if (const auto* uc = md.if_contains("use_cases")) {
-        std::size_t n = uc->is_array() ? uc->get_array().size() : uc->is_string() ? protocol::count_code_points(uc->get_string())
-                                                                  : uc->is_object() ? uc->get_object().size() : 0;
-        if (!uc->is_array() && !uc->is_string() && !uc->is_object()) return std::nullopt; // len() of a scalar raises
+        std::size_t n = uc->is_array()    ? uc->get_array().size()
+                        : uc->is_string() ? protocol::count_code_points(uc->get_string())
+                        : uc->is_object() ? uc->get_object().size()
+                                          : 0;
+        if (!uc->is_array() && !uc->is_string() && !uc->is_object())
+            return std::nullopt; // len() of a scalar raises
         if (n >= 2) score += 3;
     }
     if (const auto* tested = md.if_contains("tested"); tested && protocol::python_truthy(*tested)) score += 2;

@@ -28,24 +28,36 @@ std::string_view turn_end_cause(const boost::system::error_code& error) {
     if (!error) return "completed";
     if (error.category() != ksid_category()) return "internal";
     switch (static_cast<errc>(error.value())) {
-    case errc::queue_full: return "rejected";
-    case errc::shutting_down: return "cancelled";
-    case errc::cancelled: return "client_gone";
-    case errc::claude_not_found: return "not_found";
-    case errc::spawn_failed: return "spawn_failed";
+    case errc::queue_full:
+        return "rejected";
+    case errc::shutting_down:
+        return "cancelled";
+    case errc::cancelled:
+        return "client_gone";
+    case errc::claude_not_found:
+        return "not_found";
+    case errc::spawn_failed:
+        return "spawn_failed";
     case errc::timed_out:
-    case errc::upstream_timed_out: return "timed_out";
+    case errc::upstream_timed_out:
+        return "timed_out";
     case errc::output_too_large:
-    case errc::upstream_too_large: return "output_too_large";
-    case errc::claude_error: return "claude_error";
-    case errc::no_result: return "no_result";
-    case errc::upstream_failed: return "upstream_failed";
-    default: return "internal";
+    case errc::upstream_too_large:
+        return "output_too_large";
+    case errc::claude_error:
+        return "claude_error";
+    case errc::no_result:
+        return "no_result";
+    case errc::upstream_failed:
+        return "upstream_failed";
+    default:
+        return "internal";
     }
 }
 
 TurnService::TurnService(const config::Config& config, JobQueue& queue, SessionLog& session_log,
-                         SessionRegistry& sessions, AgentRegistry& agents, std::shared_ptr<spdlog::logger> log)
+                         SessionRegistry& sessions, AgentRegistry& agents,
+                         std::shared_ptr<spdlog::logger> log)
     : config_(config), queue_(queue), session_log_(session_log), sessions_(sessions), agents_(agents),
       log_(std::move(log)) {}
 
@@ -54,7 +66,8 @@ std::optional<std::string> TurnService::model_problem(std::string_view model) co
     for (const auto& m : config_.models.available)
         if (m == model) return std::nullopt;
     if (model.starts_with("claude-")) return std::nullopt;
-    if (config_.api_shim.enabled && config_.api_shim.model_map.contains(std::string(model))) return std::nullopt;
+    if (config_.api_shim.enabled && config_.api_shim.model_map.contains(std::string(model)))
+        return std::nullopt;
     std::string known;
     for (const auto& m : config_.models.available)
         known += (known.empty() ? "" : ", ") + m;
@@ -84,7 +97,8 @@ asio::awaitable<TurnOutcome> TurnService::finish(std::shared_ptr<Job> job, TurnL
             answer.session_id = request.resume_session; // the session it continued
         }
     }
-    if (outcome.ok() && outcome.answer && outcome.answer->session_id && logging.mode == TurnLogging::Mode::exchange)
+    if (outcome.ok() && outcome.answer && outcome.answer->session_id &&
+        logging.mode == TurnLogging::Mode::exchange)
         outcome.log_failed =
             !record_exchange(*job, logging, outcome.answer->cli_result, *outcome.answer->session_id);
     if (!outcome.ok())
@@ -100,7 +114,8 @@ void TurnService::count(const Job& job, const TurnOutcome& outcome) {
         stats_.queue_wait.observe(std::chrono::duration<double>(*started - job.submitted_at()).count());
     if (!outcome.ok() || !outcome.answer) return;
     const auto& usage = outcome.answer->usage;
-    stats_.prompt_tokens += usage_number(usage, "input_tokens") + usage_number(usage, "cache_creation_input_tokens") +
+    stats_.prompt_tokens += usage_number(usage, "input_tokens") +
+                            usage_number(usage, "cache_creation_input_tokens") +
                             usage_number(usage, "cache_read_input_tokens");
     stats_.completion_tokens += usage_number(usage, "output_tokens");
     stats_.cost_usd += outcome.answer->cost_usd;
@@ -139,14 +154,17 @@ bool TurnService::record_exchange(const Job& job, const TurnLogging& logging, js
     return true;
 }
 
-std::optional<RecordFailure> TurnService::record_sync_spawn(const std::string& prompt, const json::object& reply,
+std::optional<RecordFailure> TurnService::record_sync_spawn(const std::string& prompt,
+                                                            const json::object& reply,
                                                             const std::optional<std::string>& session) {
-    if (auto ec = session_log_.write_last_output(reply)) return RecordFailure{ec, "sockets/claude_last_output.json"};
+    if (auto ec = session_log_.write_last_output(reply))
+        return RecordFailure{ec, "sockets/claude_last_output.json"};
     if (!session) return std::nullopt;
     const auto& s = *session;
     auto human = protocol::human_log_line(protocol::legacy_timestamp_now(), prompt);
     auto claude = protocol::claude_log_line(reply, protocol::legacy_timestamp_now());
-    if (auto ec = session_log_.append_exchange(s, human, claude)) return RecordFailure{ec, session_log_.log_path(s)};
+    if (auto ec = session_log_.append_exchange(s, human, claude))
+        return RecordFailure{ec, session_log_.log_path(s)};
     sessions_.record(s);
     if (auto ec = session_log_.link_latest(s)) return RecordFailure{ec, "claude_logs/latest.jsonl"};
     if (auto ec = session_log_.write_last_session_id(s)) return RecordFailure{ec, "sockets/last_session_id"};

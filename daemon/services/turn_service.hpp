@@ -38,8 +38,8 @@ struct RecordFailure {
 
 class TurnService {
 public:
-    TurnService(const config::Config& config, JobQueue& queue, SessionLog& session_log, SessionRegistry& sessions,
-                AgentRegistry& agents, std::shared_ptr<spdlog::logger> log);
+    TurnService(const config::Config& config, JobQueue& queue, SessionLog& session_log,
+                SessionRegistry& sessions, AgentRegistry& agents, std::shared_ptr<spdlog::logger> log);
 
     // nullopt when the model may be used, else why not (errc::invalid_model's text).
     std::optional<std::string> model_problem(std::string_view model) const;
@@ -55,7 +55,8 @@ public:
 
     // Sync SPAWN's files in the legacy order (spec §6.4): claude_last_output.json (the reply), the session's
     // two log lines, the session registry, latest.jsonl, last_session_id.
-    std::optional<RecordFailure> record_sync_spawn(const std::string& prompt, const boost::json::object& reply,
+    std::optional<RecordFailure> record_sync_spawn(const std::string& prompt,
+                                                   const boost::json::object& reply,
                                                    const std::optional<std::string>& session);
     std::error_code write_last_output(const boost::json::value& output) {
         return session_log_.write_last_output(output);
@@ -67,7 +68,8 @@ public:
 
     // Shutdown: refuse new turns, cancel queued ones, stop running ones within `grace`, and wait for them
     // until `deadline`.
-    asio::awaitable<void> shutdown(std::chrono::milliseconds grace, std::chrono::steady_clock::time_point deadline);
+    asio::awaitable<void> shutdown(std::chrono::milliseconds grace,
+                                   std::chrono::steady_clock::time_point deadline);
 
 private:
     bool record_exchange(const Job& job, const TurnLogging& logging, boost::json::object result,

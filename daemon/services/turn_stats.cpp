@@ -22,8 +22,8 @@ void Histogram::observe(double seconds) {
 void Histogram::render(std::string& out, std::string_view name, std::string_view labels) const {
     const std::string sep = labels.empty() ? "" : ",";
     for (std::size_t i = 0; i < bounds.size(); ++i)
-        out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"" + prometheus_number(bounds[i]) +
-               "\"} " + std::to_string(counts_[i]) + "\n";
+        out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"" +
+               prometheus_number(bounds[i]) + "\"} " + std::to_string(counts_[i]) + "\n";
     out += std::string(name) + "_bucket{" + std::string(labels) + sep + "le=\"+Inf\"} " +
            std::to_string(total_) + "\n";
     const std::string braces = labels.empty() ? "" : "{" + std::string(labels) + "}";

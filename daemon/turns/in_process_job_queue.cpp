@@ -11,7 +11,8 @@ Job::Job(std::string id, TurnRequest request, TurnEventSink events, asio::any_io
     : id_(std::move(id)), request_(std::move(request)), events_(std::move(events)), done_(executor) {}
 
 asio::awaitable<TurnOutcome> Job::wait() {
-    while (!outcome_) co_await done_.wait();
+    while (!outcome_)
+        co_await done_.wait();
     co_return *outcome_;
 }
 
@@ -82,12 +83,15 @@ asio::awaitable<void> InProcessJobQueue::execute(std::shared_ptr<Job> job) {
 
 void InProcessJobQueue::close_and_cancel_all(std::chrono::milliseconds grace) {
     closed_ = true;
-    while (!pending_.empty()) pending_.begin()->second->cancel(errc::shutting_down);
-    for (const auto& job : std::vector(running_.begin(), running_.end())) job->cancel(errc::shutting_down, grace);
+    while (!pending_.empty())
+        pending_.begin()->second->cancel(errc::shutting_down);
+    for (const auto& job : std::vector(running_.begin(), running_.end()))
+        job->cancel(errc::shutting_down, grace);
 }
 
 asio::awaitable<void> InProcessJobQueue::wait_idle(std::chrono::steady_clock::time_point deadline) {
-    while (!running_.empty() && std::chrono::steady_clock::now() < deadline) co_await idle_.wait_until(deadline);
+    while (!running_.empty() && std::chrono::steady_clock::now() < deadline)
+        co_await idle_.wait_until(deadline);
 }
 
 QueueStats InProcessJobQueue::stats() const {

@@ -53,8 +53,8 @@ struct RateLimitNotice {
     boost::json::object info;
 };
 
-using TurnEvent = std::variant<TurnStarted, TextDelta, AssistantText, ToolUse, ToolResult, UsageUpdate,
-                               RateLimitNotice>;
+using TurnEvent =
+    std::variant<TurnStarted, TextDelta, AssistantText, ToolUse, ToolResult, UsageUpdate, RateLimitNotice>;
 
 // Receives a turn's events on the event loop, in order. The turn's result is its outcome, not an event.
 using TurnEventSink = std::function<void(const TurnEvent&)>;

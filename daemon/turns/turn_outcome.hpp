@@ -31,14 +31,14 @@ struct ProcessOutput {
 };
 
 struct TurnOutcome {
-    boost::system::error_code error; // a ksid errc; empty when the turn ran to its end
-    std::string detail;              // context for logs and error texts
-    int upstream_status = 0;         // errc::upstream_failed: the upstream's HTTP status (0: none)
-    int spawn_errno = 0;             // errc::spawn_failed
-    bool started = false;            // the run began (a run stopped midway may have used tools)
+    boost::system::error_code error;      // a ksid errc; empty when the turn ran to its end
+    std::string detail;                   // context for logs and error texts
+    int upstream_status = 0;              // errc::upstream_failed: the upstream's HTTP status (0: none)
+    int spawn_errno = 0;                  // errc::spawn_failed
+    bool started = false;                 // the run began (a run stopped midway may have used tools)
     std::optional<TurnAnswer> answer;     // the turn's result (events turns; cli_json when it parsed)
     std::optional<ProcessOutput> process; // cold cli runs: the process's own output
-    bool log_failed = false; // the session log could not be written (logged)
+    bool log_failed = false;              // the session log could not be written (logged)
 
     bool ok() const { return !error; }
     static TurnOutcome failure(boost::system::error_code e, std::string detail = {}) {

@@ -29,9 +29,9 @@ struct TurnRequest {
     std::chrono::milliseconds time_limit{300'000};
     // For the upstream (API shim) backend: sent as metadata, and the hop chain for loop protection.
     std::optional<std::string> agent_id;
-    int priority = 5;      // 0..9, lower runs first
-    std::string hops;      // X-Ksid-Hop of the HTTP request this turn serves ("" for socket clients)
-    std::string origin;    // who asked, for logs: "SPAWN", "SPAWN async", "HTTP req_…"
+    int priority = 5;   // 0..9, lower runs first
+    std::string hops;   // X-Ksid-Hop of the HTTP request this turn serves ("" for socket clients)
+    std::string origin; // who asked, for logs: "SPAWN", "SPAWN async", "HTTP req_…"
 };
 
 } // namespace ksid::daemon

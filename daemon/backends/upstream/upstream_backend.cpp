@@ -95,9 +95,8 @@ asio::awaitable<TurnOutcome> UpstreamBackend::run(const TurnRequest& request, co
     co_return direct;
 }
 
-asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnRequest& request,
-                                                                   const TurnEventSink& events,
-                                                                   CancellationToken& cancel) {
+asio::awaitable<UpstreamBackend::CallResult>
+UpstreamBackend::call(const TurnRequest& request, const TurnEventSink& events, CancellationToken& cancel) {
     const auto started = Clock::now();
     const auto deadline = started + to_ms(settings_.timeout);
     const bool want_events = request.output == TurnOutput::events;
@@ -163,8 +162,8 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
             };
         UpstreamReply reply = co_await client_->exchange(x, cancel);
         if (translator && translator->output_bytes() > max_output_bytes_)
-            co_return failed("too_large",
-                             failure(errc::upstream_too_large, "the upstream's answer exceeded the output limit"));
+            co_return failed("too_large", failure(errc::upstream_too_large,
+                                                  "the upstream's answer exceeded the output limit"));
 
         switch (reply.outcome) {
         case Outcome::response:
@@ -181,8 +180,9 @@ asio::awaitable<UpstreamBackend::CallResult> UpstreamBackend::call(const TurnReq
         case Outcome::tls_failed:
             co_return failed("tls", failure(errc::upstream_failed, reply.detail));
         case Outcome::failed_after_send:
-            co_return failed("after_send", failure(errc::upstream_failed,
-                                                   reply.detail + " (not retried: the request may have run)"));
+            co_return failed(
+                "after_send",
+                failure(errc::upstream_failed, reply.detail + " (not retried: the request may have run)"));
         }
 
         if (reply.outcome == Outcome::response && reply.status == 200) {

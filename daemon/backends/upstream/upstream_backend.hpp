@@ -5,9 +5,9 @@
 // nothing (protocol/upstream_retry), never after a request may have run. Falls back to the cli backend
 // when the upstream is unreachable, if configured.
 #include "config/config.hpp"
-#include "daemon/turns/turn_backend.hpp"
 #include "daemon/backends/upstream/upstream_client.hpp"
 #include "daemon/backends/upstream/upstream_stats.hpp"
+#include "daemon/turns/turn_backend.hpp"
 
 #include <spdlog/logger.h>
 
@@ -24,8 +24,7 @@ public:
     // fallback: the cli backend, used when the upstream is unreachable and api_shim.fallback_to_direct is
     // set.
     UpstreamBackend(asio::any_io_executor executor, const config::ApiShimSettings& settings,
-                    std::size_t max_output_bytes, TurnBackend* fallback,
-                    std::shared_ptr<spdlog::logger> log);
+                    std::size_t max_output_bytes, TurnBackend* fallback, std::shared_ptr<spdlog::logger> log);
 
     std::optional<std::string>
     init(); // an error text when the upstream cannot be used (bad URL, trust store)

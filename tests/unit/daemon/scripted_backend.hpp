@@ -4,11 +4,11 @@
 // io_context to its end.
 #include "daemon/turns/turn_backend.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 
 #include <deque>
 #include <exception>
@@ -28,18 +28,19 @@ class ScriptedBackend final : public daemon::TurnBackend {
 public:
     explicit ScriptedBackend(boost::asio::any_io_executor ex) : executor_(ex) {}
 
-    std::deque<ScriptedTurn> script;        // taken front first; an empty script answers ok with no answer
-    std::vector<daemon::TurnRequest> seen;  // every request run, in start order
+    std::deque<ScriptedTurn> script;       // taken front first; an empty script answers ok with no answer
+    std::vector<daemon::TurnRequest> seen; // every request run, in start order
     std::size_t running = 0, max_running = 0;
 
     // Lets every held turn finish with its scripted outcome.
     void release_all() {
-        for (auto* t : timers_) t->cancel();
+        for (auto* t : timers_)
+            t->cancel();
     }
 
-    boost::asio::awaitable<daemon::TurnOutcome> run(const daemon::TurnRequest& request,
-                                                    const daemon::TurnEventSink& events,
-                                                    std::shared_ptr<daemon::CancellationToken> cancel) override {
+    boost::asio::awaitable<daemon::TurnOutcome>
+    run(const daemon::TurnRequest& request, const daemon::TurnEventSink& events,
+        std::shared_ptr<daemon::CancellationToken> cancel) override {
         seen.push_back(request);
         ScriptedTurn turn;
         if (!script.empty()) {
@@ -78,7 +79,8 @@ inline void run_coroutine(boost::asio::io_context& io, boost::asio::awaitable<vo
 }
 
 // A successful outcome whose answer is a CLI result object.
-inline daemon::TurnOutcome answered(std::string text, std::optional<std::string> session, bool is_error = false) {
+inline daemon::TurnOutcome answered(std::string text, std::optional<std::string> session,
+                                    bool is_error = false) {
     daemon::TurnOutcome o;
     o.answer.emplace();
     o.answer->text = text;

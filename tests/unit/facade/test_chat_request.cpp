@@ -48,20 +48,25 @@ TEST_CASE("chat request → turn: each refusal") {
     CHECK(status({simple, "", "00112233445566ff", "r"}, policy()).status == 508); // our own id: a loop
     CHECK(status({simple, "", "not-hex", "r"}, policy()).status == 400);
     CHECK(status({"{", "", "", "r"}, policy()).status == 400);
-    auto model = status({R"({"model":"gpt","messages":[{"role":"user","content":"hi"}]})", "", "", "r"}, policy());
+    auto model =
+        status({R"({"model":"gpt","messages":[{"role":"user","content":"hi"}]})", "", "", "r"}, policy());
     CHECK(model.status == 404);
     CHECK(model.code == "model_not_found");
-    auto tools = status({R"({"model":"sonnet","messages":[{"role":"user","content":"hi"}],"metadata":{"enable_tools":true}})",
-                         "", "", "r"},
-                        policy(false));
+    auto tools = status(
+        {R"({"model":"sonnet","messages":[{"role":"user","content":"hi"}],"metadata":{"enable_tools":true}})",
+         "", "", "r"},
+        policy(false));
     CHECK(tools.status == 400);
     CHECK(tools.param == "metadata.enable_tools");
-    CHECK(status({R"({"model":"sonnet","messages":[{"role":"system","content":"only"},{"role":"user","content":""}]})", "",
-                  "", "r"},
-                 policy())
-              .message == "there is no user text to answer");
+    CHECK(
+        status(
+            {R"({"model":"sonnet","messages":[{"role":"system","content":"only"},{"role":"user","content":""}]})",
+             "", "", "r"},
+            policy())
+            .message == "there is no user text to answer");
     const std::string big_system = R"({"model":"sonnet","messages":[{"role":"system","content":")" +
-                                   std::string(100 * 1024 + 1, 'x') + R"("},{"role":"user","content":"hi"}]})";
+                                   std::string(100 * 1024 + 1, 'x') +
+                                   R"("},{"role":"user","content":"hi"}]})";
     CHECK(status({big_system, "", "", "r"}, policy()).param == "messages");
     CHECK(status({simple, "", "", "r"}, policy(false, true)).status == 503);
     // Tools asked for on a server that allows them, or not asked for: allowed.

@@ -54,7 +54,8 @@ TEST_CASE("HTTP map: every ksid error's status, type and code") {
         CHECK(e.code == row.code);
         CHECK_FALSE(e.message.empty());
     }
-    CHECK(openai_error_for(errc::claude_error, {"Invalid API key"}).message == "claude reported an error: Invalid API key");
+    CHECK(openai_error_for(errc::claude_error, {"Invalid API key"}).message ==
+          "claude reported an error: Invalid API key");
     CHECK(openai_error_for(errc::upstream_failed, {"the upstream answered 400: bad", 400}).message ==
           "upstream: the upstream answered 400: bad");
     CHECK(openai_error_for(errc::invalid_model, {"unknown model 'x'"}).param == "model");
@@ -67,9 +68,10 @@ TEST_CASE("HTTP map: retry headers") {
     CHECK(header(too_many, "retry-after-ms") == "1000");
     CHECK(header(too_many, "x-should-retry") == "");
     CHECK(header(error_response(openai_error_for(errc::tools_disabled)), "x-should-retry") == "false");
-    CHECK(header(error_response(openai_error_for(errc::timed_out)), "x-should-retry") == "false");   // 504
-    CHECK(header(error_response(openai_error_for(errc::no_result)), "x-should-retry") == "false");   // 502
-    CHECK(header(error_response(openai_error_for(errc::shutting_down)), "x-should-retry") == "");    // 503: retry
+    CHECK(header(error_response(openai_error_for(errc::timed_out)), "x-should-retry") == "false"); // 504
+    CHECK(header(error_response(openai_error_for(errc::no_result)), "x-should-retry") == "false"); // 502
+    CHECK(header(error_response(openai_error_for(errc::shutting_down)), "x-should-retry") ==
+          ""); // 503: retry
     CHECK(header(error_response({408, "invalid_request_error", "slow", {}, {}}), "x-should-retry") == "");
     const auto body = error_response(openai_error_for(errc::queue_full)).body;
     CHECK(body.find("\"type\":\"rate_limit_error\"") != std::string::npos);

@@ -36,7 +36,8 @@ TEST_CASE("openai_chat: a request's fields") {
     CHECK(r.agent_id == "a1");
     CHECK(r.priority == 2);
     // The session id: metadata, then top level, then the header.
-    CHECK(parsed(R"({"model":"m","messages":[{"role":"user","content":"x"}],"session_id":"top"})", "hdr").session_id == "top");
+    CHECK(parsed(R"({"model":"m","messages":[{"role":"user","content":"x"}],"session_id":"top"})", "hdr")
+              .session_id == "top");
     CHECK(parsed(R"({"model":"m","messages":[{"role":"user","content":"x"}]})", "hdr").session_id == "hdr");
 }
 
@@ -45,20 +46,27 @@ TEST_CASE("openai_chat: what is refused, with its param") {
     CHECK(refused("[]").param == std::nullopt);
     CHECK(refused(R"({"messages":[{"role":"user","content":"x"}]})").param == "model");
     CHECK(refused(R"({"model":"m","messages":[]})").param == "messages");
-    CHECK(refused(R"({"model":"m","messages":[{"role":"robot","content":"x"}]})").param == "messages[0].role");
-    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]})").param ==
-          "messages[1].role");
+    CHECK(refused(R"({"model":"m","messages":[{"role":"robot","content":"x"}]})").param ==
+          "messages[0].role");
+    CHECK(
+        refused(
+            R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]})")
+            .param == "messages[1].role");
     CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":2})").param == "n");
-    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"required"})").param ==
-          "tool_choice");
-    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})").param == "stream");
-    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"metadata":{"priority":10}})").param ==
-          "metadata.priority");
-    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"metadata":{"session_id":"../x"}})").param ==
-          "metadata.session_id");
-    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})")
-              .param.value_or("")
-              .starts_with("messages[0].content"));
+    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"required"})")
+              .param == "tool_choice");
+    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})").param ==
+          "stream");
+    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"metadata":{"priority":10}})")
+              .param == "metadata.priority");
+    CHECK(refused(
+              R"({"model":"m","messages":[{"role":"user","content":"x"}],"metadata":{"session_id":"../x"}})")
+              .param == "metadata.session_id");
+    CHECK(
+        refused(
+            R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})")
+            .param.value_or("")
+            .starts_with("messages[0].content"));
     auto deep = std::string(100, '[') + std::string(100, ']');
     refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"x":)" + deep + "}");
 }
@@ -71,14 +79,17 @@ TEST_CASE("openai_chat: the prompt a request becomes") {
     auto transcript = render_chat_prompt(parsed(R"({"model":"m","messages":[{"role":"user","content":"a"},
         {"role":"assistant","content":"b"},{"role":"user","content":"c"}]})"));
     CHECK(transcript.prompt == "User: a\n\nAssistant: b\n\nUser: c");
-    auto resumed = render_chat_prompt(parsed(R"({"model":"m","session_id":"s","messages":[{"role":"user","content":"a"},
+    auto resumed =
+        render_chat_prompt(parsed(R"({"model":"m","session_id":"s","messages":[{"role":"user","content":"a"},
         {"role":"assistant","content":"b"},{"role":"user","content":"c"},{"role":"user","content":"d"}]})"));
     CHECK(resumed.prompt == "c\n\nd"); // the session holds the rest
 }
 
 TEST_CASE("openai_chat: response, chunk, usage and error bodies") {
-    const json::value usage = json::object{{"input_tokens", 3}, {"cache_creation_input_tokens", 1},
-                                           {"cache_read_input_tokens", 2}, {"output_tokens", 7}};
+    const json::value usage = json::object{{"input_tokens", 3},
+                                           {"cache_creation_input_tokens", 1},
+                                           {"cache_read_input_tokens", 2},
+                                           {"output_tokens", 7}};
     auto u = openai_usage(usage);
     CHECK(u.at("prompt_tokens") == 6);
     CHECK(u.at("completion_tokens") == 7);

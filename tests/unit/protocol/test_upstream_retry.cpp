@@ -35,8 +35,10 @@ TEST_CASE("retry policy: back-off bounds and the time left") {
     const RetryPolicy policy{20, 4, 30};
     UpstreamAttempt refused{true, 0, false, "", ""};
     CHECK(upstream_retry_delay(policy, refused, 15, 1.0, now, milliseconds(600'000)) == milliseconds(30'000));
-    CHECK(upstream_retry_delay(policy, refused, 0, 7.0, now, milliseconds(600'000)) == milliseconds(4000)); // jitter ≤ 1
-    CHECK_FALSE(upstream_retry_delay(policy, refused, 0, 1.0, now, milliseconds(4000))); // would pass the deadline
+    CHECK(upstream_retry_delay(policy, refused, 0, 7.0, now, milliseconds(600'000)) ==
+          milliseconds(4000)); // jitter ≤ 1
+    CHECK_FALSE(
+        upstream_retry_delay(policy, refused, 0, 1.0, now, milliseconds(4000))); // would pass the deadline
     UpstreamAttempt busy{false, 429, false, "60", ""};
     CHECK_FALSE(upstream_retry_delay(policy, busy, 0, 1.0, now, milliseconds(59'000)));
     CHECK(upstream_retry_delay({0, 0.5, 30}, refused, 0, 1.0, now, milliseconds(600'000)) == std::nullopt);

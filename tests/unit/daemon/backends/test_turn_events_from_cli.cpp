@@ -17,8 +17,10 @@ TEST_CASE("CLI stream-json → turn events: a recorded run with a tool") {
     std::vector<TurnEvent> events;
     std::optional<json::object> result;
     for (const auto& e : parsed) {
-        if (auto t = turn_event_from_cli(e)) events.push_back(*t);
-        else result = e.object;
+        if (auto t = turn_event_from_cli(e))
+            events.push_back(*t);
+        else
+            result = e.object;
     }
     REQUIRE_FALSE(events.empty());
     const auto* started = std::get_if<TurnStarted>(&events.front());
@@ -51,8 +53,11 @@ TEST_CASE("CLI stream-json → turn events: a recorded run with a tool") {
 }
 
 TEST_CASE("CLI result → answer: session precedence, fallbacks, errors") {
-    auto a = answer_from_cli_result(json::object{{"sessionId", "legacy"}, {"session_id", "new"}, {"result", "x"},
-                                                 {"is_error", true}, {"stop_reason", "max_tokens"}});
+    auto a = answer_from_cli_result(json::object{{"sessionId", "legacy"},
+                                                 {"session_id", "new"},
+                                                 {"result", "x"},
+                                                 {"is_error", true},
+                                                 {"stop_reason", "max_tokens"}});
     CHECK(a.session_id == "legacy"); // the legacy daemon's precedence
     CHECK(a.is_error);
     CHECK(a.stop_reason == "max_tokens");

@@ -32,25 +32,31 @@ TEST_CASE("legacy map: every turn error's R object") {
          {{"error", "claude executable not found in PATH"},
           {"details", "[Errno 2] No such file or directory: 'claude'"}}},
         {spawn_eacces,
-         {{"error", "Failed to spawn process: PermissionError"}, {"details", "[Errno 13] Permission denied: 'claude'"}}},
+         {{"error", "Failed to spawn process: PermissionError"},
+          {"details", "[Errno 13] Permission denied: 'claude'"}}},
         {with_process(failed(errc::timed_out), -9, "late"),
-         {{"error", "claude did not finish within the time limit of 300 s (queue.run_time_limit); its process group "
-                    "was killed"},
+         {{"error",
+           "claude did not finish within the time limit of 300 s (queue.run_time_limit); its process group "
+           "was killed"},
           {"returncode", -9},
           {"stderr", "late"}}},
-        {failed(errc::upstream_timed_out), {{"error", "The upstream API did not answer within 330 s (api_shim.timeout)"}}},
+        {failed(errc::upstream_timed_out),
+         {{"error", "The upstream API did not answer within 330 s (api_shim.timeout)"}}},
         {with_process(failed(errc::output_too_large), -15),
-         {{"error", "claude wrote more than 1024 bytes of output (queue.max_output_bytes); its process group was killed"},
+         {{"error", "claude wrote more than 1024 bytes of output (queue.max_output_bytes); its process group "
+                    "was killed"},
           {"returncode", -15}}},
         {failed(errc::upstream_too_large),
          {{"error", "The upstream API's response exceeded 1024 bytes (queue.max_output_bytes)"}}},
         {with_process(failed(errc::shutting_down), -15),
          {{"error", "The run was cancelled: ksid is shutting down"}, {"returncode", -15}}},
-        {failed(errc::shutting_down, "", false), {{"error", "The run was cancelled: ksid is shutting down"}, {"returncode", -15}}},
+        {failed(errc::shutting_down, "", false),
+         {{"error", "The run was cancelled: ksid is shutting down"}, {"returncode", -15}}},
         {failed(errc::shutting_down, "cancelled", true),
          {{"error", "The run was cancelled: ksid is shutting down"}, {"returncode", -1}}},
         {failed(errc::queue_full),
-         {{"error", "ksid's job queue is full (4 running, 64 waiting); try again later"}, {"code", "QUEUE_FULL"}}},
+         {{"error", "ksid's job queue is full (4 running, 64 waiting); try again later"},
+          {"code", "QUEUE_FULL"}}},
         {upstream, {{"error", "API shim: the upstream answered 500: boom"}, {"upstream_status", 500}}},
         {failed(errc::internal, "bad_alloc"), {{"error", "ksid failed to run the turn: bad_alloc"}}},
     };
@@ -69,5 +75,6 @@ TEST_CASE("legacy map: async SPAWN refusals and file failures") {
     CHECK(stopping.code == "SPAWN_FAILED");
     CHECK(stopping.message == "Failed to start Claude process");
     CHECK(legacy_io_failure_result(ENOSPC, "claude_logs/s.jsonl") ==
-          json::object{{"error", "OSError: [Errno 28] No space left on device: 'claude_logs/s.jsonl'"}, {"returncode", -1}});
+          json::object{{"error", "OSError: [Errno 28] No space left on device: 'claude_logs/s.jsonl'"},
+                       {"returncode", -1}});
 }

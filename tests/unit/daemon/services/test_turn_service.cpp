@@ -21,8 +21,9 @@ namespace {
 
 // A TurnService over a scripted backend, writing its files into a fresh temporary directory.
 struct Fixture {
-    Fixture() : dir(fs::temp_directory_path() / ("ksid-turn-service-" + std::to_string(::getpid()) + "-" +
-                                                 std::to_string(counter++))) {
+    Fixture()
+        : dir(fs::temp_directory_path() /
+              ("ksid-turn-service-" + std::to_string(::getpid()) + "-" + std::to_string(counter++))) {
         fs::create_directories(dir / "claude_logs");
         fs::create_directories(dir / "sockets");
         config.queue.max_concurrent = 1;
@@ -33,7 +34,8 @@ struct Fixture {
     std::vector<std::string> log_lines(const std::string& session) const {
         std::ifstream in(dir / "claude_logs" / (session + ".jsonl"));
         std::vector<std::string> lines;
-        for (std::string line; std::getline(in, line);) lines.push_back(line);
+        for (std::string line; std::getline(in, line);)
+            lines.push_back(line);
         return lines;
     }
 
@@ -69,7 +71,8 @@ TEST_CASE("TurnService: a finished turn is recorded, counted and keeps its answe
     run_coroutine(f.io, [&]() -> asio::awaitable<void> {
         auto job = f.turns.submit(events_turn()).value();
         CHECK(job->request().time_limit == std::chrono::milliseconds(300'000)); // queue.run_time_limit
-        auto o = co_await f.turns.finish(job, TurnLogging{TurnLogging::Mode::exchange, json::value("agent-1")});
+        auto o =
+            co_await f.turns.finish(job, TurnLogging{TurnLogging::Mode::exchange, json::value("agent-1")});
         REQUIRE(o.ok());
         CHECK(o.answer->text == "Hello");
         CHECK(o.answer->session_id == "sess-1");

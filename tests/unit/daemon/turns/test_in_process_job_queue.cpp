@@ -23,7 +23,8 @@ TurnRequest turn(std::string prompt, int priority = 5) {
 TEST_CASE("job queue: the concurrency limit, then priority, then submission order") {
     asio::io_context io;
     ScriptedBackend backend(io.get_executor());
-    for (int i = 0; i < 5; ++i) backend.script.push_back({{}, {}, true});
+    for (int i = 0; i < 5; ++i)
+        backend.script.push_back({{}, {}, true});
     InProcessJobQueue queue(io.get_executor(), backend, 2, 10, quiet());
     run_coroutine(io, [&]() -> asio::awaitable<void> {
         auto a = queue.submit(turn("a"), {}).value();
@@ -41,11 +42,13 @@ TEST_CASE("job queue: the concurrency limit, then priority, then submission orde
             co_await tick.async_wait(asio::use_awaitable);
         }
         backend.release_all();
-        for (auto& j : {a, b, c, d, e}) CHECK((co_await j->wait()).ok());
+        for (auto& j : {a, b, c, d, e})
+            CHECK((co_await j->wait()).ok());
     }());
     REQUIRE(backend.seen.size() == 5);
     std::string order;
-    for (const auto& r : backend.seen) order += r.prompt;
+    for (const auto& r : backend.seen)
+        order += r.prompt;
     CHECK(order == "abdce"); // d (priority 1) before c and e (7), which keep their order
     CHECK(backend.max_running == 2);
 }
@@ -112,10 +115,14 @@ TEST_CASE("job queue: events reach the job's sink in order") {
     InProcessJobQueue queue(io.get_executor(), backend, 1, 1, quiet());
     std::string seen;
     run_coroutine(io, [&]() -> asio::awaitable<void> {
-        auto job = queue.submit(turn("x"), [&](const TurnEvent& e) {
-                            if (auto* s = std::get_if<TurnStarted>(&e)) seen += "[" + *s->session_id + "]";
-                            if (auto* d = std::get_if<TextDelta>(&e)) seen += d->text;
-                        }).value();
+        auto job = queue
+                       .submit(turn("x"),
+                               [&](const TurnEvent& e) {
+                                   if (auto* s = std::get_if<TurnStarted>(&e))
+                                       seen += "[" + *s->session_id + "]";
+                                   if (auto* d = std::get_if<TextDelta>(&e)) seen += d->text;
+                               })
+                       .value();
         co_await job->wait();
     }());
     CHECK(seen == "[s1]Hello");
