@@ -92,6 +92,8 @@ std::string pending_text_chunks(ChatTurn& t, const std::string& id, long long cr
             batch += protocol::sse_event(protocol::chat_chunk_body(id, created, model, delta, std::nullopt));
         }
     }
+    t.events.clear(); // sent: a long answer does not accumulate
+    t.consumed = 0;
     return batch;
 }
 

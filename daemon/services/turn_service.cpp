@@ -88,7 +88,10 @@ result<std::shared_ptr<Job>> TurnService::submit(TurnRequest request, TurnEventS
 asio::awaitable<TurnOutcome> TurnService::finish(std::shared_ptr<Job> job, TurnLogging logging) {
     TurnOutcome outcome = co_await job->wait();
     const TurnRequest& request = job->request();
-    if (outcome.ok() && outcome.answer && request.output == TurnOutput::events) {
+    if (outcome.ok() && !outcome.answer && request.output == TurnOutput::events) {
+        outcome.error = errc::no_result; // a backend that ended without an answer
+        outcome.detail = "the turn ended without a result";
+    } else if (outcome.ok() && outcome.answer && request.output == TurnOutput::events) {
         TurnAnswer& answer = *outcome.answer;
         if (answer.is_error) {
             outcome.error = errc::claude_error;
