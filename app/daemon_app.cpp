@@ -3,6 +3,7 @@
 #include "daemon/services/agent_supervisor.hpp"
 #include "daemon/services/message_bus.hpp"
 #include "daemon/backends/cli_backend.hpp"
+#include "daemon/backends/warm/warm_pool.hpp"
 #include "daemon/services/turn_service.hpp"
 #include "daemon/services/session_log.hpp"
 #include "daemon/legacy/command_router.hpp"
@@ -59,10 +60,12 @@ struct Daemon {
                        ? std::make_unique<UpstreamBackend>(io.get_executor(), cfg.api_shim,
                                                            cfg.queue.max_output_bytes, &backend, log)
                        : nullptr),
-          queue(io.get_executor(), upstream ? static_cast<TurnBackend&>(*upstream) : backend,
-                cfg.queue.max_concurrent, cfg.queue.max_pending, log),
+          pool(!cfg.api_shim.enabled && cfg.pool.enabled
+                   ? std::make_unique<WarmPool>(io.get_executor(), cfg, backend, log)
+                   : nullptr),
+          queue(io.get_executor(), turn_backend(), cfg.queue.max_concurrent, cfg.queue.max_pending, log),
           turns(cfg, queue, session_log, sessions, agents, log), supervisor(io.get_executor(), cfg, bus, log),
-          process_commands(io.get_executor(), turns, supervisor, bus, cfg, log),
+          process_commands(io.get_executor(), turns, supervisor, bus, cfg, log, pool.get()),
           composition_commands(compositions), bus_commands(bus),
           agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(),
@@ -85,8 +88,16 @@ struct Daemon {
             const auto grace = budget.child_grace(to_ms(cfg.daemon.shutdown_grace));
             co_await (turns.shutdown(grace, budget.work_deadline()) &&
                       supervisor.shutdown(grace, budget.work_deadline()));
+            if (pool) co_await pool->shutdown(grace, budget.work_deadline());
             if (upstream) upstream->close_idle();
         });
+    }
+
+    // Where turns run: the API shim's upstream, warm processes, or a cold claude each.
+    TurnBackend& turn_backend() {
+        if (upstream) return *upstream;
+        if (pool) return *pool;
+        return backend;
     }
 
     asio::awaitable<void> watch_signals() {
@@ -135,6 +146,7 @@ struct Daemon {
     SessionLog session_log;
     CliBackend backend;
     std::unique_ptr<UpstreamBackend> upstream; // api_shim.enabled: turns go to the upstream API
+    std::unique_ptr<WarmPool> pool;            // pool.enabled: turns go to warm claude processes
     InProcessJobQueue queue;
     TurnService turns;
     AgentSupervisor supervisor;
@@ -239,7 +251,9 @@ int run_daemon(const DaemonOptions& options) {
                             d.turns,
                             d.lifecycle,
                             log,
-                            d.upstream ? &d.upstream->stats() : nullptr};
+                            d.upstream ? &d.upstream->stats() : nullptr,
+                            d.pool.get()};
+    if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, ""}); // SPAWN's default turn
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
             log->critical("{}", *err);

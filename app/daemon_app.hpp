@@ -16,6 +16,7 @@
 namespace ksid::daemon {
 
 class TurnService;
+class WarmPool;
 class Lifecycle;
 struct UpstreamStats;
 
@@ -27,6 +28,7 @@ struct DaemonServices {
     Lifecycle& lifecycle;
     std::shared_ptr<spdlog::logger> log;
     const UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
+    const WarmPool* pool = nullptr;          // the warm processes, when they are the backend
 };
 // Starts an extension once the socket listens; an error text aborts the start-up.
 using DaemonExtension = std::function<std::optional<std::string>(DaemonServices&)>;

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
         options.extensions.push_back(
             [keys = std::move(api_keys)](daemon::DaemonServices& s) -> std::optional<std::string> {
                 auto server = std::make_shared<facade::HttpServer>(
-                    s.executor, facade::FacadeDeps{s.config, s.turns, s.log, s.upstream}, keys);
+                    s.executor, facade::FacadeDeps{s.config, s.turns, s.log, s.upstream, s.pool}, keys);
                 if (auto err = server->listen()) return "HTTP facade: " + *err;
                 server->start();
                 s.log->info("HTTP facade listening on http://{} ({})", server->endpoint(),

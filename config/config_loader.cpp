@@ -208,6 +208,31 @@ const std::vector<Setting>& settings() {
                          KSID_FIELD(facade.idle_timeout), sec_p(0.1, day), sec_r));
         t.push_back(make("facade.keepalive_interval", "", "seconds between SSE keepalive comments",
                          KSID_FIELD(facade.keepalive_interval), sec_p(0.1, 3600), sec_r));
+        // pool
+        t.push_back(make("pool.enabled", "KSID_POOL_ENABLED", "run turns on warm claude processes",
+                         KSID_FIELD(pool.enabled), bool_p, bool_r));
+        t.push_back(make("pool.max_processes", "KSID_POOL_MAX_PROCESSES", "warm processes at most",
+                         KSID_FIELD(pool.max_processes), uint_p(1, 256), num_r));
+        t.push_back(make("pool.memory_budget", "KSID_POOL_MEMORY_BUDGET", "resident memory of all warm processes",
+                         KSID_FIELD(pool.memory_budget), bytes_p(std::size_t(64) << 20, std::size_t(1) << 40),
+                         num_r));
+        t.push_back(make("pool.spares", "", "idle pre-started processes kept per recently used key",
+                         KSID_FIELD(pool.spares), uint_p(0, 16), num_r));
+        t.push_back(make("pool.prestart", "", "start a spare for SPAWN's default model at start-up",
+                         KSID_FIELD(pool.prestart), bool_p, bool_r));
+        t.push_back(make("pool.idle_ttl", "", "seconds an idle session process is kept",
+                         KSID_FIELD(pool.idle_ttl), sec_p(1, 7 * day), sec_r));
+        t.push_back(make("pool.max_turns", "", "turns after which a process is recycled",
+                         KSID_FIELD(pool.max_turns), uint_p(1, 1'000'000), num_r));
+        t.push_back(make("pool.max_age", "", "seconds after which an idle process is recycled",
+                         KSID_FIELD(pool.max_age), sec_p(1, 30 * day), sec_r));
+        t.push_back(make("pool.max_process_rss", "", "resident memory after which an idle process is recycled",
+                         KSID_FIELD(pool.max_process_rss), bytes_p(std::size_t(16) << 20, std::size_t(1) << 40),
+                         num_r));
+        t.push_back(make("pool.output_idle_limit", "", "seconds without output after which a turn's process is killed",
+                         KSID_FIELD(pool.output_idle_limit), sec_p(1, day), sec_r));
+        t.push_back(make("pool.interrupt_drain", "", "seconds to wait for an interrupted turn's result",
+                         KSID_FIELD(pool.interrupt_drain), sec_p(0.1, 60), sec_r));
         return t;
     }();
     return table;
@@ -235,7 +260,7 @@ std::optional<ConfigError> apply_yaml(Config& cfg, const YAML::Node& root, std::
         });
         if (!known_section)
             return ConfigError{at_line(origin, section.first.Mark()) + ": unknown section '" + name +
-                               "' (known: api_shim, dramatiq, models, daemon, queue, facade)"};
+                               "' (known: api_shim, dramatiq, models, daemon, queue, facade, pool)"};
         if (name == "dramatiq") cfg.dramatiq.configured = true;
         if (section.second.IsNull()) continue;
         if (!section.second.IsMap())

@@ -47,7 +47,7 @@ HttpResponse metrics_endpoint(const FacadeContext& c) {
     HttpResponse res;
     res.content_type = "text/plain; version=0.0.4";
     res.body = c.metrics.render(c.deps.turns.queue_stats(), c.deps.turns.stats(),
-                                c.open_connections ? c.open_connections() : 0, c.deps.upstream);
+                                c.open_connections ? c.open_connections() : 0, c.deps.upstream, c.deps.pool);
     return res;
 }
 

@@ -13,6 +13,7 @@
 
 namespace ksid::daemon {
 class TurnService;
+class WarmPool;
 struct UpstreamStats;
 } // namespace ksid::daemon
 
@@ -23,6 +24,7 @@ struct FacadeDeps {
     daemon::TurnService& turns;
     std::shared_ptr<spdlog::logger> log;
     const daemon::UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
+    const daemon::WarmPool* pool = nullptr;          // the warm processes, when they are the backend
 };
 
 struct FacadeContext {

@@ -18,7 +18,8 @@ void Metrics::request(std::string_view route, int status, double seconds) {
 }
 
 std::string Metrics::render(const daemon::QueueStats& q, const daemon::TurnStats& turns,
-                            std::size_t open_connections, const daemon::UpstreamStats* upstream) const {
+                            std::size_t open_connections, const daemon::UpstreamStats* upstream,
+                            const daemon::WarmPool* pool) const {
     std::string out;
     out += "# HELP ksid_http_requests_total HTTP requests by route and status.\n# TYPE "
            "ksid_http_requests_total counter\n";
@@ -66,6 +67,22 @@ std::string Metrics::render(const daemon::QueueStats& q, const daemon::TurnStats
                "# TYPE ksid_upstream_failures_total counter\n";
         for (const auto& [kind, n] : upstream->failures)
             out += "ksid_upstream_failures_total{kind=\"" + kind + "\"} " + std::to_string(n) + "\n";
+    }
+    if (pool) {
+        std::map<std::string, std::size_t> by_state{{"busy", 0}, {"idle", 0}, {"spare", 0}};
+        for (const auto& p : pool->processes()) ++by_state[p.state];
+        out += "# HELP ksid_pool_processes Warm claude processes by state.\n# TYPE ksid_pool_processes gauge\n";
+        for (const auto& [state, n] : by_state)
+            out += "ksid_pool_processes{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+        out += "# HELP ksid_pool_resident_bytes Resident memory of the warm processes' groups.\n"
+               "# TYPE ksid_pool_resident_bytes gauge\nksid_pool_resident_bytes " +
+               std::to_string(pool->total_rss_bytes()) + "\n";
+        const auto& s = pool->stats();
+        out += "# HELP ksid_pool_events_total Warm pool events.\n# TYPE ksid_pool_events_total counter\n";
+        for (const auto& [event, n] : {std::pair{"hit", s.hits}, {"miss", s.misses}, {"eviction", s.evictions},
+                                        {"recycle", s.recycles}, {"interrupt", s.interrupts}, {"kill", s.kills},
+                                        {"cold_retry", s.cold_retries}, {"cold_overflow", s.cold_overflow}})
+            out += "ksid_pool_events_total{event=\"" + std::string(event) + "\"} " + std::to_string(n) + "\n";
     }
     return out;
 }

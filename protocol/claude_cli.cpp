@@ -7,8 +7,13 @@ bool is_alnum(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c
 } // namespace
 
 std::vector<std::string> build_claude_argv(std::string_view executable, const ClaudeInvocation& inv) {
-    std::vector<std::string> argv{std::string(executable), "--model", inv.model, "--print", "--output-format"};
-    if (inv.format == ClaudeOutputFormat::json) {
+    std::vector<std::string> argv{std::string(executable), "--model", inv.model, "--print"};
+    if (inv.stream_input) {
+        argv.emplace_back("--input-format");
+        argv.emplace_back("stream-json");
+    }
+    argv.emplace_back("--output-format");
+    if (inv.format == ClaudeOutputFormat::json && !inv.stream_input) {
         argv.emplace_back("json");
     } else {
         argv.emplace_back("stream-json");
@@ -21,8 +26,12 @@ std::vector<std::string> build_claude_argv(std::string_view executable, const Cl
         argv.emplace_back(legacy_allowed_tools);
     }
     if (inv.resume_session && !inv.resume_session->empty()) {
-        argv.emplace_back("--resume");
-        argv.emplace_back(*inv.resume_session);
+        if (inv.stream_input) {
+            argv.push_back("--resume=" + *inv.resume_session);
+        } else {
+            argv.emplace_back("--resume");
+            argv.emplace_back(*inv.resume_session);
+        }
     }
     return argv;
 }

@@ -26,10 +26,15 @@ struct ClaudeInvocation {
     // --append-system-prompt=TEXT (one argv element, so the text can never be read as a flag). Callers
     // bound its size: the kernel limits one argv element to 128 KiB.
     std::string append_system_prompt;
+    // A persistent process (claude-cli.md "Persistent processes"): --input-format stream-json, one user turn
+    // per stdin line; stream-json output; the session as one element, --resume=S.
+    bool stream_input = false;
 };
 
 // argv[0] is `executable`; the order is the legacy one:
 //   claude --model M --print --output-format json [--allowedTools "..."] [--resume S]
+// A persistent process: claude --model M --print --input-format stream-json --output-format stream-json
+//   --verbose --include-partial-messages [--append-system-prompt=...] [--allowedTools "..."] [--resume=S]
 std::vector<std::string> build_claude_argv(std::string_view executable, const ClaudeInvocation& invocation);
 
 // Session ids name files (claude_logs/<id>.jsonl) and go on argv: letters, digits, '-', '_', '.', ':'; at

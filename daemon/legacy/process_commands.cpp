@@ -14,12 +14,12 @@ namespace json = boost::json;
 
 ProcessCommands::ProcessCommands(asio::any_io_executor executor, TurnService& turns, AgentSupervisor& agents,
                                  EventSink& events, const config::Config& config,
-                                 std::shared_ptr<spdlog::logger> log)
+                                 std::shared_ptr<spdlog::logger> log, const WarmPool* pool)
     : executor_(executor), turns_(turns), agents_(agents), events_(events),
       config_(config), limits_{config.daemon.claude_command,    config.queue.run_time_limit.count(),
                                config.api_shim.timeout.count(), config.queue.max_output_bytes,
                                config.queue.max_concurrent,     config.queue.max_pending},
-      log_(std::move(log)) {}
+      log_(std::move(log)), pool_(pool) {}
 
 void ProcessCommands::register_with(CommandRouter& router) {
     router.add("SPAWN", [this](auto& r, auto& c) { return spawn(r, c); });
@@ -218,6 +218,17 @@ CommandOutcome ProcessCommands::get_processes(const protocol::LegacyRequest&) {
                                  {"submitted_at", protocol::legacy_timestamp(run.job->submitted_at())}};
     }
     agents_.add_process_entries(table);
+    if (pool_)
+        for (const auto& p : pool_->processes())
+            table["warm-" + std::to_string(p.pid)] =
+                json::object{{"agent_id", nullptr},
+                             {"model", p.model},
+                             {"session_id", p.session ? json::value(*p.session) : json::value(nullptr)},
+                             {"status", p.state},
+                             {"type", "warm_claude"},
+                             {"pid", p.pid},
+                             {"rss_bytes", p.rss_bytes},
+                             {"turns", p.turns}};
     return CommandOutcome::success({{"processes", std::move(table)}});
 }
 

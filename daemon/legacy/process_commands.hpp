@@ -1,6 +1,7 @@
 #pragma once
 // SPAWN and GET_PROCESSES (spec §5.1, §5.21, §6): the legacy request checks, turns run through the
 // TurnService, and the legacy reply shapes, files and PROCESS_COMPLETE events around them.
+#include "daemon/backends/warm/warm_pool.hpp"
 #include "daemon/core/events.hpp"
 #include "daemon/legacy/command_router.hpp"
 #include "daemon/legacy/legacy_turn_errors.hpp"
@@ -14,7 +15,8 @@ namespace ksid::daemon {
 class ProcessCommands {
 public:
     ProcessCommands(asio::any_io_executor executor, TurnService& turns, AgentSupervisor& agents,
-                    EventSink& events, const config::Config& config, std::shared_ptr<spdlog::logger> log);
+                    EventSink& events, const config::Config& config, std::shared_ptr<spdlog::logger> log,
+                    const WarmPool* pool = nullptr);
     void register_with(CommandRouter& router);
 
 private:
@@ -43,6 +45,7 @@ private:
     LegacyTurnLimits limits_;
     std::shared_ptr<spdlog::logger> log_;
     std::map<std::string, AsyncRun> async_runs_;
+    const WarmPool* pool_; // warm processes are listed too
 };
 
 } // namespace ksid::daemon

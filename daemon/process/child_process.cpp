@@ -1,5 +1,7 @@
 #include "daemon/process/child_process.hpp"
 
+#include "daemon/process/posix_spawn.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -20,7 +22,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
 
 namespace ksid::daemon {
 
@@ -50,67 +51,6 @@ std::string find_executable(const std::string& command) {
     return {};
 }
 
-namespace {
-
-struct Fd {
-    int fd = -1;
-    Fd() = default;
-    explicit Fd(int f) : fd(f) {}
-    Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        reset();
-        fd = std::exchange(o.fd, -1);
-        return *this;
-    }
-    ~Fd() { reset(); }
-    void reset() {
-        if (fd >= 0) ::close(fd);
-        fd = -1;
-    }
-    int release() { return std::exchange(fd, -1); }
-};
-
-struct Pipe {
-    Fd read, write;
-};
-
-bool make_pipe(Pipe& p) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-    p.read = Fd(fds[0]);
-    p.write = Fd(fds[1]);
-    return true;
-}
-
-// Spawns the child in its own process group with pipes on 0/1/2 and every other descriptor closed.
-int spawn(const ChildSpec& spec, int in_fd, int out_fd, int err_fd, pid_t& pid) {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &all); // SIGPIPE is ignored in the daemon, not in children
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-    std::vector<char*> argv;
-    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    return rc;
-}
-
-} // namespace
-
 // The state of one run, shared by its concurrent parts (stdin writer, two readers, supervisor).
 class ChildRun {
 public:
@@ -131,14 +71,14 @@ public:
             co_return std::move(outcome_);
         }
         pid_t pid = -1;
-        if (int rc = spawn(spec_, in.read.fd, out.write.fd, err.write.fd, pid); rc != 0) {
+        if (int rc = spawn_in_own_group(spec_.argv, spec_.cwd, in.read.fd, out.write.fd, err.write.fd, pid); rc != 0) {
             outcome_.status = ChildOutcome::Status::spawn_failed;
             outcome_.spawn_errno = rc;
             co_return std::move(outcome_);
         }
         pid_ = pid;
         outcome_.pid = pid;
-        const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+        const int pidfd = open_pidfd(pid);
         if (pidfd < 0) { // cannot happen on Linux >= 5.3; never leave the child behind
             ::kill(-pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
