@@ -64,21 +64,116 @@ void write_all(int fd, const std::string& s) {
 
 bool has(const std::string& prompt, const char* mode) { return prompt.find(std::string("FAKE:") + mode) != std::string::npos; }
 
+
+// The string value of "key": "..." in a JSON line (enough for the lines ksid writes).
+std::string json_string_after(const std::string& line, const std::string& key) {
+    auto pos = line.find("\"" + key + "\":");
+    if (pos == std::string::npos) return "";
+    pos = line.find('"', pos + key.size() + 3);
+    if (pos == std::string::npos) return "";
+    std::string out;
+    for (std::size_t i = pos + 1; i < line.size(); ++i) {
+        char c = line[i];
+        if (c == '"') break;
+        if (c == '\\' && i + 1 < line.size()) {
+            char e = line[++i];
+            if (e == 'n') out += '\n';
+            else if (e == 't') out += '\t';
+            else if (e == 'u' && i + 4 < line.size()) {
+                out += static_cast<char>(std::strtol(line.substr(i + 1, 4).c_str(), nullptr, 16));
+                i += 4;
+            } else out += e;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// `claude --input-format stream-json`: one user turn per stdin line, answered with init, deltas, the
+// assistant message and a result whose total_cost_usd is cumulative, as the real CLI does. Per-turn
+// faults by prompt: FAKE:hang-turn (starts, then no answer until an interrupt), FAKE:deaf-turn (starts, then
+// ignores interrupts too), FAKE:die-turn (exits before any output), FAKE:die-mid (exits after the first
+// delta), FAKE:silent-turn (no output at all and deaf: for the output-idle limit).
+int stream_input_loop(const std::string& model, std::string session) {
+    if (session.empty()) session = new_uuid();
+    std::string pending;
+    char buf[65536];
+    int turns = 0;
+    bool hanging = false, deaf = false;
+    for (;;) {
+        const auto nl = pending.find('\n');
+        if (nl == std::string::npos) {
+            ssize_t n = ::read(0, buf, sizeof buf);
+            if (n <= 0) return 0; // stdin closed: exit 0, as the CLI does
+            pending.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        const std::string line = pending.substr(0, nl);
+        pending.erase(0, nl + 1);
+        if (line.find("\"control_request\"") != std::string::npos) {
+            const std::string id = json_string_after(line, "request_id");
+            if (deaf) continue;
+            write_all(1, "{\"type\":\"control_response\",\"response\":{\"subtype\":\"success\",\"request_id\":\"" + id +
+                             "\"}}\n");
+            if (hanging) {
+                hanging = false;
+                write_all(1, "{\"type\":\"result\",\"subtype\":\"error_during_execution\",\"is_error\":true,"
+                             "\"result\":\"interrupted\",\"session_id\":\"" + session +
+                                 "\",\"total_cost_usd\":" + std::to_string(0.0001 * turns) +
+                                 ",\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}\n");
+            }
+            continue;
+        }
+        if (line.find("\"user\"") == std::string::npos) continue;
+        if (hanging) continue; // the real CLI answers one turn at a time
+        const std::string prompt = json_string_after(line, "content");
+        ++turns;
+        if (has(prompt, "die-turn")) return 3;
+        if (has(prompt, "silent-turn")) { // no output at all, deaf to interrupts
+            hanging = deaf = true;
+            continue;
+        }
+        write_all(1, "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"" + session + "\",\"model\":\"" +
+                         json_escape(model) + "\"}\n");
+        if (has(prompt, "hang-turn") || has(prompt, "deaf-turn")) { // started, then no answer
+            hanging = true;
+            deaf = has(prompt, "deaf-turn");
+            continue;
+        }
+        const std::string answer = "ECHO[" + std::to_string(turns) + "]: " + prompt;
+        write_all(1, "{\"type\":\"stream_event\",\"event\":{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                     "{\"type\":\"text_delta\",\"text\":\"" + json_escape(answer) + "\"}},\"session_id\":\"" + session +
+                         "\"}\n");
+        if (has(prompt, "die-mid")) return 4;
+        write_all(1, "{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"" +
+                         json_escape(answer) + "\"}]},\"session_id\":\"" + session + "\"}\n");
+        write_all(1, "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"num_turns\":1,\"result\":\"" +
+                         json_escape(answer) + "\",\"stop_reason\":\"end_turn\",\"session_id\":\"" + session +
+                         "\",\"total_cost_usd\":" + std::to_string(0.0001 * turns) + ",\"fake_pid\":" +
+                         std::to_string(::getpid()) + ",\"fake_turn\":" + std::to_string(turns) +
+                         ",\"usage\":{\"input_tokens\":3,\"output_tokens\":5}}\n");
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string resume, output_format = "json", model;
+    std::string resume, output_format = "json", model, input_format = "text";
     bool partial = false;
     std::string argv_json = "[";
     for (int i = 0; i < argc; ++i) {
         std::string a = argv[i];
         argv_json += (i ? ", \"" : "\"") + json_escape(a) + "\"";
         if (a == "--resume" && i + 1 < argc) resume = argv[i + 1];
+        if (a.rfind("--resume=", 0) == 0) resume = a.substr(9);
+        if (a == "--input-format" && i + 1 < argc) input_format = argv[i + 1];
         if (a == "--output-format" && i + 1 < argc) output_format = argv[i + 1];
         if (a == "--model" && i + 1 < argc) model = argv[i + 1];
         if (a == "--include-partial-messages") partial = true;
     }
     argv_json += "]";
+    if (input_format == "stream-json") return stream_input_loop(model, resume);
 
     std::string prompt;
     const char* env_mode = std::getenv("FAKE_CLAUDE_MODE");

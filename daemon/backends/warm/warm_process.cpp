@@ -170,6 +170,10 @@ asio::awaitable<TurnOutcome> WarmProcess::run_turn(const TurnRequest& request, c
         }
     }
     stop(cancel.grace() ? std::min(*cancel.grace(), limits.kill_grace) : limits.kill_grace);
+    if (hung && !turn_->produced_output) { // it hung before it said anything: the turn may run elsewhere
+        retry_cold = true;
+        co_return TurnOutcome::failure(errc::timed_out, "the warm process did not answer");
+    }
     TurnOutcome o = TurnOutcome::failure(stopped_by, hung ? "no output for " +
                                                                 std::to_string(limits.output_idle_limit.count() / 1000) +
                                                                 " s: the warm process was killed"
