@@ -100,6 +100,13 @@ TurnOutcome WarmProcess::answer_of(json::object result, const TurnRequest& reque
         result["total_cost_usd"] = std::max(0.0, total - cumulative_cost_);
         cumulative_cost_ = total;
     }
+    // What only a persistent process reports, made to read as a cold run's: modelUsage is cumulative too, and
+    // model_usage_since_last_result is the turn's own; begun_message_ids has no cold counterpart.
+    if (auto* since = result.if_contains("model_usage_since_last_result")) {
+        result["modelUsage"] = std::move(*since);
+        result.erase("model_usage_since_last_result");
+    }
+    result.erase("begun_message_ids");
     TurnOutcome o;
     o.answer = answer_from_cli_result(std::move(result), request.resume_session);
     if (o.answer->session_id) session_ = o.answer->session_id;
