@@ -1,0 +1,41 @@
+#include "protocol/claude_cli.hpp"
+#include "protocol/claude_stream_input.hpp"
+
+#include <boost/json/parse.hpp>
+#include <doctest/doctest.h>
+
+using namespace ksid::protocol;
+namespace json = boost::json;
+
+TEST_CASE("stream input: a user turn and an interrupt, one line each") {
+    const auto line = stream_input_user_line("hi \"there\"\nsecond line");
+    REQUIRE(line.back() == '\n');
+    CHECK(line.find('\n') == line.size() - 1); // the prompt's newline is escaped: one line
+    const auto o = json::parse(line).as_object();
+    CHECK(o.at("type") == "user");
+    CHECK(o.at("message").at("role") == "user");
+    CHECK(o.at("message").at("content") == "hi \"there\"\nsecond line");
+    CHECK(o.at("parent_tool_use_id").is_null());
+    CHECK(o.at("session_id") == "default");
+    const auto i = json::parse(stream_input_interrupt_line("req_7")).as_object();
+    CHECK(i.at("type") == "control_request");
+    CHECK(i.at("request_id") == "req_7");
+    CHECK(i.at("request").at("subtype") == "interrupt");
+}
+
+TEST_CASE("argv of a persistent process") {
+    ClaudeInvocation inv;
+    inv.model = "sonnet";
+    inv.stream_input = true;
+    inv.enable_tools = false;
+    inv.resume_session = "s-1";
+    inv.append_system_prompt = "be brief";
+    CHECK(build_claude_argv("claude", inv) ==
+          std::vector<std::string>{"claude", "--model", "sonnet", "--print", "--input-format", "stream-json",
+                                   "--output-format", "stream-json", "--verbose", "--include-partial-messages",
+                                   "--append-system-prompt=be brief", "--resume=s-1"});
+    inv.stream_input = false; // the legacy form is unchanged
+    inv.append_system_prompt.clear();
+    CHECK(build_claude_argv("claude", inv) == std::vector<std::string>{"claude", "--model", "sonnet", "--print",
+                                                                        "--output-format", "json", "--resume", "s-1"});
+}
