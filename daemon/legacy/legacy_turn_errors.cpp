@@ -48,8 +48,8 @@ json::object legacy_failure_result(const TurnOutcome& o, const LegacyTurnLimits&
         break;
     case errc::timed_out:
         out["error"] = "claude did not finish within the time limit of " +
-                       seconds_text(limits.run_time_limit_seconds) +
-                       " s (queue.run_time_limit); its process group was killed";
+                       seconds_text(limits.run_time_limit_seconds) + " s (queue.run_time_limit); " +
+                       (o.interrupted ? "the turn was interrupted" : "its process group was killed");
         out["returncode"] = returncode;
         break;
     case errc::upstream_timed_out:

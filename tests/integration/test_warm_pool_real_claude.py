@@ -96,6 +96,27 @@ class WarmRealClaude(WarmRealClaudeCase):
 
 
 @unittest.skipUnless(AVAILABLE, f"claude CLI not installed at {CLAUDE}: run scripts/test-deps")
+class WarmRealClaudeInterrupt(WarmRealClaudeCase):
+    pool = "pool:\n  enabled: true\n  spares: 0\n  prestart: false\n  interrupt_drain: 3\n"
+
+    def setUp(self):
+        super().setUp()
+        self.ksid.stop()
+        self.ksid = Ksid(env=dict(self.ksid_env, KSID_RUN_TIME_LIMIT="3"), config=self.pool).start()
+
+    def test_a_turn_stuck_in_a_slow_api_call_is_stopped_and_the_session_goes_on(self):
+        first = self.turn("hello", enable_tools=False)
+        start = time.monotonic()
+        out = self.ksid.request(spawn("STUB_SLOW:30 wait", first["session_id"], enable_tools=False), timeout=60)
+        self.assertIn("time limit", out["result"]["error"])
+        self.assertLess(time.monotonic() - start, 10)
+        # Interrupted and drained, or killed and resumed: either way the session answers its next turn.
+        after = self.turn("still there?", first["session_id"], enable_tools=False)
+        self.assertTrue(after["result"].startswith("ECHO["), after)
+        self.assertEqual(after["session_id"], first["session_id"])
+
+
+@unittest.skipUnless(AVAILABLE, f"claude CLI not installed at {CLAUDE}: run scripts/test-deps")
 class WarmRealClaudeMemory(WarmRealClaudeCase):
     pool = "pool:\n  enabled: true\n  spares: 0\n  prestart: false\n  memory_budget: 200MiB\n"
 

@@ -168,11 +168,14 @@ asio::awaitable<TurnOutcome> WarmProcess::run_turn(const TurnRequest& request, c
     if (stopped_by != errc::output_too_large && !hung) {
         const std::string id = "ksid_interrupt_" + std::to_string(next_request_id_++);
         child_->write(protocol::stream_input_interrupt_line(id));
-        if (co_await wait_for_result(Clock::now() + limits.interrupt_drain)) {
+        // At shutdown the budget's grace bounds the drain too.
+        const auto drain = cancel.grace() ? std::min(limits.interrupt_drain, *cancel.grace()) : limits.interrupt_drain;
+        if (co_await wait_for_result(Clock::now() + drain)) {
             // Drained: the conversation is intact and the process stays usable (its cost is kept count of).
             (void)answer_of(std::move(*turn_->result), request);
             TurnOutcome o = TurnOutcome::failure(stopped_by, "interrupted");
             o.started = true;
+            o.interrupted = true;
             co_return o;
         }
     }

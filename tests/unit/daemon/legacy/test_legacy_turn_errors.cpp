@@ -40,6 +40,14 @@ TEST_CASE("legacy map: every turn error's R object") {
            "was killed"},
           {"returncode", -9},
           {"stderr", "late"}}},
+        {[] {
+             auto o = failed(errc::timed_out, "interrupted");
+             o.interrupted = true;
+             return o;
+         }(),
+         {{"error", "claude did not finish within the time limit of 300 s (queue.run_time_limit); the turn was "
+                    "interrupted"},
+          {"returncode", -1}}},
         {failed(errc::upstream_timed_out),
          {{"error", "The upstream API did not answer within 330 s (api_shim.timeout)"}}},
         {with_process(failed(errc::output_too_large), -15),
