@@ -36,6 +36,7 @@ struct TurnOutcome {
     int upstream_status = 0;              // errc::upstream_failed: the upstream's HTTP status (0: none)
     int spawn_errno = 0;                  // errc::spawn_failed
     bool started = false;                 // the run began (a run stopped midway may have used tools)
+    bool interrupted = false;             // stopped in band (a warm process): nothing was killed
     std::optional<TurnAnswer> answer;     // the turn's result (events turns; cli_json when it parsed)
     std::optional<ProcessOutput> process; // cold cli runs: the process's own output
     bool log_failed = false;              // the session log could not be written (logged)
