@@ -67,7 +67,7 @@ boost::system::result<std::string, OpenAIError> content_text(const json::value& 
     return text;
 }
 
-bool valid_agent_id(std::string_view id) { return is_valid_session_id(id); }
+bool valid_agent_id(std::string_view id) { return is_safe_identifier(id); }
 
 } // namespace
 
@@ -131,7 +131,7 @@ boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_v
     auto session_from = [&](const json::value& v, const std::string& param) -> std::optional<OpenAIError> {
         if (v.is_null() || (v.is_string() && v.get_string().empty())) return std::nullopt;
         if (!v.is_string() || !is_valid_session_id(v.get_string()))
-            return bad("invalid session id: letters, digits, '-', '_', '.', ':' (at most 128)", param);
+            return bad("invalid session id: " + session_id_rules(), param);
         r.session_id = std::string(v.get_string());
         return std::nullopt;
     };

@@ -49,7 +49,7 @@ std::vector<std::string> strings_of(const json::value& v) {
 }
 
 // Names that go on an agent's argv and into ids: letters, digits, - _ . :, not starting with - or '.'.
-bool safe_name(std::string_view s) { return protocol::is_valid_session_id(s); }
+bool safe_name(std::string_view s) { return protocol::is_safe_identifier(s); }
 
 } // namespace
 

@@ -4,6 +4,7 @@
 #include "protocol/json_parse.hpp"
 #include "protocol/python_format.hpp"
 #include "protocol/python_json.hpp"
+#include "protocol/reserved_names.hpp"
 #include "protocol/timestamp.hpp"
 
 namespace ksid::daemon {
@@ -15,6 +16,8 @@ boost::system::result<std::string, SharedStateStore::KeyRejected> SharedStateSto
     if (name.empty()) return KeyRejected{"the key must not be empty"};
     if (name.size() > 200) return KeyRejected{"the key is longer than 200 bytes"};
     if (name == "." || name == "..") return KeyRejected{"the key must not be '.' or '..'"};
+    if (protocol::is_reserved_shared_state_key(name))
+        return KeyRejected{"the key is reserved: ksid keeps its own file under that name"};
     for (char c : name) {
         if (c == '/' || c == '\\') return KeyRejected{"the key must not contain a path separator"};
         if (c == '\0') return KeyRejected{"the key must not contain NUL"};

@@ -1,7 +1,7 @@
 #pragma once
 // Shared state (spec §5.12-5.14, §9.4): key → JSON value in memory, persisted as shared_state/<key>.json
 // ({"value": ..., "updated_at": ...}, written durably: temp file, fsync, rename). Keys name files, so a key
-// that could leave shared_state/ is rejected.
+// that could leave shared_state/ or that names ksid's own identities.json is rejected.
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/result.hpp>

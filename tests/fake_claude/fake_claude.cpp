@@ -145,6 +145,8 @@ int main(int argc, char** argv) {
 
     std::string session = resume.empty() ? new_uuid() : resume;
     if (has(prompt, "badsession")) session = "../../etc/passwd";
+    if (const auto at = prompt.find("FAKE:session="); at != std::string::npos) // reports that session id
+        session = prompt.substr(at + 13, prompt.find_first_of(" \n", at) - at - 13);
     std::string extra;
     if (has(prompt, "fds")) {
         extra += ", \"fds\": [";

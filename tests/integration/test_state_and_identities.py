@@ -191,6 +191,55 @@ class InvalidIdentitiesFile(unittest.TestCase):
             k.cleanup()
 
 
+class ReservedNames(KsidTestCase):
+    """Client-chosen names that would land on ksid's own files are refused (protocol/reserved_names.hpp)."""
+
+    def test_the_shared_state_key_identities_is_refused(self):
+        self.ksid.request(cmd("CREATE_IDENTITY", agent_id="keep-me"))
+        with open(self.ksid.path("shared_state", "identities.json")) as f:
+            before = f.read()
+        for name in ("SET_SHARED", "GET_SHARED"):
+            r = self.ksid.request(cmd(name, key="identities", value="clobbered"))
+            self.assertEqual(r["status"], "error", name)
+            self.assertEqual(r["error"]["code"], "INVALID_KEY")
+            self.assertIn("reserved", r["error"]["message"])
+        with open(self.ksid.path("shared_state", "identities.json")) as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(self.ksid.stop(), 0)
+        self.ksid.start()
+        self.assertEqual(self.ksid.request(cmd("GET_IDENTITY", agent_id="keep-me"))["result"]["status"],
+                         "identity_found")
+
+    def test_reserved_session_ids_are_refused(self):
+        for sid in ("latest", "message_bus", "task_routing"):
+            r = self.ksid.request(cmd("SPAWN", mode="sync", type="claude", prompt="x", session_id=sid))
+            self.assertEqual(r["status"], "error", sid)
+            self.assertEqual(r["error"]["code"], "INVALID_PARAMETER")
+            self.assertIn("not latest, message_bus or task_routing", r["error"]["message"])
+        self.assertEqual(os.listdir(self.ksid.path("claude_logs")), [])
+
+    def test_a_reserved_session_id_reported_by_the_cli_names_no_file(self):
+        first = self.ksid.request(cmd("SPAWN", mode="sync", type="claude", prompt="first"))["result"]["session_id"]
+        for sid in ("latest", "message_bus", "task_routing"):
+            for mode in ("sync", "async"):
+                r = self.ksid.request(cmd("SPAWN", mode=mode, type="claude", prompt="FAKE:session=" + sid))
+                self.assertEqual(r["status"], "success", (sid, mode))
+        deadline = time.monotonic() + 10  # let the async runs finish and be recorded
+        while self.ksid.request(cmd("GET_PROCESSES"))["result"]["processes"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # latest.jsonl still points at the first session's log, not at itself or at another ksid file.
+        self.assertEqual(os.readlink(self.ksid.path("claude_logs", "latest.jsonl")), first + ".jsonl")
+        with open(self.ksid.path("claude_logs", first + ".jsonl")) as f:
+            self.assertEqual(len(f.read().splitlines()), 2)
+        with open(self.ksid.path("sockets", "last_session_id")) as f:
+            self.assertEqual(f.read(), first)
+        for name in ("message_bus.jsonl", "task_routing.jsonl"):
+            if os.path.exists(self.ksid.path("claude_logs", name)):
+                with open(self.ksid.path("claude_logs", name)) as f:
+                    for line in f:
+                        self.assertNotIn(json.loads(line).get("type"), ("human", "claude"), name)
+
+
 class Cleanup(KsidTestCase):
     def touch(self, *parts, content="x"):
         with open(self.ksid.path(*parts), "w") as f:
