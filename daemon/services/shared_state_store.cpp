@@ -10,7 +10,8 @@
 namespace ksid::daemon {
 namespace json = boost::json;
 
-boost::system::result<std::string, SharedStateStore::KeyRejected> SharedStateStore::file_name_for(const json::value& key) {
+boost::system::result<std::string, SharedStateStore::KeyRejected>
+SharedStateStore::file_name_for(const json::value& key) {
     if (key.is_array() || key.is_object()) return KeyRejected{"the key must be a string"};
     const std::string name = protocol::python_str(key); // a missing key is None → None.json, as legacy
     if (name.empty()) return KeyRejected{"the key must not be empty"};

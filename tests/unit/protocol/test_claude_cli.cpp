@@ -25,9 +25,9 @@ TEST_CASE("stream-json argv") {
     inv.model = "opus";
     inv.enable_tools = false;
     inv.format = ClaudeOutputFormat::stream_json;
-    CHECK(build_claude_argv("/usr/bin/claude", inv) ==
-          V{"/usr/bin/claude", "--model", "opus", "--print", "--output-format", "stream-json", "--verbose",
-            "--include-partial-messages"});
+    CHECK(build_claude_argv("/usr/bin/claude", inv) == V{"/usr/bin/claude", "--model", "opus", "--print",
+                                                         "--output-format", "stream-json", "--verbose",
+                                                         "--include-partial-messages"});
 }
 
 TEST_CASE("session ids that could inject flags or escape claude_logs/ are invalid") {
