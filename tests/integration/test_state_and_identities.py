@@ -89,6 +89,60 @@ class SharedState(KsidTestCase):
                          "coder")
 
 
+def strict_json(text):
+    """json.loads without Python's NaN/Infinity extension: what ksid's own loader accepts."""
+    def refuse(name):
+        raise ValueError("not JSON: " + name)
+    return json.loads(text, parse_constant=refuse)
+
+
+class Numbers(KsidTestCase):
+    """A number ksid cannot hold as sent is refused, never stored altered (1e309 as Infinity made
+    identities.json unreadable at the next start, which then overwrote it)."""
+
+    def raw_request(self, line):
+        return json.loads(self.ksid.exchange(line.encode() + b"\n"))
+
+    def test_unrepresentable_numbers_are_refused_and_nothing_is_written(self):
+        self.ksid.request(cmd("CREATE_IDENTITY", agent_id="keep-me"))
+        with open(self.ksid.path("shared_state", "identities.json")) as f:
+            identities = f.read()
+        big = "123456789012345678901234567890"
+        for line in (
+                '{"command": "SET_SHARED", "version": "2.0", "parameters": {"key": "n", "value": 1e309}}',
+                '{"command": "SET_SHARED", "version": "2.0", "parameters": {"key": "n", "value": [-1E400]}}',
+                '{"command": "SET_SHARED", "version": "2.0", "parameters": {"key": "n", "value": %s}}' % big,
+                '{"command": "CREATE_IDENTITY", "version": "2.0", "parameters": {"agent_id": "x", '
+                '"personality_traits": [1e309]}}',
+                '{"command": "UPDATE_IDENTITY", "version": "2.0", "parameters": {"agent_id": "keep-me", '
+                '"updates": {"score": %s}}}' % big):
+            r = self.raw_request(line)
+            self.assertEqual(r["status"], "error", line)
+            self.assertEqual(r["error"]["code"], "INVALID_PARAMETER")
+            self.assertIn("cannot be kept as sent", r["error"]["message"])
+        self.assertFalse(os.path.exists(self.ksid.path("shared_state", "n.json")))
+        with open(self.ksid.path("shared_state", "identities.json")) as f:
+            self.assertEqual(f.read(), identities)
+        strict_json(identities)
+        self.assertEqual(self.ksid.stop(), 0)
+        self.ksid.start()
+        r = self.ksid.request(cmd("LIST_IDENTITIES"))["result"]
+        self.assertEqual(list(r["identities"]), ["keep-me"])
+
+    def test_64_bit_integers_and_doubles_read_back_the_same_after_a_restart(self):
+        value = [18446744073709551615, -9223372036854775808, 1.7976931348623157e308, 5e-324, 0.1, 1e-400]
+        self.assertEqual(self.ksid.request(cmd("SET_SHARED", key="n", value=value))["status"], "success")
+        self.ksid.request(cmd("CREATE_IDENTITY", agent_id="a", personality_traits=value))
+        self.assertEqual(self.ksid.stop(), 0)
+        self.ksid.start()
+        self.assertEqual(self.ksid.request(cmd("GET_SHARED", key="n"))["result"]["value"], value)
+        identity = self.ksid.request(cmd("GET_IDENTITY", agent_id="a"))["result"]["identity"]
+        self.assertEqual(identity["personality_traits"], value)
+        for name in ("n.json", "identities.json"):
+            with open(self.ksid.path("shared_state", name)) as f:
+                strict_json(f.read())
+
+
 class Identities(KsidTestCase):
     def test_create_with_role_defaults(self):
         r = self.ksid.request(cmd("CREATE_IDENTITY", agent_id="research_bot_1234", role="researcher"))
