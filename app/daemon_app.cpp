@@ -1,26 +1,26 @@
 #include "app/daemon_app.hpp"
 
-#include "daemon/services/agent_supervisor.hpp"
-#include "daemon/services/message_bus.hpp"
+#include "app/instance_guard.hpp"
 #include "daemon/backends/cli_backend.hpp"
-#include "daemon/services/turn_service.hpp"
-#include "daemon/services/session_log.hpp"
-#include "daemon/legacy/command_router.hpp"
+#include "daemon/backends/upstream/upstream_backend.hpp"
+#include "daemon/core/filesystem.hpp"
+#include "daemon/core/lifecycle.hpp"
+#include "daemon/core/logging.hpp"
 #include "daemon/legacy/agent_commands.hpp"
 #include "daemon/legacy/bus_commands.hpp"
 #include "daemon/legacy/cleanup_command.hpp"
+#include "daemon/legacy/command_router.hpp"
 #include "daemon/legacy/composition_commands.hpp"
 #include "daemon/legacy/identity_commands.hpp"
 #include "daemon/legacy/process_commands.hpp"
+#include "daemon/legacy/socket_server.hpp"
 #include "daemon/legacy/state_commands.hpp"
 #include "daemon/legacy/system_commands.hpp"
-#include "daemon/core/filesystem.hpp"
-#include "app/instance_guard.hpp"
+#include "daemon/services/agent_supervisor.hpp"
+#include "daemon/services/message_bus.hpp"
+#include "daemon/services/session_log.hpp"
+#include "daemon/services/turn_service.hpp"
 #include "daemon/turns/in_process_job_queue.hpp"
-#include "daemon/core/lifecycle.hpp"
-#include "daemon/core/logging.hpp"
-#include "daemon/legacy/socket_server.hpp"
-#include "daemon/backends/upstream/upstream_backend.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -50,8 +50,9 @@ std::chrono::milliseconds to_ms(config::Seconds s) {
 struct Daemon {
     Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
         : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
-          system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
-          identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
+          shared_state("shared_state", log), system_commands(lifecycle, log),
+          state_commands(shared_state, sessions, agents, log), identity_commands(identities, log),
+          cleanup_command(sessions, cfg.daemon.socket_path, log),
           bus("claude_logs/message_bus.jsonl", BusLimits{}, log),
           backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
                                      to_ms(cfg.queue.kill_grace)}),
@@ -103,9 +104,8 @@ struct Daemon {
         guard.release_socket();
         // Services stop their work (cancel jobs, SIGTERM → grace → SIGKILL children) and the facade closes,
         // concurrently; waiting clients get their error replies through the normal reply path.
-        co_await lifecycle.run_hooks(budget, [this](const std::string& what) {
-            log->error("Shutdown step failed: {}", what);
-        });
+        co_await lifecycle.run_hooks(
+            budget, [this](const std::string& what) { log->error("Shutdown step failed: {}", what); });
         server.close_idle_connections();
         co_await server.wait_until_no_connections(budget.deadline());
         if (server.connection_count() > 0) {
@@ -201,10 +201,6 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
-    if (!d.identities.load())
-        log->warn("shared_state/identities.json is not valid JSON; starting with no identities (the file is "
-                  "rewritten at the next identity change)");
-
     // 3. Collision detection (spec §2.3, Recommended).
     std::string notes;
     const auto decision = d.guard.check(options.skip_collision_detection, notes);
@@ -215,6 +211,16 @@ int run_daemon(const DaemonOptions& options) {
     }
     if (decision.kind == GuardDecision::Kind::refuse) {
         log->critical("{}", decision.message);
+        return 1;
+    }
+
+    // An identities file ksid cannot use is kept aside, never overwritten by the next identity change.
+    const auto identities = d.identities.load();
+    if (identities.kind == StateFileLoad::Kind::kept_aside)
+        log->warn("shared_state/identities.json: {}; starting with no identities", identities.detail);
+    if (identities.kind == StateFileLoad::Kind::failed) {
+        log->critical("shared_state/identities.json: {}; not starting, so that the file is not overwritten",
+                      identities.detail);
         return 1;
     }
 
@@ -234,12 +240,8 @@ int run_daemon(const DaemonOptions& options) {
     }
     log->info("Modular daemon listening on {}", cfg.daemon.socket_path);
 
-    DaemonServices services{d.io.get_executor(),
-                            cfg,
-                            d.turns,
-                            d.lifecycle,
-                            log,
-                            d.upstream ? &d.upstream->stats() : nullptr};
+    DaemonServices services{d.io.get_executor(), cfg, d.turns,
+                            d.lifecycle,         log, d.upstream ? &d.upstream->stats() : nullptr};
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
             log->critical("{}", *err);

@@ -1,6 +1,7 @@
 #pragma once
 // Small file helpers with the durability rules of the design: state that must survive a crash is written
-// to a temp file, fsynced and renamed; convenience files are renamed without fsync.
+// to a temp file, fsynced and renamed; convenience files are renamed without fsync. Also: reading with a
+// size limit that says why it failed, and renaming a damaged file aside instead of losing it.
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -22,6 +23,14 @@ std::error_code ensure_directory(const std::string& path);
 
 // Reads a file of at most max_bytes; nullopt if it is missing, unreadable or larger.
 std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes = 1 << 20);
+
+// Reads a file of at most max_bytes into `out`. Errors: no_such_file_or_directory when it is missing,
+// file_too_large when it is larger, else the errno of open/read.
+std::error_code read_file_limited(const std::string& path, std::size_t max_bytes, std::string& out);
+
+// Renames `path` to "<path>.corrupt-<UTC time>" (with "-2", "-3"... if that exists; never replacing a
+// file) and sets `kept_as` to the new name: for a file ksid cannot use but must not overwrite.
+std::error_code keep_aside(const std::string& path, std::string& kept_as);
 
 // Removes temp files a crash left behind in a directory (write_file_atomic's "<name>.tmp.<pid>.<n>").
 // Returns how many were removed.

@@ -32,9 +32,6 @@ class SharedState(KsidTestCase):
         with open(self.ksid.path("shared_state", "test_key.json"), "w") as f:
             f.write('{"value": "test_value", "updated_at": "2025-06-22T15:17:30Z"}')
         self.assertEqual(self.ksid.request(cmd("GET_SHARED", key="test_key"))["result"]["value"], "test_value")
-        with open(self.ksid.path("shared_state", "broken.json"), "w") as f:
-            f.write("{not json")
-        self.assertIsNone(self.ksid.request(cmd("GET_SHARED", key="broken"))["result"]["value"])
 
     def test_a_missing_key_is_none_as_legacy(self):
         r = self.ksid.request(cmd("SET_SHARED", value=1))
@@ -228,21 +225,92 @@ class Identities(KsidTestCase):
         self.assertEqual(r["error"]["code"], "UPDATE_IDENTITY_FAILED")
 
 
-class InvalidIdentitiesFile(unittest.TestCase):
-    def test_an_invalid_file_means_no_identities_and_is_rewritten(self):
-        k = Ksid()
-        try:
-            os.makedirs(k.path("shared_state"))
-            with open(k.path("shared_state", "identities.json"), "w") as f:
-                f.write("{torn")
-            k.start()
-            self.assertEqual(k.request(cmd("LIST_IDENTITIES"))["result"]["count"], 0)
-            k.request(cmd("CREATE_IDENTITY", agent_id="fresh"))
-            with open(k.path("shared_state", "identities.json")) as f:
-                self.assertEqual(list(json.load(f)), ["fresh"])
-            self.assertEqual(k.stop(), 0)
-        finally:
-            k.cleanup()
+def kept_aside(directory, name):
+    """The files a daemon renamed aside instead of overwriting: NAME.corrupt-<UTC time>."""
+    return sorted(n for n in os.listdir(directory) if re.fullmatch(re.escape(name) + r"\.corrupt-\d{8}T\d{6}Z(-\d+)?", n))
+
+
+class UnusableStateFiles(unittest.TestCase):
+    """A state file that exists but cannot be used is renamed aside with a warning, never overwritten; one
+    that cannot even be read stops the start-up (identities) or its key's writes (shared state)."""
+
+    def setUp(self):
+        self.k = Ksid()
+        os.makedirs(self.k.path("shared_state"))
+
+    def tearDown(self):
+        self.k.cleanup()
+
+    def write(self, name, content):
+        with open(self.k.path("shared_state", name), "w") as f:
+            f.write(content)
+
+    def test_an_invalid_identities_file_is_kept_aside_and_a_fresh_one_started(self):
+        for content in ("{torn", '{"a": {"n": Infinity}}', '["not", "an", "object"]'):
+            with self.subTest(content=content):
+                if self.k.proc is not None and self.k.proc.poll() is None:
+                    self.k.proc.kill()  # a failed earlier round left it running
+                    self.k.wait()
+                self.write("identities.json", content)
+                logged_before = len(self.k.stderr())
+                self.k.start()
+                self.assertEqual(self.k.request(cmd("LIST_IDENTITIES"))["result"]["count"], 0)
+                self.assertRegex(self.k.stderr()[logged_before:], r"WARNING - shared_state/identities\.json: .*; kept as "
+                                                  r"shared_state/identities\.json\.corrupt-.*; starting with no identities")
+                self.k.request(cmd("CREATE_IDENTITY", agent_id="fresh"))
+                with open(self.k.path("shared_state", "identities.json")) as f:
+                    self.assertEqual(list(json.load(f)), ["fresh"])
+                kept = kept_aside(self.k.path("shared_state"), "identities.json")
+                self.assertEqual(len(kept), 1)
+                with open(self.k.path("shared_state", kept[0])) as f:
+                    self.assertEqual(f.read(), content)
+                self.assertEqual(self.k.stop(), 0)
+                os.unlink(self.k.path("shared_state", kept[0]))
+
+    def test_an_identities_file_over_the_size_limit_is_kept_aside_not_overwritten(self):
+        path = self.k.path("shared_state", "identities.json")
+        with open(path, "w") as f:
+            f.truncate((256 << 20) + 1)  # sparse: costs no disk
+        self.k.start()
+        self.assertIn("it is larger than 256 MiB; kept as", self.k.stderr())
+        self.k.request(cmd("CREATE_IDENTITY", agent_id="fresh"))
+        kept = kept_aside(self.k.path("shared_state"), "identities.json")
+        self.assertEqual(len(kept), 1)
+        self.assertEqual(os.path.getsize(self.k.path("shared_state", kept[0])), (256 << 20) + 1)
+        self.assertEqual(self.k.stop(), 0)
+
+    def test_an_identities_file_that_cannot_be_read_stops_the_start(self):
+        os.makedirs(self.k.path("shared_state", "identities.json"))  # reading it fails (EISDIR)
+        self.k.start(wait=False)
+        self.assertEqual(self.k.wait(10), 1)
+        self.assertIn("not starting, so that the file is not overwritten", self.k.stderr())
+        self.assertTrue(os.path.isdir(self.k.path("shared_state", "identities.json")))
+        self.assertFalse(os.path.exists(self.k.path("sockets", "claude_daemon.pid")))
+
+    def test_an_unusable_shared_state_file_is_kept_aside_when_read_or_set(self):
+        self.write("read.json", "{not json")
+        self.write("set.json", '{"no value": 1}')
+        self.k.start()
+        self.assertIsNone(self.k.request(cmd("GET_SHARED", key="read"))["result"]["value"])
+        self.assertEqual(self.k.request(cmd("SET_SHARED", key="set", value=2))["status"], "success")
+        self.assertEqual(self.k.request(cmd("GET_SHARED", key="set"))["result"]["value"], 2)
+        for name, content in (("read.json", "{not json"), ("set.json", '{"no value": 1}')):
+            kept = kept_aside(self.k.path("shared_state"), name)
+            self.assertEqual(len(kept), 1, name)
+            with open(self.k.path("shared_state", kept[0])) as f:
+                self.assertEqual(f.read(), content)
+        self.assertIn("shared_state/set.json: it is not an object with a \"value\"; kept as", self.k.stderr())
+        self.assertEqual(self.k.stop(), 0)
+
+    def test_a_shared_state_file_that_cannot_be_read_is_not_overwritten(self):
+        os.makedirs(self.k.path("shared_state", "k.json"))  # reading it fails (EISDIR)
+        self.k.start()
+        r = self.k.request(cmd("SET_SHARED", key="k", value=1))
+        self.assertEqual(r["error"]["code"], "COMMAND_PROCESSING_FAILED")
+        self.assertIn("Is a directory", r["error"]["message"])
+        self.assertIsNone(self.k.request(cmd("GET_SHARED", key="k"))["result"]["value"])
+        self.assertTrue(os.path.isdir(self.k.path("shared_state", "k.json")))
+        self.assertEqual(self.k.stop(), 0)
 
 
 class ReservedNames(KsidTestCase):
