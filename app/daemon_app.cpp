@@ -194,6 +194,20 @@ int run_daemon(const DaemonOptions& options) {
             "limit is cut off before its answer arrives",
             cfg.api_shim.timeout.count(), cfg.queue.run_time_limit.count());
 
+    // 3. One daemon per working directory; the lock is held until run_daemon returns.
+    DirectoryLock directory_lock;
+    const auto claim = claim_directory(directory_lock, "shared_state", cfg.daemon.socket_path,
+                                       options.skip_collision_detection, std::chrono::seconds(3));
+    if (claim.kind == GuardDecision::Kind::already_running) {
+        log->info("{}; exiting", claim.message);
+        return 0;
+    }
+    if (claim.kind == GuardDecision::Kind::refuse) {
+        log->critical("{}", claim.message);
+        return 1;
+    }
+    if (!claim.message.empty()) log->warn("{}", claim.message);
+
     Daemon d(options, log);
     if (d.upstream) {
         if (auto err = d.upstream->init()) {
@@ -201,7 +215,7 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
-    // 3. Collision detection (spec §2.3, Recommended).
+    // 4. Collision detection (spec §2.3, Recommended).
     std::string notes;
     const auto decision = d.guard.check(options.skip_collision_detection, notes);
     if (!notes.empty()) log->info("Start-up checks: {}", notes.substr(0, notes.size() - 2));
@@ -224,10 +238,12 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
 
-    if (auto n = remove_stale_temp_files("shared_state"))
-        log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
+    // Without the lock (hot reload) the temp files may be the other daemon's writes in progress.
+    if (directory_lock.held())
+        if (auto n = remove_stale_temp_files("shared_state"))
+            log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
 
-    // 4. Listen, then write the PID file.
+    // 5. Listen, then write the PID file.
     if (auto err = d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {
         log->critical("{}", *err);
         return 1;

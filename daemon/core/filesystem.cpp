@@ -6,6 +6,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <filesystem>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -149,6 +150,31 @@ std::error_code append_line(const std::string& path, std::string_view line) {
     std::error_code ec = write_all(fd, line);
     ::close(fd);
     return ec;
+}
+
+DirectoryLock::~DirectoryLock() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+DirectoryLock::Outcome DirectoryLock::try_acquire(const std::string& directory, std::error_code& ec) {
+    if (fd_ >= 0) return Outcome::acquired;
+    const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        ec = last_error();
+        return Outcome::failed;
+    }
+    int r;
+    do
+        r = ::flock(fd, LOCK_EX | LOCK_NB);
+    while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        const bool held_elsewhere = errno == EWOULDBLOCK;
+        ec = last_error();
+        ::close(fd);
+        return held_elsewhere ? Outcome::held_elsewhere : Outcome::failed;
+    }
+    fd_ = fd;
+    return Outcome::acquired;
 }
 
 AppendLog::~AppendLog() {

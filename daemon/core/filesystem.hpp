@@ -1,7 +1,8 @@
 #pragma once
 // Small file helpers with the durability rules of the design: state that must survive a crash is written
 // to a temp file, fsynced and renamed; convenience files are renamed without fsync. Also: reading with a
-// size limit that says why it failed, and renaming a damaged file aside instead of losing it.
+// size limit that says why it failed, renaming a damaged file aside instead of losing it, and the
+// directory lock that keeps a second daemon out of a working directory.
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -38,6 +39,24 @@ std::size_t remove_stale_temp_files(const std::string& directory);
 
 // Appends one whole line with a single write(2) (O_APPEND), as the design asks for log lines.
 std::error_code append_line(const std::string& path, std::string_view line_with_newline);
+
+// An exclusive flock(2) on a directory, held while the object lives (the kernel drops it when the process
+// ends, however it ends). The descriptor is O_CLOEXEC, so no child keeps the lock after ksid is gone.
+class DirectoryLock {
+public:
+    enum class Outcome { acquired, held_elsewhere, failed };
+    DirectoryLock() = default;
+    ~DirectoryLock();
+    DirectoryLock(const DirectoryLock&) = delete;
+    DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+    // Never blocks. failed: the directory cannot be opened or locked (`ec`; e.g. NFS without local locks).
+    Outcome try_acquire(const std::string& directory, std::error_code& ec);
+    bool held() const { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
 
 // An append-only log kept open between lines (the message bus writes one line per message). Reopened when
 // the file was removed (CLEANUP logs), so lines never go to a deleted file.

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
+
 using namespace ksid::daemon;
 using ksid::test::TempDirectory;
 
@@ -38,4 +40,20 @@ TEST_CASE("keep_aside renames to .corrupt-<UTC time> and never replaces an earli
     CHECK(dir.read(second.substr(second.rfind('/') + 1)) == "second");
     std::string none;
     CHECK(keep_aside(dir / "state.json", none) == std::errc::no_such_file_or_directory);
+}
+
+TEST_CASE("a directory lock is exclusive, never blocks, and is released with its holder") {
+    TempDirectory dir("ksid-fs");
+    std::error_code ec;
+    auto first = std::make_unique<DirectoryLock>();
+    CHECK(first->try_acquire(dir.path.string(), ec) == DirectoryLock::Outcome::acquired);
+    CHECK(first->held());
+    DirectoryLock second; // another open file description: flock(2) treats it like another process
+    CHECK(second.try_acquire(dir.path.string(), ec) == DirectoryLock::Outcome::held_elsewhere);
+    CHECK_FALSE(second.held());
+    first.reset();
+    CHECK(second.try_acquire(dir.path.string(), ec) == DirectoryLock::Outcome::acquired);
+    DirectoryLock missing;
+    CHECK(missing.try_acquire(dir / "missing", ec) == DirectoryLock::Outcome::failed);
+    CHECK(ec == std::errc::no_such_file_or_directory);
 }
