@@ -83,7 +83,10 @@ class UnusableStateFiles(unittest.TestCase):
         os.makedirs(self.k.path("shared_state"))
 
     def tearDown(self):
-        self.k.cleanup()
+        try:
+            KsidTestCase.assert_no_sanitizer_report(self, self.k)
+        finally:
+            self.k.cleanup()
 
     def write(self, name, content):
         with open(self.k.path("shared_state", name), "w") as f:
