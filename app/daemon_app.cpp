@@ -1,27 +1,27 @@
 #include "app/daemon_app.hpp"
 
-#include "daemon/services/agent_supervisor.hpp"
-#include "daemon/services/message_bus.hpp"
+#include "app/instance_guard.hpp"
 #include "daemon/backends/cli_backend.hpp"
+#include "daemon/backends/upstream/upstream_backend.hpp"
 #include "daemon/backends/warm/warm_pool.hpp"
-#include "daemon/services/turn_service.hpp"
-#include "daemon/services/session_log.hpp"
-#include "daemon/legacy/command_router.hpp"
+#include "daemon/core/filesystem.hpp"
+#include "daemon/core/lifecycle.hpp"
+#include "daemon/core/logging.hpp"
 #include "daemon/legacy/agent_commands.hpp"
 #include "daemon/legacy/bus_commands.hpp"
 #include "daemon/legacy/cleanup_command.hpp"
+#include "daemon/legacy/command_router.hpp"
 #include "daemon/legacy/composition_commands.hpp"
 #include "daemon/legacy/identity_commands.hpp"
 #include "daemon/legacy/process_commands.hpp"
+#include "daemon/legacy/socket_server.hpp"
 #include "daemon/legacy/state_commands.hpp"
 #include "daemon/legacy/system_commands.hpp"
-#include "daemon/core/filesystem.hpp"
-#include "app/instance_guard.hpp"
+#include "daemon/services/agent_supervisor.hpp"
+#include "daemon/services/message_bus.hpp"
+#include "daemon/services/session_log.hpp"
+#include "daemon/services/turn_service.hpp"
 #include "daemon/turns/in_process_job_queue.hpp"
-#include "daemon/core/lifecycle.hpp"
-#include "daemon/core/logging.hpp"
-#include "daemon/legacy/socket_server.hpp"
-#include "daemon/backends/upstream/upstream_backend.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -51,8 +51,9 @@ std::chrono::milliseconds to_ms(config::Seconds s) {
 struct Daemon {
     Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
         : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
-          system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
-          identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
+          shared_state("shared_state", log), system_commands(lifecycle, log),
+          state_commands(shared_state, sessions, agents, log), identity_commands(identities, log),
+          cleanup_command(sessions, cfg.daemon.socket_path, log),
           bus("claude_logs/message_bus.jsonl", BusLimits{}, log),
           backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
                                      to_ms(cfg.queue.kill_grace)}),
@@ -114,9 +115,8 @@ struct Daemon {
         guard.release_socket();
         // Services stop their work (cancel jobs, SIGTERM → grace → SIGKILL children) and the facade closes,
         // concurrently; waiting clients get their error replies through the normal reply path.
-        co_await lifecycle.run_hooks(budget, [this](const std::string& what) {
-            log->error("Shutdown step failed: {}", what);
-        });
+        co_await lifecycle.run_hooks(
+            budget, [this](const std::string& what) { log->error("Shutdown step failed: {}", what); });
         server.close_idle_connections();
         co_await server.wait_until_no_connections(budget.deadline());
         if (server.connection_count() > 0) {
@@ -206,6 +206,20 @@ int run_daemon(const DaemonOptions& options) {
             "limit is cut off before its answer arrives",
             cfg.api_shim.timeout.count(), cfg.queue.run_time_limit.count());
 
+    // 3. One daemon per working directory; the lock is held until run_daemon returns.
+    DirectoryLock directory_lock;
+    const auto claim = claim_directory(directory_lock, "shared_state", cfg.daemon.socket_path,
+                                       options.skip_collision_detection, std::chrono::seconds(3));
+    if (claim.kind == GuardDecision::Kind::already_running) {
+        log->info("{}; exiting", claim.message);
+        return 0;
+    }
+    if (claim.kind == GuardDecision::Kind::refuse) {
+        log->critical("{}", claim.message);
+        return 1;
+    }
+    if (!claim.message.empty()) log->warn("{}", claim.message);
+
     Daemon d(options, log);
     if (d.upstream) {
         if (auto err = d.upstream->init()) {
@@ -213,11 +227,7 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
-    if (!d.identities.load())
-        log->warn("shared_state/identities.json is not valid JSON; starting with no identities (the file is "
-                  "rewritten at the next identity change)");
-
-    // 3. Collision detection (spec §2.3, Recommended).
+    // 4. Collision detection (spec §2.3, Recommended).
     std::string notes;
     const auto decision = d.guard.check(options.skip_collision_detection, notes);
     if (!notes.empty()) log->info("Start-up checks: {}", notes.substr(0, notes.size() - 2));
@@ -230,10 +240,22 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
 
-    if (auto n = remove_stale_temp_files("shared_state"))
-        log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
+    // An identities file ksid cannot use is kept aside, never overwritten by the next identity change.
+    const auto identities = d.identities.load();
+    if (identities.kind == StateFileLoad::Kind::kept_aside)
+        log->warn("shared_state/identities.json: {}; starting with no identities", identities.detail);
+    if (identities.kind == StateFileLoad::Kind::failed) {
+        log->critical("shared_state/identities.json: {}; not starting, so that the file is not overwritten",
+                      identities.detail);
+        return 1;
+    }
 
-    // 4. Listen, then write the PID file.
+    // Without the lock (hot reload) the temp files may be the other daemon's writes in progress.
+    if (directory_lock.held())
+        if (auto n = remove_stale_temp_files("shared_state"))
+            log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
+
+    // 5. Listen, then write the PID file.
     if (auto err = d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {
         log->critical("{}", *err);
         return 1;

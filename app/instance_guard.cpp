@@ -113,6 +113,33 @@ ProbeResult probe_socket(const std::string& socket_path, std::chrono::millisecon
                                                                : ProbeResult::answering;
 }
 
+GuardDecision claim_directory(DirectoryLock& lock, const std::string& directory,
+                              const std::string& socket_path, bool hot_reload,
+                              std::chrono::milliseconds patience) {
+    using Kind = GuardDecision::Kind;
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    for (bool first = true;; first = false) {
+        std::error_code ec;
+        const auto outcome = lock.try_acquire(directory, ec);
+        if (outcome == DirectoryLock::Outcome::acquired) return {Kind::proceed, {}};
+        if (outcome == DirectoryLock::Outcome::failed)
+            return {Kind::proceed, "cannot lock " + directory + "/ (" + ec.message() +
+                                       "): a second daemon started in this directory would not be detected"};
+        if (hot_reload)
+            return {Kind::proceed, "--hot-reload-from: the daemon being replaced holds the lock on " +
+                                       directory + "/; running next to it without the lock"};
+        // The holder may be starting (not listening yet) or stopping (the lock goes when it exits).
+        if (probe_socket(socket_path, std::chrono::milliseconds(1000)) == ProbeResult::healthy)
+            return {Kind::already_running, "Daemon already running and healthy on " + socket_path};
+        if (!first && std::chrono::steady_clock::now() >= deadline) break;
+        ::usleep(100'000);
+    }
+    return {Kind::refuse,
+            "another daemon is already running in this directory (it holds the lock on " + directory +
+                "/) and does not answer on " + socket_path +
+                "; not starting a second one (stop it, or start this one in another directory)"};
+}
+
 InstanceGuard::InstanceGuard(std::string socket_path, std::string pid_file)
     : socket_path_(std::move(socket_path)), pid_file_(std::move(pid_file)) {}
 

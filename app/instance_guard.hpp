@@ -1,7 +1,10 @@
 #pragma once
 // Start-up collision detection and ownership of the socket path and PID file (spec §2.3, Recommended):
 // a healthy daemon already serving the socket means "exit 0 and touch nothing"; a socket that answers is
-// never unlinked; at exit only what is still ours is removed.
+// never unlinked; at exit only what is still ours is removed. Before any of that, one daemon per working
+// directory: the lock on shared_state/ (claim_directory).
+#include "daemon/core/filesystem.hpp"
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -23,6 +26,17 @@ struct GuardDecision {
     enum class Kind { proceed, already_running, refuse } kind = Kind::proceed;
     std::string message; // for logs: what was found and done
 };
+
+// Takes `lock` on `directory` (shared_state/) for the daemon's lifetime, before the PID file is touched: a
+// second daemon in the same working directory, even on another socket, would delete the first's PID file
+// and both would write shared_state/. When another daemon holds it: already_running if a healthy daemon
+// answers on our socket, else refuse, after trying both again for up to `patience` (the holder may be
+// starting, or exiting). With hot_reload
+// (--hot-reload-from, which starts the new daemon next to the old one on purpose) it proceeds without the
+// lock. A lock that cannot be taken at all (e.g. NFS) proceeds with a warning in `message`.
+GuardDecision claim_directory(DirectoryLock& lock, const std::string& directory,
+                              const std::string& socket_path, bool hot_reload,
+                              std::chrono::milliseconds patience);
 
 class InstanceGuard {
 public:

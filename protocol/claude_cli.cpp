@@ -1,9 +1,13 @@
 #include "protocol/claude_cli.hpp"
 
+#include "protocol/reserved_names.hpp"
+
 namespace ksid::protocol {
 
 namespace {
-bool is_alnum(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+bool is_alnum(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 } // namespace
 
 std::vector<std::string> build_claude_argv(std::string_view executable, const ClaudeInvocation& inv) {
@@ -20,7 +24,8 @@ std::vector<std::string> build_claude_argv(std::string_view executable, const Cl
         argv.emplace_back("--verbose");
         if (inv.include_partial_messages) argv.emplace_back("--include-partial-messages");
     }
-    if (!inv.append_system_prompt.empty()) argv.push_back("--append-system-prompt=" + inv.append_system_prompt);
+    if (!inv.append_system_prompt.empty())
+        argv.push_back("--append-system-prompt=" + inv.append_system_prompt);
     if (inv.enable_tools) {
         argv.emplace_back("--allowedTools");
         argv.emplace_back(legacy_allowed_tools);
@@ -36,17 +41,32 @@ std::vector<std::string> build_claude_argv(std::string_view executable, const Cl
     return argv;
 }
 
-bool is_valid_session_id(std::string_view id) noexcept {
-    if (id.empty() || id.size() > 128 || id.front() == '-' || id.front() == '.') return false;
-    for (char c : id)
+bool is_safe_identifier(std::string_view name) noexcept {
+    if (name.empty() || name.size() > 128 || name.front() == '-' || name.front() == '.') return false;
+    for (char c : name)
         if (!is_alnum(c) && c != '-' && c != '_' && c != '.' && c != ':') return false;
     return true;
+}
+
+bool is_valid_session_id(std::string_view id) noexcept {
+    return is_safe_identifier(id) && !is_reserved_session_id(id);
+}
+
+std::string session_id_rules() {
+    std::string rules =
+        "letters, digits, '-', '_', '.', ':' (at most 128, not starting with '-' or '.'; not ";
+    for (std::size_t i = 0; i < reserved_session_ids.size(); ++i) {
+        if (i > 0) rules += i + 1 == reserved_session_ids.size() ? " or " : ", ";
+        rules += reserved_session_ids[i];
+    }
+    return rules + ")";
 }
 
 bool is_valid_model_name(std::string_view model) noexcept {
     if (model.empty() || model.size() > 128 || model.front() == '-') return false;
     for (char c : model)
-        if (!is_alnum(c) && c != '-' && c != '_' && c != '.' && c != ':' && c != '[' && c != ']') return false;
+        if (!is_alnum(c) && c != '-' && c != '_' && c != '.' && c != ':' && c != '[' && c != ']')
+            return false;
     return true;
 }
 

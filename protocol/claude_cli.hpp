@@ -37,9 +37,15 @@ struct ClaudeInvocation {
 //   --verbose --include-partial-messages [--append-system-prompt=...] [--allowedTools "..."] [--resume=S]
 std::vector<std::string> build_claude_argv(std::string_view executable, const ClaudeInvocation& invocation);
 
-// Session ids name files (claude_logs/<id>.jsonl) and go on argv: letters, digits, '-', '_', '.', ':'; at
-// most 128 bytes; not starting with '-' or '.'.
+// Names that go on argv or into ids (agent ids): letters, digits, '-', '_', '.', ':'; at most 128 bytes; not
+// starting with '-' or '.'.
+bool is_safe_identifier(std::string_view name) noexcept;
+
+// Session ids name files (claude_logs/<id>.jsonl) and go on argv: a safe identifier that is not one of
+// the reserved_session_ids (protocol/reserved_names.hpp).
 bool is_valid_session_id(std::string_view id) noexcept;
+// The rule above in words, for error messages.
+std::string session_id_rules();
 
 // Model names go on argv: letters, digits, '-', '_', '.', ':', '[', ']'; at most 128 bytes; not starting
 // with '-'.

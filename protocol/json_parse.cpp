@@ -5,6 +5,11 @@
 #include <boost/json/error.hpp>
 #include <boost/json/parser.hpp>
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+
 namespace ksid::protocol {
 namespace json = boost::json;
 
@@ -46,7 +51,66 @@ std::string_view python_phrase(const boost::system::error_code& ec, std::string_
     return "Expecting value";
 }
 
+bool is_number_char(char c) noexcept {
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+// Whether Boost.JSON keeps the literal as written: integers in int64/uint64 range exactly, other numbers as
+// the nearest finite double (as Python's float() does).
+bool number_fits(std::string_view literal) {
+    const char* first = literal.data();
+    const char* last = first + literal.size();
+    if (literal.find_first_of(".eE") == std::string_view::npos) {
+        if (literal.front() == '-') {
+            std::int64_t v;
+            return std::from_chars(first, last, v).ec == std::errc();
+        }
+        std::uint64_t v;
+        return std::from_chars(first, last, v).ec == std::errc();
+    }
+    // strtod reads JSON's number syntax (the "C" locale: ksid never changes it); it returns ±HUGE_VAL on
+    // overflow. Underflow rounds towards 0, as Python does, so it is not a loss.
+    const std::string copy(literal);
+    return !std::isinf(std::strtod(copy.c_str(), nullptr));
+}
+
 } // namespace
+
+std::optional<std::string_view> find_unrepresentable_number(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        const char c = text[i];
+        if (c == '"') { // skip the string, escapes included
+            for (++i; i < text.size() && text[i] != '"'; ++i)
+                if (text[i] == '\\') ++i;
+            ++i;
+            continue;
+        }
+        // Outside strings, valid JSON has digits and '-' only in numbers.
+        if (c != '-' && (c < '0' || c > '9')) {
+            ++i;
+            continue;
+        }
+        const std::size_t start = i;
+        while (i < text.size() && is_number_char(text[i]))
+            ++i;
+        const auto literal = text.substr(start, i - start);
+        if (!number_fits(literal)) return literal;
+    }
+    return std::nullopt;
+}
+
+boost::system::result<json::value, JsonParseError> parse_exact_json_text(std::string_view text,
+                                                                         std::size_t max_depth) {
+    auto parsed = parse_json_text(text, max_depth);
+    if (!parsed) return parsed;
+    if (auto number = find_unrepresentable_number(text)) {
+        const auto at = static_cast<std::size_t>(number->data() - text.data());
+        std::string shown(number->substr(0, 40));
+        if (number->size() > 40) shown += "...";
+        return JsonParseError{"Number out of range: " + shown + ": " + python_position(text, at)};
+    }
+    return parsed;
+}
 
 boost::system::result<json::value, JsonParseError> parse_json_text(std::string_view text,
                                                                    std::size_t max_depth) {

@@ -86,6 +86,17 @@ DecodedLine decode_legacy_line(std::string_view raw_line, LinePosition position,
         return with_persistence(
             error_line("UNKNOWN_COMMAND", "Command '" + python_str(*command) + "' not recognized"));
 
+    // A number ksid cannot hold as sent would be stored or passed on altered (1e309 as Infinity, which no
+    // JSON parser reads back; a 70-digit integer rounded), so the request is refused instead.
+    if (auto number = find_unrepresentable_number(line)) {
+        std::string shown(number->substr(0, 40));
+        if (number->size() > 40) shown += "...";
+        return with_persistence(error_line(
+            "INVALID_PARAMETER", "The number " + shown +
+                                     " cannot be kept as sent: ksid holds numbers that fit a double "
+                                     "or a 64-bit integer (send larger ones as strings)"));
+    }
+
     DecodedLine d;
     d.kind = DecodedLine::Kind::request;
     d.makes_persistent = persistent;

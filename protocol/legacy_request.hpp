@@ -1,6 +1,7 @@
 #pragma once
 // Decoding one request line of the legacy socket protocol (spec §3, §4): UTF-8 check, stripping, JSON,
-// the envelope checks of lenient validation, and the persistence decision of a connection's first line.
+// the envelope checks of lenient validation, the refusal of numbers ksid cannot hold as sent, and the
+// persistence decision of a connection's first line.
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 

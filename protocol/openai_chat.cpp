@@ -14,7 +14,8 @@ namespace json = boost::json;
 
 namespace {
 
-OpenAIError bad(std::string message, std::optional<std::string> param, std::optional<std::string> code = std::nullopt) {
+OpenAIError bad(std::string message, std::optional<std::string> param,
+                std::optional<std::string> code = std::nullopt) {
     return OpenAIError{400, "invalid_request_error", std::move(message), std::move(param), std::move(code)};
 }
 
@@ -43,8 +44,8 @@ std::optional<long long> integer_of(const json::value& v) {
 }
 
 // The text of a message's content: a string, null (assistant), or an array of text parts.
-boost::system::result<std::string, OpenAIError> content_text(const json::value& content, const std::string& param,
-                                                             bool null_ok) {
+boost::system::result<std::string, OpenAIError> content_text(const json::value& content,
+                                                             const std::string& param, bool null_ok) {
     if (content.is_string()) return std::string(content.get_string());
     if (content.is_null() && null_ok) return std::string();
     if (!content.is_array()) return bad("content must be a string or an array of content parts", param);
@@ -60,14 +61,17 @@ boost::system::result<std::string, OpenAIError> content_text(const json::value& 
                            "' are not supported: ksid passes text to the claude CLI",
                        part_param + ".type");
         const auto* t = part.get_object().if_contains("text");
-        if (!t || !t->is_string()) return bad("text content parts need a string 'text'", part_param + ".text");
+        if (!t || !t->is_string())
+            return bad("text content parts need a string 'text'", part_param + ".text");
         if (!text.empty()) text += "\n";
         text += t->get_string();
     }
     return text;
 }
 
-bool valid_agent_id(std::string_view id) { return is_valid_session_id(id); }
+bool valid_agent_id(std::string_view id) {
+    return is_safe_identifier(id);
+}
 
 } // namespace
 
@@ -78,10 +82,12 @@ json::object openai_error_body(const OpenAIError& e) {
                                    {"code", e.code ? json::value(*e.code) : json::value(nullptr)}}}};
 }
 
-boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_view body,
-                                                                   std::optional<std::string_view> header_session_id) {
+boost::system::result<ChatRequest, OpenAIError>
+parse_chat_request(std::string_view body, std::optional<std::string_view> header_session_id) {
     auto parsed = parse_json_text(body, 64);
-    if (!parsed) return bad("We could not parse the JSON body of your request: " + parsed.error().detail, std::nullopt);
+    if (!parsed)
+        return bad("We could not parse the JSON body of your request: " + parsed.error().detail,
+                   std::nullopt);
     if (!parsed->is_object()) return bad("The request body must be a JSON object.", std::nullopt);
     const auto& o = parsed->get_object();
     ChatRequest r;
@@ -101,7 +107,8 @@ boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_v
         const auto* role = m.get_object().if_contains("role");
         static const char* roles[] = {"system", "developer", "user", "assistant", "tool"};
         if (!role || !role->is_string() ||
-            std::none_of(std::begin(roles), std::end(roles), [&](const char* x) { return role->get_string() == x; }))
+            std::none_of(std::begin(roles), std::end(roles),
+                         [&](const char* x) { return role->get_string() == x; }))
             return bad("role must be one of system, developer, user, assistant, tool", param + ".role");
         const auto* content = m.get_object().if_contains("content");
         const bool is_assistant = role->get_string() == "assistant";
@@ -118,10 +125,12 @@ boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_v
         r.stream = stream->get_bool();
     }
     if (const auto* so = o.if_contains("stream_options"); so && so->is_object())
-        if (const auto* iu = so->get_object().if_contains("include_usage"); iu && iu->is_bool()) r.include_usage = iu->get_bool();
+        if (const auto* iu = so->get_object().if_contains("include_usage"); iu && iu->is_bool())
+            r.include_usage = iu->get_bool();
     if (const auto* n = o.if_contains("n"); n && !n->is_null()) {
         auto v = integer_of(*n);
-        if (!v || *v != 1) return bad("n > 1 is not supported: the claude CLI gives one answer", std::string("n"));
+        if (!v || *v != 1)
+            return bad("n > 1 is not supported: the claude CLI gives one answer", std::string("n"));
     }
     if (const auto* tc = o.if_contains("tool_choice"); tc && !tc->is_null()) {
         const bool allowed = tc->is_string() && (tc->get_string() == "auto" || tc->get_string() == "none");
@@ -131,7 +140,7 @@ boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_v
     auto session_from = [&](const json::value& v, const std::string& param) -> std::optional<OpenAIError> {
         if (v.is_null() || (v.is_string() && v.get_string().empty())) return std::nullopt;
         if (!v.is_string() || !is_valid_session_id(v.get_string()))
-            return bad("invalid session id: letters, digits, '-', '_', '.', ':' (at most 128)", param);
+            return bad("invalid session id: " + session_id_rules(), param);
         r.session_id = std::string(v.get_string());
         return std::nullopt;
     };
@@ -147,12 +156,14 @@ boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_v
         }
         if (const auto* a = m.if_contains("agent_id"); a && !a->is_null()) {
             if (!a->is_string() || !valid_agent_id(a->get_string()))
-                return bad("invalid agent_id: letters, digits, '-', '_', '.', ':' (at most 128)", std::string("metadata.agent_id"));
+                return bad("invalid agent_id: letters, digits, '-', '_', '.', ':' (at most 128)",
+                           std::string("metadata.agent_id"));
             r.agent_id = std::string(a->get_string());
         }
         if (const auto* p = m.if_contains("priority"); p && !p->is_null()) {
             auto v = integer_of(*p);
-            if (!v || *v < 0 || *v > 9) return bad("priority must be an integer from 0 to 9", std::string("metadata.priority"));
+            if (!v || *v < 0 || *v > 9)
+                return bad("priority must be an integer from 0 to 9", std::string("metadata.priority"));
             r.priority = static_cast<int>(*v);
         }
     }
@@ -160,7 +171,8 @@ boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_v
         if (const auto* s = o.if_contains("session_id"))
             if (auto e = session_from(*s, "session_id")) return *e;
     if (!r.session_id && header_session_id && !header_session_id->empty()) {
-        if (!is_valid_session_id(*header_session_id)) return bad("invalid X-Session-Id header", std::string("X-Session-Id"));
+        if (!is_valid_session_id(*header_session_id))
+            return bad("invalid X-Session-Id header", std::string("X-Session-Id"));
         r.session_id = std::string(*header_session_id);
     }
     return r;
@@ -222,7 +234,8 @@ std::string_view finish_reason_for(std::string_view stop_reason) {
 }
 
 json::object chat_completion_body(std::string_view id, long long created, std::string_view model,
-                                  std::string_view content, std::string_view finish_reason, const json::value& cli_usage) {
+                                  std::string_view content, std::string_view finish_reason,
+                                  const json::value& cli_usage) {
     json::object message{{"role", "assistant"}, {"content", content}};
     return {{"id", id},
             {"object", "chat.completion"},
@@ -236,27 +249,24 @@ json::object chat_completion_body(std::string_view id, long long created, std::s
             {"session_id", id}};
 }
 
-json::object chat_chunk_body(std::string_view id, long long created, std::string_view model, const json::object& delta,
-                             std::optional<std::string_view> finish_reason) {
+json::object chat_chunk_body(std::string_view id, long long created, std::string_view model,
+                             const json::object& delta, std::optional<std::string_view> finish_reason) {
     return {{"id", id},
             {"object", "chat.completion.chunk"},
             {"created", created},
             {"model", model},
             {"choices", json::array{json::object{{"index", 0},
                                                  {"delta", delta},
-                                                 {"finish_reason", finish_reason ? json::value(*finish_reason) : json::value(nullptr)},
+                                                 {"finish_reason", finish_reason ? json::value(*finish_reason)
+                                                                                 : json::value(nullptr)},
                                                  {"logprobs", nullptr}}}},
             {"usage", nullptr}};
 }
 
 json::object chat_usage_chunk_body(std::string_view id, long long created, std::string_view model,
                                    const json::value& cli_usage) {
-    return {{"id", id},
-            {"object", "chat.completion.chunk"},
-            {"created", created},
-            {"model", model},
-            {"choices", json::array()},
-            {"usage", openai_usage(cli_usage)}};
+    return {{"id", id},       {"object", "chat.completion.chunk"}, {"created", created},
+            {"model", model}, {"choices", json::array()},          {"usage", openai_usage(cli_usage)}};
 }
 
 std::string sse_event(const json::value& body) {
@@ -272,7 +282,8 @@ json::object model_body(std::string_view id, long long created) {
 
 json::object model_list_body(const std::vector<std::string>& ids, long long created) {
     json::array data;
-    for (const auto& id : ids) data.push_back(model_body(id, created));
+    for (const auto& id : ids)
+        data.push_back(model_body(id, created));
     return {{"object", "list"}, {"data", std::move(data)}};
 }
 

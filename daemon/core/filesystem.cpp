@@ -1,8 +1,12 @@
 #include "daemon/core/filesystem.hpp"
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <fcntl.h>
 #include <filesystem>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,29 +71,69 @@ std::error_code ensure_directory(const std::string& path) {
 }
 
 std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
     std::string out;
-    char buf[4096];
+    if (read_file_limited(path, max_bytes, out)) return std::nullopt;
+    return out;
+}
+
+std::error_code read_file_limited(const std::string& path, std::size_t max_bytes, std::string& out) {
+    out.clear();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return last_error();
+    std::error_code ec;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uintmax_t>(st.st_size) > max_bytes) {
+        ::close(fd); // too large, known without reading it
+        return std::make_error_code(std::errc::file_too_large);
+    }
+    char buf[16384];
     for (;;) {
         const ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
+        if (n < 0) ec = last_error();
         if (n <= 0) break;
         out.append(buf, static_cast<std::size_t>(n));
         if (out.size() > max_bytes) {
-            ::close(fd);
-            return std::nullopt;
+            ec = std::make_error_code(std::errc::file_too_large);
+            break;
         }
     }
     ::close(fd);
-    return out;
+    if (ec) out.clear();
+    return ec;
+}
+
+std::error_code keep_aside(const std::string& path, std::string& kept_as) {
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    ::gmtime_r(&now, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+    const std::string base = path + ".corrupt-" + stamp;
+    for (int attempt = 1; attempt <= 100; ++attempt) {
+        const std::string target = attempt == 1 ? base : base + "-" + std::to_string(attempt);
+        // RENAME_NOREPLACE: an earlier file kept aside in the same second is never replaced. Filesystems
+        // without it (EINVAL) get a check first; the directory lock keeps other ksids out meanwhile.
+        int r = ::renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+        if (r != 0 && errno == EINVAL) {
+            struct stat st {};
+            if (::lstat(target.c_str(), &st) == 0) continue;
+            r = ::rename(path.c_str(), target.c_str());
+        }
+        if (r == 0) {
+            kept_as = target;
+            return {};
+        }
+        if (errno != EEXIST) return last_error();
+    }
+    return std::make_error_code(std::errc::file_exists);
 }
 
 std::size_t remove_stale_temp_files(const std::string& directory) {
     std::size_t removed = 0;
     std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(directory, ec); !ec && it != std::filesystem::directory_iterator();
-         it.increment(ec)) {
+    for (auto it = std::filesystem::directory_iterator(directory, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
         const auto name = it->path().filename().string();
         const auto pos = name.find(".tmp.");
         if (pos == std::string::npos || pos == 0) continue;
@@ -108,12 +152,37 @@ std::error_code append_line(const std::string& path, std::string_view line) {
     return ec;
 }
 
+DirectoryLock::~DirectoryLock() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+DirectoryLock::Outcome DirectoryLock::try_acquire(const std::string& directory, std::error_code& ec) {
+    if (fd_ >= 0) return Outcome::acquired;
+    const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        ec = last_error();
+        return Outcome::failed;
+    }
+    int r;
+    do
+        r = ::flock(fd, LOCK_EX | LOCK_NB);
+    while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        const bool held_elsewhere = errno == EWOULDBLOCK;
+        ec = last_error();
+        ::close(fd);
+        return held_elsewhere ? Outcome::held_elsewhere : Outcome::failed;
+    }
+    fd_ = fd;
+    return Outcome::acquired;
+}
+
 AppendLog::~AppendLog() {
     if (fd_ >= 0) ::close(fd_);
 }
 
 std::error_code AppendLog::append(std::string_view line) {
-    struct stat st{};
+    struct stat st {};
     if (fd_ >= 0 && (::fstat(fd_, &st) != 0 || st.st_nlink == 0)) {
         ::close(fd_);
         fd_ = -1;

@@ -49,15 +49,17 @@ std::vector<std::string> strings_of(const json::value& v) {
 }
 
 // Names that go on an agent's argv and into ids: letters, digits, - _ . :, not starting with - or '.'.
-bool safe_name(std::string_view s) { return protocol::is_valid_session_id(s); }
+bool safe_name(std::string_view s) {
+    return protocol::is_safe_identifier(s);
+}
 
 } // namespace
 
 void AgentCommands::register_with(CommandRouter& router) {
     router.add("REGISTER_AGENT", sync_handler([this](auto& r) { return register_agent(r); }));
     router.add("GET_AGENTS", sync_handler([this](auto&) {
-        return CommandOutcome::success({{"agents", agents_.agents}});
-    }));
+                   return CommandOutcome::success({{"agents", agents_.agents}});
+               }));
     router.add("ROUTE_TASK", sync_handler([this](auto& r) { return route_task(r); }));
     router.add("SPAWN_AGENT", sync_handler([this](auto& r) { return spawn_agent(r); }));
 }
@@ -110,7 +112,8 @@ CommandOutcome AgentCommands::route_task(const protocol::LegacyRequest& request)
         return CommandOutcome::success({{"status", "no_suitable_agent"},
                                         {"required_capabilities", required},
                                         {"suggestion", "Consider spawning a specialist agent"}});
-    std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
     auto field = [](const json::object& rec, const char* key) {
         const auto* v = rec.if_contains(key);
         return v ? *v : json::value(nullptr);
@@ -159,8 +162,8 @@ CommandOutcome AgentCommands::spawn_agent(const protocol::LegacyRequest& request
     const auto& p = **params;
     const json::value& profile_value = parameter(p, "profile_name");
     if (!profile_value.is_string() || !safe_name(profile_value.get_string()))
-        return CommandOutcome::failure("INVALID_PARAMETER",
-                                       "profile_name must be a name of letters, digits, '-', '_', '.' or ':'");
+        return CommandOutcome::failure(
+            "INVALID_PARAMETER", "profile_name must be a name of letters, digits, '-', '_', '.' or ':'");
     const std::string profile(profile_value.get_string());
     const json::value& task = parameter(p, "task");
     const json::value* context_value = p.if_contains("context");
@@ -209,24 +212,22 @@ CommandOutcome AgentCommands::spawn_agent(const protocol::LegacyRequest& request
     }
 
     // 3-5. The agent id, the process, the process table.
-    const std::string agent_id = protocol::python_truthy(requested_id) ? std::string(requested_id.get_string())
-                                                                       : composition + "_" + short_process_id();
+    const std::string agent_id = protocol::python_truthy(requested_id)
+                                     ? std::string(requested_id.get_string())
+                                     : composition + "_" + short_process_id();
     auto process_id = supervisor_.start(agent_id, profile);
     if (!process_id)
-        return CommandOutcome::failure("SPAWN_AGENT_FAILED", "Failed to spawn agent with composition " + composition);
+        return CommandOutcome::failure("SPAWN_AGENT_FAILED",
+                                       "Failed to spawn agent with composition " + composition);
 
     // 6. The agent record.
-    agents_.agents[agent_id] = json::object{{"composition", composition},
-                                            {"profile_fallback", profile},
-                                            {"role", profile_role},
-                                            {"capabilities", profile_caps},
-                                            {"status", "active"},
-                                            {"model", profile_model},
-                                            {"process_id", *process_id},
-                                            {"initial_task", task},
-                                            {"initial_context", context},
-                                            {"created_at", protocol::legacy_timestamp_now()},
-                                            {"sessions", json::array()}};
+    agents_.agents[agent_id] =
+        json::object{{"composition", composition}, {"profile_fallback", profile},
+                     {"role", profile_role},       {"capabilities", profile_caps},
+                     {"status", "active"},         {"model", profile_model},
+                     {"process_id", *process_id},  {"initial_task", task},
+                     {"initial_context", context}, {"created_at", protocol::legacy_timestamp_now()},
+                     {"sessions", json::array()}};
     return CommandOutcome::success({{"status", "spawned"},
                                     {"process_id", *process_id},
                                     {"agent_id", agent_id},

@@ -19,14 +19,38 @@ struct RoleDefaults {
 
 // Spec §5.15; the last entry is the default for any other role.
 constexpr std::array<RoleDefaults, 9> role_defaults{{
-    {"researcher", {"analytical", "thorough", "curious", "methodical"}, "academic", "blue", "\U0001F9D1\u200D\U0001F52C"},
-    {"coder", {"logical", "detail-oriented", "problem-solver", "systematic"}, "technical", "green", "\U0001F9D1\u200D\U0001F4BB"},
-    {"debater", {"articulate", "persuasive", "competitive", "analytical"}, "formal", "red", "\U0001F5E3\uFE0F"},
-    {"teacher", {"patient", "explanatory", "encouraging", "structured"}, "friendly", "orange", "\U0001F9D1\u200D\U0001F3EB"},
+    {"researcher",
+     {"analytical", "thorough", "curious", "methodical"},
+     "academic",
+     "blue",
+     "\U0001F9D1\u200D\U0001F52C"},
+    {"coder",
+     {"logical", "detail-oriented", "problem-solver", "systematic"},
+     "technical",
+     "green",
+     "\U0001F9D1\u200D\U0001F4BB"},
+    {"debater",
+     {"articulate", "persuasive", "competitive", "analytical"},
+     "formal",
+     "red",
+     "\U0001F5E3\uFE0F"},
+    {"teacher",
+     {"patient", "explanatory", "encouraging", "structured"},
+     "friendly",
+     "orange",
+     "\U0001F9D1\u200D\U0001F3EB"},
     {"creative", {"imaginative", "innovative", "expressive", "artistic"}, "artistic", "purple", "\U0001F3A8"},
     {"analyst", {"logical", "systematic", "objective", "precise"}, "professional", "navy", "\U0001F4CA"},
-    {"collaborator", {"cooperative", "diplomatic", "supportive", "flexible"}, "approachable", "teal", "\U0001F91D"},
-    {"orchestrator", {"organized", "strategic", "coordinating", "decisive"}, "executive", "gold", "\U0001F3AD"},
+    {"collaborator",
+     {"cooperative", "diplomatic", "supportive", "flexible"},
+     "approachable",
+     "teal",
+     "\U0001F91D"},
+    {"orchestrator",
+     {"organized", "strategic", "coordinating", "decisive"},
+     "executive",
+     "gold",
+     "\U0001F3AD"},
     {"", {"adaptive", "helpful", "professional", "reliable"}, "neutral", "gray", "\U0001F916"},
 }};
 
@@ -37,8 +61,9 @@ const RoleDefaults& defaults_for(const json::value& role) {
     return role_defaults.back();
 }
 
-
-std::string last_chars(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
+std::string last_chars(const std::string& s, std::size_t n) {
+    return s.size() <= n ? s : s.substr(s.size() - n);
+}
 
 // The agent id as a dict key / string: a missing or non-string id fails like the legacy handler's
 // subscripting of it ("'NoneType' object is not subscriptable").
@@ -59,7 +84,8 @@ json::object IdentityCommands::make_identity(const std::string& agent_id, const 
     if (protocol::python_truthy(display_name))
         identity["display_name"] = display_name;
     else if (protocol::python_truthy(role))
-        identity["display_name"] = protocol::python_title(protocol::python_str(role)) + "-" + last_chars(agent_id, 4);
+        identity["display_name"] =
+            protocol::python_title(protocol::python_str(role)) + "-" + last_chars(agent_id, 4);
     else
         identity["display_name"] = "Agent-" + last_chars(agent_id, 8);
     identity["role"] = protocol::python_truthy(role) ? role : json::value("general");
@@ -67,18 +93,22 @@ json::object IdentityCommands::make_identity(const std::string& agent_id, const 
         identity["personality_traits"] = traits;
     } else {
         json::array t;
-        for (auto trait : d.traits) t.emplace_back(trait);
+        for (auto trait : d.traits)
+            t.emplace_back(trait);
         identity["personality_traits"] = std::move(t);
     }
-    identity["appearance"] = json::object{{"avatar_style", d.avatar_style}, {"color_theme", d.color_theme}, {"icon", d.icon}};
+    identity["appearance"] =
+        json::object{{"avatar_style", d.avatar_style}, {"color_theme", d.color_theme}, {"icon", d.icon}};
     identity["created_at"] = protocol::legacy_timestamp_now();
     identity["last_active"] = protocol::legacy_timestamp_now();
     identity["conversation_count"] = 0;
     identity["sessions"] = json::array();
-    identity["preferences"] =
-        json::object{{"communication_style", "professional"}, {"verbosity", "moderate"}, {"formality", "balanced"}};
-    identity["stats"] = json::object{
-        {"messages_sent", 0}, {"conversations_participated", 0}, {"tasks_completed", 0}, {"tools_used", json::array()}};
+    identity["preferences"] = json::object{
+        {"communication_style", "professional"}, {"verbosity", "moderate"}, {"formality", "balanced"}};
+    identity["stats"] = json::object{{"messages_sent", 0},
+                                     {"conversations_participated", 0},
+                                     {"tasks_completed", 0},
+                                     {"tools_used", json::array()}};
     return identity;
 }
 
@@ -99,13 +129,16 @@ CommandOutcome IdentityCommands::create(const protocol::LegacyRequest& request) 
     auto params = parameters_object(request);
     if (!params) return CommandOutcome::failure("CREATE_IDENTITY_FAILED", params.error().message);
     const json::value& id_value = parameter(**params, "agent_id");
-    if (auto problem = agent_id_problem(id_value)) return CommandOutcome::failure("CREATE_IDENTITY_FAILED", *problem);
+    if (auto problem = agent_id_problem(id_value))
+        return CommandOutcome::failure("CREATE_IDENTITY_FAILED", *problem);
     const std::string id(id_value.get_string());
     const json::value& role = parameter(**params, "role");
     if (protocol::python_truthy(role) && !role.is_string())
-        return CommandOutcome::failure("CREATE_IDENTITY_FAILED", "role must be a string, not " +
-                                                                     std::string(protocol::python_type_name(role)));
-    auto identity = make_identity(id, parameter(**params, "display_name"), role, parameter(**params, "personality_traits"));
+        return CommandOutcome::failure("CREATE_IDENTITY_FAILED",
+                                       "role must be a string, not " +
+                                           std::string(protocol::python_type_name(role)));
+    auto identity = make_identity(id, parameter(**params, "display_name"), role,
+                                  parameter(**params, "personality_traits"));
     json::object reply_identity = identity;
     if (auto ec = store_.put(id, std::move(identity))) return save_failed("CREATE_IDENTITY_FAILED", ec);
     return CommandOutcome::success({{"status", "identity_created"}, {"identity", std::move(reply_identity)}});
@@ -115,20 +148,24 @@ CommandOutcome IdentityCommands::update(const protocol::LegacyRequest& request) 
     auto params = parameters_object(request);
     if (!params) return CommandOutcome::failure("UPDATE_IDENTITY_FAILED", params.error().message);
     const json::value& id = parameter(**params, "agent_id");
-    json::object* identity = id.is_string() ? store_.find(id.get_string()) : nullptr;
+    const json::object* identity = id.is_string() ? store_.find(id.get_string()) : nullptr;
     if (!identity)
-        return CommandOutcome::failure("IDENTITY_NOT_FOUND", "Identity not found for agent " + protocol::python_str(id));
+        return CommandOutcome::failure("IDENTITY_NOT_FOUND",
+                                       "Identity not found for agent " + protocol::python_str(id));
     const json::value& updates = parameter(**params, "updates");
     if (!updates.is_object())
-        return CommandOutcome::failure("UPDATE_IDENTITY_FAILED", "'" + std::string(protocol::python_type_name(updates)) +
-                                                                     "' object has no attribute 'items'");
-    (*identity)["last_active"] = protocol::legacy_timestamp_now();
+        return CommandOutcome::failure("UPDATE_IDENTITY_FAILED",
+                                       "'" + std::string(protocol::python_type_name(updates)) +
+                                           "' object has no attribute 'items'");
+    json::object updated = *identity;
+    updated["last_active"] = protocol::legacy_timestamp_now();
     for (const auto& kv : updates.get_object()) {
         if (kv.key() == "identity_uuid" || kv.key() == "agent_id" || kv.key() == "created_at") continue;
-        (*identity)[kv.key()] = kv.value();
+        updated[kv.key()] = kv.value();
     }
-    json::object reply_identity = *identity;
-    if (auto ec = store_.save()) return save_failed("UPDATE_IDENTITY_FAILED", ec);
+    json::object reply_identity = updated;
+    if (auto ec = store_.put(id.get_string(), std::move(updated)))
+        return save_failed("UPDATE_IDENTITY_FAILED", ec);
     return CommandOutcome::success({{"status", "identity_updated"}, {"identity", std::move(reply_identity)}});
 }
 
@@ -138,7 +175,8 @@ CommandOutcome IdentityCommands::get(const protocol::LegacyRequest& request) {
     const json::value& id = parameter(**params, "agent_id");
     const json::object* identity = id.is_string() ? store_.find(id.get_string()) : nullptr;
     if (!identity)
-        return CommandOutcome::failure("IDENTITY_NOT_FOUND", "Identity not found for agent " + protocol::python_str(id));
+        return CommandOutcome::failure("IDENTITY_NOT_FOUND",
+                                       "Identity not found for agent " + protocol::python_str(id));
     return CommandOutcome::success({{"status", "identity_found"}, {"identity", *identity}});
 }
 
@@ -163,7 +201,8 @@ CommandOutcome IdentityCommands::remove(const protocol::LegacyRequest& request) 
     const json::value& id = parameter(**params, "agent_id");
     std::error_code ec;
     if (!id.is_string() || !store_.remove(id.get_string(), ec))
-        return CommandOutcome::failure("IDENTITY_NOT_FOUND", "Identity not found for agent " + protocol::python_str(id));
+        return CommandOutcome::failure("IDENTITY_NOT_FOUND",
+                                       "Identity not found for agent " + protocol::python_str(id));
     if (ec) return save_failed("REMOVE_IDENTITY_FAILED", ec);
     return CommandOutcome::success({{"status", "identity_removed"}, {"agent_id", id}});
 }

@@ -65,8 +65,7 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
     if (session.is_string() && !session.get_string().empty()) {
         if (!protocol::is_valid_session_id(session.get_string()))
             co_return CommandOutcome::failure("INVALID_PARAMETER",
-                                              "invalid session_id: use letters, digits, '-', '_', '.', ':' "
-                                              "(at most 128, not starting with '-' or '.')");
+                                              "invalid session_id: use " + protocol::session_id_rules());
         turn.resume_session = std::string(session.get_string());
     } else if (!session.is_null() && !session.is_string()) {
         co_return CommandOutcome::failure("INVALID_PARAMETER", "session_id must be a string or null");

@@ -1,6 +1,7 @@
 #include "daemon/services/session_log.hpp"
 
 #include "daemon/core/filesystem.hpp"
+#include "protocol/claude_cli.hpp"
 #include "protocol/python_json.hpp"
 
 #include <cerrno>
@@ -8,8 +9,17 @@
 
 namespace ksid::daemon {
 
+namespace {
+// Callers validate session ids already; this keeps a missed path from writing into ksid's own logs.
+std::error_code check_session(const std::string& session) {
+    if (protocol::is_valid_session_id(session)) return {};
+    return std::make_error_code(std::errc::invalid_argument);
+}
+} // namespace
+
 std::error_code SessionLog::append_exchange(const std::string& session, const boost::json::object& human,
                                             const boost::json::object& claude) {
+    if (auto ec = check_session(session)) return ec;
     std::string lines;
     protocol::append_python_json(lines, human);
     lines += '\n';
@@ -19,6 +29,7 @@ std::error_code SessionLog::append_exchange(const std::string& session, const bo
 }
 
 std::error_code SessionLog::link_latest(const std::string& session) {
+    if (auto ec = check_session(session)) return ec;
     static unsigned long counter = 0;
     const std::string target = session + ".jsonl";
     // A resumed session usually finds the link in place already: two inode operations saved per turn.
@@ -37,6 +48,7 @@ std::error_code SessionLog::link_latest(const std::string& session) {
 }
 
 std::error_code SessionLog::write_last_session_id(const std::string& session) {
+    if (auto ec = check_session(session)) return ec;
     if (auto current = read_small_file(sockets_dir_ + "/last_session_id", 256);
         current && *current == session)
         return {};

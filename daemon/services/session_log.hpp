@@ -1,7 +1,8 @@
 #pragma once
 // The on-disk traces of Claude runs (spec §6.4, §9.1, §9.3): claude_logs/<session>.jsonl (two lines per
 // run, appended in one write), the claude_logs/latest.jsonl link, sockets/last_session_id and
-// sockets/claude_last_output.json. Convenience files are replaced atomically by rename (no fsync).
+// sockets/claude_last_output.json. Convenience files are replaced atomically by rename (no fsync). A session
+// id that is not valid (protocol/claude_cli.hpp: reserved names included) names no file: invalid_argument.
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
@@ -15,7 +16,6 @@ public:
     SessionLog(std::string logs_dir = "claude_logs", std::string sockets_dir = "sockets")
         : logs_dir_(std::move(logs_dir)), sockets_dir_(std::move(sockets_dir)) {}
 
-    // session must be a validated session id.
     std::error_code append_exchange(const std::string& session, const boost::json::object& human_line,
                                     const boost::json::object& claude_line);
     // Points latest.jsonl at "<session>.jsonl", replacing any old link, dangling or not.

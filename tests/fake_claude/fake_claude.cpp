@@ -20,11 +20,21 @@ std::string json_escape(const std::string& s) {
     std::string out;
     for (unsigned char c : s) {
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
             if (c < 0x20) {
                 char buf[8];
@@ -48,8 +58,9 @@ std::string new_uuid() {
     b[6] = (b[6] & 0x0F) | 0x40;
     b[8] = (b[8] & 0x3F) | 0x80;
     char s[37];
-    std::snprintf(s, sizeof s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                  b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    std::snprintf(s, sizeof s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                  b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                  b[15]);
     return s;
 }
 
@@ -62,7 +73,9 @@ void write_all(int fd, const std::string& s) {
     }
 }
 
-bool has(const std::string& prompt, const char* mode) { return prompt.find(std::string("FAKE:") + mode) != std::string::npos; }
+bool has(const std::string& prompt, const char* mode) {
+    return prompt.find(std::string("FAKE:") + mode) != std::string::npos;
+}
 
 
 // The string value of "key": "..." in a JSON line (enough for the lines ksid writes).
@@ -182,7 +195,8 @@ int main(int argc, char** argv) {
     } else {
         char buf[65536];
         ssize_t n;
-        while ((n = ::read(0, buf, sizeof buf)) > 0) prompt.append(buf, static_cast<std::size_t>(n));
+        while ((n = ::read(0, buf, sizeof buf)) > 0)
+            prompt.append(buf, static_cast<std::size_t>(n));
     }
     if (env_mode) prompt += std::string(" FAKE:") + env_mode;
 
@@ -192,10 +206,12 @@ int main(int argc, char** argv) {
     }
     if (has(prompt, "hang-ignore-term")) {
         std::signal(SIGTERM, SIG_IGN);
-        for (;;) ::pause();
+        for (;;)
+            ::pause();
     }
     if (has(prompt, "hang")) {
-        for (;;) ::pause();
+        for (;;)
+            ::pause();
     }
     if (has(prompt, "grandchild")) {
         if (::fork() == 0) { // keeps stdout open, in our process group
@@ -222,7 +238,8 @@ int main(int argc, char** argv) {
     }
     if (has(prompt, "huge")) {
         std::string chunk(1 << 20, 'x');
-        for (int i = 0; i < 256; ++i) write_all(1, chunk);
+        for (int i = 0; i < 256; ++i)
+            write_all(1, chunk);
         return 0;
     }
     if (prompt.size() >= 5 && prompt.compare(0, 5, "ERROR") == 0) { // like the CLI with an empty prompt
@@ -230,7 +247,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (prompt.empty()) {
-        write_all(2, "Error: Input must be provided either through stdin or as a prompt argument when using --print\n");
+        write_all(2, "Error: Input must be provided either through stdin or as a prompt argument when using "
+                     "--print\n");
         return 1;
     }
     if (!resume.empty() && has(prompt, "unknown-session")) {
@@ -240,6 +258,8 @@ int main(int argc, char** argv) {
 
     std::string session = resume.empty() ? new_uuid() : resume;
     if (has(prompt, "badsession")) session = "../../etc/passwd";
+    if (const auto at = prompt.find("FAKE:session="); at != std::string::npos) // reports that session id
+        session = prompt.substr(at + 13, prompt.find_first_of(" \n", at) - at - 13);
     std::string extra;
     if (has(prompt, "fds")) {
         extra += ", \"fds\": [";
@@ -254,23 +274,27 @@ int main(int argc, char** argv) {
         }
         extra += "]";
     }
-    if (has(prompt, "pgid")) extra += ", \"own_process_group\": " + std::string(::getpgid(0) == ::getpid() ? "true" : "false");
+    if (has(prompt, "pgid"))
+        extra += ", \"own_process_group\": " + std::string(::getpgid(0) == ::getpid() ? "true" : "false");
     char cwd[4096] = {};
     if (::getcwd(cwd, sizeof cwd)) extra += ", \"cwd\": \"" + json_escape(cwd) + "\"";
     const std::string answer = "ECHO: " + prompt;
-    const std::string session_field = has(prompt, "sessionless") ? "" : ", \"session_id\": \"" + json_escape(session) + "\"";
+    const std::string session_field =
+        has(prompt, "sessionless") ? "" : ", \"session_id\": \"" + json_escape(session) + "\"";
 
     if (output_format == "stream-json") {
-        write_all(1, "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"" + session + "\",\"model\":\"" +
-                         json_escape(model) + "\"}\n");
+        write_all(1, "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"" + session +
+                         "\",\"model\":\"" + json_escape(model) + "\"}\n");
         if (has(prompt, "latency")) { // benchmark: each delta carries the time it was written
             for (int i = 0; i < 50; ++i) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
                 const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch()).count();
-                write_all(1, "{\"type\":\"stream_event\",\"event\":{\"type\":\"content_block_delta\",\"index\":0,"
-                             "\"delta\":{\"type\":\"text_delta\",\"text\":\"T@" + std::to_string(now) + "@ \"}},\"session_id\":\"" +
-                                 session + "\"}\n");
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+                write_all(
+                    1, "{\"type\":\"stream_event\",\"event\":{\"type\":\"content_block_delta\",\"index\":0,"
+                       "\"delta\":{\"type\":\"text_delta\",\"text\":\"T@" +
+                           std::to_string(now) + "@ \"}},\"session_id\":\"" + session + "\"}\n");
             }
         }
         std::string words = answer;
@@ -278,25 +302,30 @@ int main(int argc, char** argv) {
         while (partial && pos < words.size()) {
             std::size_t next = words.find(' ', pos + 1);
             if (next == std::string::npos) next = words.size();
-            write_all(1, "{\"type\":\"stream_event\",\"event\":{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+            write_all(1, "{\"type\":\"stream_event\",\"event\":{\"type\":\"content_block_delta\",\"index\":0,"
+                         "\"delta\":"
                          "{\"type\":\"text_delta\",\"text\":\"" +
-                             json_escape(words.substr(pos, next - pos)) + "\"}},\"session_id\":\"" + session + "\"}\n");
+                             json_escape(words.substr(pos, next - pos)) + "\"}},\"session_id\":\"" + session +
+                             "\"}\n");
             if (has(prompt, "slowstream")) std::this_thread::sleep_for(std::chrono::milliseconds(200));
             pos = next;
         }
         write_all(1, "{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"" +
                          json_escape(answer) + "\"}]},\"session_id\":\"" + session + "\"}\n");
-        write_all(1, "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"" + json_escape(answer) +
-                         "\",\"stop_reason\":\"end_turn\",\"session_id\":\"" + session +
-                         "\",\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":1,\"cache_read_input_tokens\":2,"
+        write_all(1, "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"" +
+                         json_escape(answer) + "\",\"stop_reason\":\"end_turn\",\"session_id\":\"" + session +
+                         "\",\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":1,\"cache_read_"
+                         "input_tokens\":2,"
                          "\"output_tokens\":5}}\n");
         return 0;
     }
 
     if (has(prompt, "stderr")) write_all(2, "warning: fake stderr noise\n");
-    write_all(1, "{\"type\": \"result\", \"subtype\": \"success\", \"is_error\": false, \"duration_ms\": 1, \"result\": \"" +
+    write_all(1, "{\"type\": \"result\", \"subtype\": \"success\", \"is_error\": false, \"duration_ms\": 1, "
+                 "\"result\": \"" +
                      json_escape(answer) + "\"" + session_field +
-                     ", \"total_cost_usd\": 0.0001, \"usage\": {\"input_tokens\": 3, \"output_tokens\": 5}, \"argv\": " +
+                     ", \"total_cost_usd\": 0.0001, \"usage\": {\"input_tokens\": 3, \"output_tokens\": 5}, "
+                     "\"argv\": " +
                      argv_json + extra + "}\n");
     return has(prompt, "nonzero") ? 2 : 0;
 }

@@ -100,6 +100,46 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(first.request({"command": "HEALTH_CHECK", "version": "2.0"})["status"], "success")
         self.assertEqual(first.stop(), 0)
 
+    def test_a_second_daemon_in_the_same_directory_on_another_socket_exits_1_and_touches_nothing(self):
+        first = self.ksid().start()
+        first.request({"command": "SET_SHARED", "version": "2.0", "parameters": {"key": "k", "value": 1}})
+        sock_inode = os.stat(first.path(SOCKET)).st_ino
+        second = self.ksid(workdir=first.dir, args=["--socket", "sockets/other.sock"])
+        second.stderr_path = first.path("second-stderr.log")
+        second.start(wait=False)
+        self.assertEqual(second.wait(15), 1)
+        self.assertIn("another daemon is already running in this directory", second.stderr())
+        with open(first.path(PID_FILE)) as f:
+            self.assertEqual(f.read(), str(first.proc.pid))
+        self.assertEqual(os.stat(first.path(SOCKET)).st_ino, sock_inode)
+        self.assertFalse(os.path.exists(first.path("sockets", "other.sock")))
+        self.assertEqual(first.request({"command": "GET_SHARED", "version": "2.0", "parameters": {"key": "k"}})
+                         ["result"]["value"], 1)
+        self.assertEqual(first.stop(), 0)
+        # Once the first is gone, the directory is free.
+        second.stderr_path = first.path("third-stderr.log")
+        second.start()
+        self.assertEqual(second.stop(), 0)
+
+    def test_children_left_behind_do_not_hold_the_directory(self):
+        first = self.ksid().start()
+        first.request({"command": "SPAWN", "version": "2.0", "parameters": {
+            "mode": "async", "type": "claude", "prompt": "FAKE:hang"}})
+        deadline = time.monotonic() + 10
+        while not first.processes_with_marker() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(first.processes_with_marker())
+        first.proc.kill()  # no shutdown: its claude child runs on
+        first.wait()
+        try:
+            second = self.ksid(workdir=first.dir)
+            second.stderr_path = first.path("second-stderr.log")
+            second.start()
+            self.assertEqual(second.stop(), 0)
+        finally:
+            for pid in first.processes_with_marker():
+                os.kill(pid, signal.SIGKILL)
+
     def test_stale_socket_and_pid_file_are_replaced(self):
         k = self.ksid()
         os.makedirs(k.path("sockets"))

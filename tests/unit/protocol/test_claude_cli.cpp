@@ -1,4 +1,5 @@
 #include "protocol/claude_cli.hpp"
+#include "protocol/reserved_names.hpp"
 
 #include <doctest/doctest.h>
 
@@ -24,9 +25,9 @@ TEST_CASE("stream-json argv") {
     inv.model = "opus";
     inv.enable_tools = false;
     inv.format = ClaudeOutputFormat::stream_json;
-    CHECK(build_claude_argv("/usr/bin/claude", inv) ==
-          V{"/usr/bin/claude", "--model", "opus", "--print", "--output-format", "stream-json", "--verbose",
-            "--include-partial-messages"});
+    CHECK(build_claude_argv("/usr/bin/claude", inv) == V{"/usr/bin/claude", "--model", "opus", "--print",
+                                                         "--output-format", "stream-json", "--verbose",
+                                                         "--include-partial-messages"});
 }
 
 TEST_CASE("session ids that could inject flags or escape claude_logs/ are invalid") {
@@ -42,6 +43,19 @@ TEST_CASE("session ids that could inject flags or escape claude_logs/ are invali
     CHECK_FALSE(is_valid_session_id("a b"));
     CHECK_FALSE(is_valid_session_id(std::string("a\0b", 3)));
     CHECK_FALSE(is_valid_session_id(std::string(129, 'a')));
+}
+
+TEST_CASE("session ids that name ksid's own files in claude_logs/ are invalid, but stay safe identifiers") {
+    for (auto name : {"latest", "message_bus", "task_routing"}) {
+        CHECK_FALSE(is_valid_session_id(name));
+        CHECK(is_safe_identifier(name)); // agent ids may still be called so: they name no file
+        CHECK(session_id_rules().find(name) != std::string::npos);
+    }
+    CHECK(reserved_session_ids.size() == 3);
+    CHECK(is_valid_session_id("latest2"));
+    CHECK(is_valid_session_id("message_bus.x"));
+    CHECK(is_valid_session_id("Latest"));
+    CHECK_FALSE(is_safe_identifier("-x"));
 }
 
 TEST_CASE("model names") {

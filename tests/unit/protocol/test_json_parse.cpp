@@ -36,3 +36,30 @@ TEST_CASE("NaN and Infinity are rejected (an accepted deviation)") {
     CHECK_FALSE(parse_json_text(R"({"a": NaN})").has_value());
     CHECK_FALSE(parse_json_text(R"({"a": Infinity})").has_value());
 }
+
+TEST_CASE("numbers a json::value cannot hold as written are found; everything else is not") {
+    for (const char* text : {"1e309", "-1e309", "[1, 2E400]", "1.8e308", "18446744073709551616",
+                             "-9223372036854775809", "{\"a\": 123456789012345678901234567890}"}) {
+        INFO(text);
+        CHECK(find_unrepresentable_number(text).has_value());
+    }
+    CHECK(*find_unrepresentable_number(R"({"a": "1e999", "b": [0.5, -1e400]})") == "-1e400");
+    for (const char* text : {"0", "-0", "18446744073709551615", "-9223372036854775808", "1e308",
+                             "1.7976931348623157e308", "1e-400", "0.1", "[1.5e10, -2]", "true", R"("1e309")",
+                             R"(["\"1e309", "\\", 2])", R"({"123456789012345678901234567890": 1})"}) {
+        INFO(text);
+        CHECK_FALSE(find_unrepresentable_number(text).has_value());
+    }
+}
+
+TEST_CASE("parse_exact_json_text refuses what would not read back as written") {
+    CHECK(parse_exact_json_text(R"({"value": 18446744073709551615})").has_value());
+    auto r = parse_exact_json_text(R"({"value": 1e309})");
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().detail == "Number out of range: 1e309: line 1 column 11 (char 10)");
+    r = parse_exact_json_text(std::string(60, '9'));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().detail ==
+          "Number out of range: " + std::string(40, '9') + "...: line 1 column 1 (char 0)");
+    CHECK(parse_exact_json_text("{torn").error().detail == parse_json_text("{torn").error().detail);
+}

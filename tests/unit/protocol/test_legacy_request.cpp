@@ -121,3 +121,25 @@ TEST_CASE("deep nesting: 1000 levels decode, deeper is INVALID_JSON") {
     REQUIRE(d.kind == Kind::error_reply);
     CHECK(d.error_code == "INVALID_JSON");
 }
+
+TEST_CASE("a number ksid cannot hold as sent is refused with INVALID_PARAMETER, not altered") {
+    for (
+        auto line :
+        {R"({"command": "SET_SHARED", "version": "2.0", "parameters": {"key": "k", "value": 1e309}})",
+         R"({"command": "PUBLISH", "version": "2.0", "parameters": {"n": 123456789012345678901234567890}})"}) {
+        auto d = decode_legacy_line(line, LinePosition::first);
+        REQUIRE(d.kind == Kind::error_reply);
+        CHECK(d.error_code == "INVALID_PARAMETER");
+        CHECK(d.error_message.find("cannot be kept as sent") != std::string::npos);
+        CHECK(d.error_has_timestamp);
+    }
+    auto d =
+        decode_legacy_line(R"({"command": "SET_SHARED", "version": "2.0", "parameters": {"value": "1e309"}})",
+                           LinePosition::follow_up);
+    CHECK(d.kind == Kind::request);
+    d = decode_legacy_line(
+        R"({"command": "AGENT_CONNECTION", "version": "2.0", "parameters": {"action": "connect", "x": -1e999}})",
+        LinePosition::first);
+    CHECK(d.kind == Kind::error_reply);
+    CHECK(d.makes_persistent);
+}

@@ -133,6 +133,11 @@ TEST_CASE("a completion becomes the CLI's result object plus the plan's fields")
     REQUIRE(r.has_value());
     CHECK_FALSE(r->contains("session_id"));
     CHECK(r->at("sessionId").is_null());
+    // An upstream's X-Session-Id that names one of ksid's own logs is not a session either.
+    r = cli_result_from_completion(R"({"choices":[{"message":{"content":"x"},"finish_reason":"stop"}]})",
+                                   std::string("message_bus"), f, 1);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->contains("session_id"));
 
     r = cli_result_from_completion(
         R"({"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1e300,"completion_tokens":-5,"prompt_tokens_details":{"cached_tokens":18446744073709551615}}})",

@@ -1,0 +1,213 @@
+"""ksid's state files are never lost (spec §5.12-5.19, §9.4-9.5 and README "State files are never overwritten
+unread"): numbers that would not read back are refused, a file ksid cannot use is kept aside instead of
+overwritten, and names that would land on ksid's own files are refused."""
+import json
+import os
+import re
+import time
+import unittest
+
+from ksid_harness import Ksid, KsidTestCase
+
+
+def cmd(name, **params):
+    return {"command": name, "version": "2.0", "parameters": params}
+
+
+def strict_json(text):
+    """json.loads without Python's NaN/Infinity extension: what ksid's own loader accepts."""
+    def refuse(name):
+        raise ValueError("not JSON: " + name)
+    return json.loads(text, parse_constant=refuse)
+
+
+class Numbers(KsidTestCase):
+    """A number ksid cannot hold as sent is refused, never stored altered (1e309 as Infinity made
+    identities.json unreadable at the next start, which then overwrote it)."""
+
+    def raw_request(self, line):
+        return json.loads(self.ksid.exchange(line.encode() + b"\n"))
+
+    def test_unrepresentable_numbers_are_refused_and_nothing_is_written(self):
+        self.ksid.request(cmd("CREATE_IDENTITY", agent_id="keep-me"))
+        with open(self.ksid.path("shared_state", "identities.json")) as f:
+            identities = f.read()
+        big = "123456789012345678901234567890"
+        for line in (
+                '{"command": "SET_SHARED", "version": "2.0", "parameters": {"key": "n", "value": 1e309}}',
+                '{"command": "SET_SHARED", "version": "2.0", "parameters": {"key": "n", "value": [-1E400]}}',
+                '{"command": "SET_SHARED", "version": "2.0", "parameters": {"key": "n", "value": %s}}' % big,
+                '{"command": "CREATE_IDENTITY", "version": "2.0", "parameters": {"agent_id": "x", '
+                '"personality_traits": [1e309]}}',
+                '{"command": "UPDATE_IDENTITY", "version": "2.0", "parameters": {"agent_id": "keep-me", '
+                '"updates": {"score": %s}}}' % big):
+            r = self.raw_request(line)
+            self.assertEqual(r["status"], "error", line)
+            self.assertEqual(r["error"]["code"], "INVALID_PARAMETER")
+            self.assertIn("cannot be kept as sent", r["error"]["message"])
+        self.assertFalse(os.path.exists(self.ksid.path("shared_state", "n.json")))
+        with open(self.ksid.path("shared_state", "identities.json")) as f:
+            self.assertEqual(f.read(), identities)
+        strict_json(identities)
+        self.assertEqual(self.ksid.stop(), 0)
+        self.ksid.start()
+        r = self.ksid.request(cmd("LIST_IDENTITIES"))["result"]
+        self.assertEqual(list(r["identities"]), ["keep-me"])
+
+    def test_64_bit_integers_and_doubles_read_back_the_same_after_a_restart(self):
+        value = [18446744073709551615, -9223372036854775808, 1.7976931348623157e308, 5e-324, 0.1, 1e-400]
+        self.assertEqual(self.ksid.request(cmd("SET_SHARED", key="n", value=value))["status"], "success")
+        self.ksid.request(cmd("CREATE_IDENTITY", agent_id="a", personality_traits=value))
+        self.assertEqual(self.ksid.stop(), 0)
+        self.ksid.start()
+        self.assertEqual(self.ksid.request(cmd("GET_SHARED", key="n"))["result"]["value"], value)
+        identity = self.ksid.request(cmd("GET_IDENTITY", agent_id="a"))["result"]["identity"]
+        self.assertEqual(identity["personality_traits"], value)
+        for name in ("n.json", "identities.json"):
+            with open(self.ksid.path("shared_state", name)) as f:
+                strict_json(f.read())
+
+
+def kept_aside(directory, name):
+    """The files a daemon renamed aside instead of overwriting: NAME.corrupt-<UTC time>."""
+    pattern = re.escape(name) + r"\.corrupt-\d{8}T\d{6}Z(-\d+)?"
+    return sorted(n for n in os.listdir(directory) if re.fullmatch(pattern, n))
+
+
+class UnusableStateFiles(unittest.TestCase):
+    """A state file that exists but cannot be used is renamed aside with a warning, never overwritten; one
+    that cannot even be read stops the start-up (identities) or its key's writes (shared state)."""
+
+    def setUp(self):
+        self.k = Ksid()
+        os.makedirs(self.k.path("shared_state"))
+
+    def tearDown(self):
+        try:
+            KsidTestCase.assert_no_sanitizer_report(self, self.k)
+        finally:
+            self.k.cleanup()
+
+    def write(self, name, content):
+        with open(self.k.path("shared_state", name), "w") as f:
+            f.write(content)
+
+    def test_an_invalid_identities_file_is_kept_aside_and_a_fresh_one_started(self):
+        for content in ("{torn", '{"a": {"n": Infinity}}', '["not", "an", "object"]'):
+            with self.subTest(content=content):
+                if self.k.proc is not None and self.k.proc.poll() is None:
+                    self.k.proc.kill()  # a failed earlier round left it running
+                    self.k.wait()
+                self.write("identities.json", content)
+                logged_before = len(self.k.stderr())
+                self.k.start()
+                self.assertEqual(self.k.request(cmd("LIST_IDENTITIES"))["result"]["count"], 0)
+                self.assertRegex(self.k.stderr()[logged_before:], r"WARNING - shared_state/identities\.json: .*; kept as "
+                                                  r"shared_state/identities\.json\.corrupt-.*; starting with no identities")
+                self.k.request(cmd("CREATE_IDENTITY", agent_id="fresh"))
+                with open(self.k.path("shared_state", "identities.json")) as f:
+                    self.assertEqual(list(json.load(f)), ["fresh"])
+                kept = kept_aside(self.k.path("shared_state"), "identities.json")
+                self.assertEqual(len(kept), 1)
+                with open(self.k.path("shared_state", kept[0])) as f:
+                    self.assertEqual(f.read(), content)
+                self.assertEqual(self.k.stop(), 0)
+                os.unlink(self.k.path("shared_state", kept[0]))
+
+    def test_an_identities_file_over_the_size_limit_is_kept_aside_not_overwritten(self):
+        path = self.k.path("shared_state", "identities.json")
+        with open(path, "w") as f:
+            f.truncate((256 << 20) + 1)  # sparse: costs no disk
+        self.k.start()
+        self.assertIn("it is larger than 256 MiB; kept as", self.k.stderr())
+        self.k.request(cmd("CREATE_IDENTITY", agent_id="fresh"))
+        kept = kept_aside(self.k.path("shared_state"), "identities.json")
+        self.assertEqual(len(kept), 1)
+        self.assertEqual(os.path.getsize(self.k.path("shared_state", kept[0])), (256 << 20) + 1)
+        self.assertEqual(self.k.stop(), 0)
+
+    def test_an_identities_file_that_cannot_be_read_stops_the_start(self):
+        os.makedirs(self.k.path("shared_state", "identities.json"))  # reading it fails (EISDIR)
+        self.k.start(wait=False)
+        self.assertEqual(self.k.wait(10), 1)
+        self.assertIn("not starting, so that the file is not overwritten", self.k.stderr())
+        self.assertTrue(os.path.isdir(self.k.path("shared_state", "identities.json")))
+        self.assertFalse(os.path.exists(self.k.path("sockets", "claude_daemon.pid")))
+
+    def test_an_unusable_shared_state_file_is_kept_aside_when_read_or_set(self):
+        self.write("read.json", "{not json")
+        self.write("set.json", '{"no value": 1}')
+        self.k.start()
+        self.assertIsNone(self.k.request(cmd("GET_SHARED", key="read"))["result"]["value"])
+        self.assertEqual(self.k.request(cmd("SET_SHARED", key="set", value=2))["status"], "success")
+        self.assertEqual(self.k.request(cmd("GET_SHARED", key="set"))["result"]["value"], 2)
+        for name, content in (("read.json", "{not json"), ("set.json", '{"no value": 1}')):
+            kept = kept_aside(self.k.path("shared_state"), name)
+            self.assertEqual(len(kept), 1, name)
+            with open(self.k.path("shared_state", kept[0])) as f:
+                self.assertEqual(f.read(), content)
+        self.assertIn("shared_state/set.json: it is not an object with a \"value\"; kept as", self.k.stderr())
+        self.assertEqual(self.k.stop(), 0)
+
+    def test_a_shared_state_file_that_cannot_be_read_is_not_overwritten(self):
+        os.makedirs(self.k.path("shared_state", "k.json"))  # reading it fails (EISDIR)
+        self.k.start()
+        r = self.k.request(cmd("SET_SHARED", key="k", value=1))
+        self.assertEqual(r["error"]["code"], "COMMAND_PROCESSING_FAILED")
+        self.assertIn("Is a directory", r["error"]["message"])
+        self.assertIsNone(self.k.request(cmd("GET_SHARED", key="k"))["result"]["value"])
+        self.assertTrue(os.path.isdir(self.k.path("shared_state", "k.json")))
+        self.assertEqual(self.k.stop(), 0)
+
+
+class ReservedNames(KsidTestCase):
+    """Client-chosen names that would land on ksid's own files are refused (protocol/reserved_names.hpp)."""
+
+    def test_the_shared_state_key_identities_is_refused(self):
+        self.ksid.request(cmd("CREATE_IDENTITY", agent_id="keep-me"))
+        with open(self.ksid.path("shared_state", "identities.json")) as f:
+            before = f.read()
+        for name in ("SET_SHARED", "GET_SHARED"):
+            r = self.ksid.request(cmd(name, key="identities", value="clobbered"))
+            self.assertEqual(r["status"], "error", name)
+            self.assertEqual(r["error"]["code"], "INVALID_KEY")
+            self.assertIn("reserved", r["error"]["message"])
+        with open(self.ksid.path("shared_state", "identities.json")) as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(self.ksid.stop(), 0)
+        self.ksid.start()
+        self.assertEqual(self.ksid.request(cmd("GET_IDENTITY", agent_id="keep-me"))["result"]["status"],
+                         "identity_found")
+
+    def test_reserved_session_ids_are_refused(self):
+        for sid in ("latest", "message_bus", "task_routing"):
+            r = self.ksid.request(cmd("SPAWN", mode="sync", type="claude", prompt="x", session_id=sid))
+            self.assertEqual(r["status"], "error", sid)
+            self.assertEqual(r["error"]["code"], "INVALID_PARAMETER")
+            self.assertIn("not latest, message_bus or task_routing", r["error"]["message"])
+        self.assertEqual(os.listdir(self.ksid.path("claude_logs")), [])
+
+    def test_a_reserved_session_id_reported_by_the_cli_names_no_file(self):
+        first = self.ksid.request(cmd("SPAWN", mode="sync", type="claude", prompt="first"))["result"]["session_id"]
+        for sid in ("latest", "message_bus", "task_routing"):
+            for mode in ("sync", "async"):
+                r = self.ksid.request(cmd("SPAWN", mode=mode, type="claude", prompt="FAKE:session=" + sid))
+                self.assertEqual(r["status"], "success", (sid, mode))
+        deadline = time.monotonic() + 10  # let the async runs finish and be recorded
+        while self.ksid.request(cmd("GET_PROCESSES"))["result"]["processes"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # latest.jsonl still points at the first session's log, not at itself or at another ksid file.
+        self.assertEqual(os.readlink(self.ksid.path("claude_logs", "latest.jsonl")), first + ".jsonl")
+        with open(self.ksid.path("claude_logs", first + ".jsonl")) as f:
+            self.assertEqual(len(f.read().splitlines()), 2)
+        with open(self.ksid.path("sockets", "last_session_id")) as f:
+            self.assertEqual(f.read(), first)
+        for name in ("message_bus.jsonl", "task_routing.jsonl"):
+            if os.path.exists(self.ksid.path("claude_logs", name)):
+                with open(self.ksid.path("claude_logs", name)) as f:
+                    for line in f:
+                        self.assertNotIn(json.loads(line).get("type"), ("human", "claude"), name)
+
+
+if __name__ == "__main__":
+    unittest.main()
