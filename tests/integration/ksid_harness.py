@@ -179,8 +179,9 @@ class Ksid:
 
 
 def read_all(s):
-    """Everything until the daemon closes. A reset counts as a close: closing a Unix socket with unread
-    input (an over-long line the daemon refused to buffer) resets the peer."""
+    """Everything until the daemon closes. A reset counts as a close: closing a socket with unread input
+    resets the peer (ksid avoids it for over-long lines, but a client that sends on after that, or one that
+    was dropped, may still see one)."""
     data = b""
     while True:
         try:
