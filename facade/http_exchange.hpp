@@ -41,6 +41,8 @@ public:
     // Calls `gone` once if the client disconnects before the response ends (a pipelined request is not a
     // disconnect). Stops watching when the exchange ends.
     virtual void on_client_gone(std::function<void()> gone) = 0;
+    // Drops the connection at once; a write under way fails.
+    virtual void abort() = 0;
 };
 
 } // namespace ksid::facade
