@@ -1,7 +1,7 @@
 #pragma once
 // What a facade handler sees of one HTTP request and how it answers, without Beast (it stays in
-// http_server.cpp): the request's method, path, headers and body, and either one whole response or a
-// chunked stream (SSE). The server implements it per request.
+// beast_exchange.cpp): the request's method, path, headers and body, and either one whole response or a
+// chunked stream (SSE). The server implements it per request (BeastExchange).
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>

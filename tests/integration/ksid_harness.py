@@ -18,6 +18,8 @@ SOURCE_DIR = os.environ.get("KSID_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 FAKE_CLAUDE_DIR = os.environ.get("KSID_FAKE_CLAUDE_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "release", "fake-bin")
+# Under AddressSanitizer freed memory sits in its quarantine: RSS then says little about what ksid holds.
+SANITIZED = "/asan/" in os.path.realpath(KSID_BIN)
 SOCKET = "sockets/claude_daemon.sock"
 PID_FILE = "sockets/claude_daemon.pid"
 
