@@ -70,7 +70,8 @@ struct Daemon {
           composition_commands(compositions), bus_commands(bus),
           agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(),
-                 ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes},
+                 ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes,
+                                    to_ms(cfg.daemon.write_timeout)},
                  cfg.daemon.max_connections, to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
         system_commands.register_with(router);

@@ -10,9 +10,20 @@
 #include <cstdlib>
 #include <iostream>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 int main(int argc, char** argv) {
     using namespace ksid;
     std::signal(SIGPIPE, SIG_IGN); // a client that goes away must not kill the daemon
+#ifdef __GLIBC__
+    // What is held for one client (a large reply, a stream's backlog) is often megabytes, briefly. glibc
+    // raises its mmap threshold after each large free and then keeps such memory in the heap; a fixed
+    // threshold serves it from mmap, so it goes back to the system when the client is served or dropped.
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
 
     const auto cli = daemon::parse_cli(std::vector<std::string>(argv + 1, argv + argc));
     if (cli.error) {

@@ -48,7 +48,8 @@ struct DaemonSettings {
     Seconds shutdown_grace{3}; // SIGTERM → SIGKILL for children at shutdown
     std::string claude_command = "claude";
     std::size_t max_connections = 10000;
-    std::size_t max_outbox_bytes = 8u << 20; // per connection, for peers that stop reading
+    std::size_t max_outbox_bytes = 8u << 20; // per connection (and HTTP stream), for peers that stop reading
+    Seconds write_timeout{30}; // a reply or event that makes no progress this long drops the connection
     // SPAWN_AGENT runs this (split on spaces) with --id ID --profile PROFILE --socket PATH appended.
     std::string agent_command = "python3 daemon/agent_process.py";
 };
@@ -73,6 +74,7 @@ struct FacadeSettings {
     Seconds header_timeout{30};
     Seconds body_timeout{60};
     Seconds idle_timeout{120};
+    Seconds write_timeout{30}; // a response or stream that makes no progress this long drops the connection
     Seconds keepalive_interval{15};
 };
 

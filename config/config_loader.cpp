@@ -159,8 +159,12 @@ const std::vector<Setting>& settings() {
         t.push_back(make("daemon.max_connections", "KSID_MAX_CONNECTIONS", "open socket connections at most",
                          KSID_FIELD(daemon.max_connections), uint_p(1, 1'000'000), num_r));
         t.push_back(make("daemon.max_outbox_bytes", "KSID_MAX_OUTBOX_BYTES",
-                         "bytes queued for a connection that stops reading before it is dropped",
+                         "bytes queued for a socket connection or HTTP stream that stops reading before it "
+                         "is dropped",
                          KSID_FIELD(daemon.max_outbox_bytes), bytes_p(4096, std::size_t(1) << 30), num_r));
+        t.push_back(make("daemon.write_timeout", "KSID_WRITE_TIMEOUT",
+                         "seconds a socket reply or event may wait for the peer to read before it is dropped",
+                         KSID_FIELD(daemon.write_timeout), sec_p(0.1, day), sec_r));
         t.push_back(make("daemon.agent_command", "KSID_AGENT_COMMAND",
                          "what SPAWN_AGENT runs (split on spaces; --id, --profile, --socket appended)",
                          KSID_FIELD(daemon.agent_command), nonempty_p, str_r));
@@ -206,6 +210,9 @@ const std::vector<Setting>& settings() {
                          KSID_FIELD(facade.body_timeout), sec_p(0.1, day), sec_r));
         t.push_back(make("facade.idle_timeout", "", "seconds a keep-alive connection may idle",
                          KSID_FIELD(facade.idle_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("facade.write_timeout", "KSID_FACADE_WRITE_TIMEOUT",
+                         "seconds a response or stream may wait for the client to read before it is dropped",
+                         KSID_FIELD(facade.write_timeout), sec_p(0.1, day), sec_r));
         t.push_back(make("facade.keepalive_interval", "", "seconds between SSE keepalive comments",
                          KSID_FIELD(facade.keepalive_interval), sec_p(0.1, 3600), sec_r));
         // pool

@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -28,12 +29,37 @@ namespace {
 // One chat turn while it runs, shared with the callbacks that feed it.
 struct ChatTurn {
     explicit ChatTurn(asio::any_io_executor ex) : wake(ex) {}
-    std::vector<daemon::TurnEvent> events;
+    std::vector<daemon::TurnEvent> events; // what a stream has not sent yet
     std::size_t consumed = 0;
+    std::size_t unsent_bytes = 0; // about what `events` holds
+    bool fell_behind = false;     // unsent_bytes passed the bound: the turn is cancelled, the stream cut
     std::optional<daemon::TurnOutcome> outcome;
     bool client_gone = false;
     daemon::AsyncSignal wake;
+    std::function<void()> drop_client; // set while a stream is being written
 };
+
+// Lets the turn's callbacks drop a stream's client (even while a write to it waits) as long as the
+// exchange exists.
+struct ClientDropper {
+    ClientDropper(ChatTurn& turn, HttpExchange& x) : t(turn) {
+        t.drop_client = [&x] { x.abort(); };
+    }
+    ~ClientDropper() { t.drop_client = nullptr; }
+    ClientDropper(const ClientDropper&) = delete;
+    ClientDropper& operator=(const ClientDropper&) = delete;
+    ChatTurn& t;
+};
+
+// A stream sends the turn's start and its text; other events (and text already sent as deltas) are not
+// kept. Their size in memory, for the bound on what waits for a slow client.
+std::optional<std::size_t> kept_size(const daemon::TurnEvent& e) {
+    if (std::holds_alternative<daemon::TurnStarted>(e)) return sizeof e;
+    if (const auto* d = std::get_if<daemon::TextDelta>(&e)) return sizeof e + d->text.size();
+    if (const auto* m = std::get_if<daemon::AssistantText>(&e); m && !m->already_streamed)
+        return sizeof e + m->text.size();
+    return std::nullopt;
+}
 
 ChatPolicy policy_of(const FacadeContext& c) {
     ChatPolicy p;
@@ -94,6 +120,7 @@ std::string pending_text_chunks(ChatTurn& t, const std::string& id, long long cr
     }
     t.events.clear(); // sent: a long answer does not accumulate
     t.consumed = 0;
+    t.unsent_bytes = 0;
     return batch;
 }
 
@@ -107,10 +134,10 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
         for (; t->consumed < t->events.size() && !session; ++t->consumed)
             if (const auto* s = std::get_if<daemon::TurnStarted>(&t->events[t->consumed]))
                 session = s->session_id.value_or("");
-        if (session || t->outcome || t->client_gone) break;
+        if (session || t->outcome || t->client_gone || t->fell_behind) break;
         co_await t->wake.wait();
     }
-    if (t->client_gone) co_return sent(499, true);
+    if (t->client_gone || t->fell_behind) co_return sent(499, true);
     if (!session) { // ended before it started: a plain error response
         auto res = t->outcome->ok() ? error_response(openai_error_for(errc::no_result))
                                     : turn_error_response(*t->outcome);
@@ -137,7 +164,7 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
     while (ok) {
         chunk = pending_text_chunks(*t, id, created, plan.chat.model);
         if (!chunk.empty()) co_await write(chunk);
-        if (!ok || t->outcome) break;
+        if (!ok || t->outcome || t->fell_behind) break;
         using namespace asio::experimental::awaitable_operators;
         keepalive.expires_after(
             std::chrono::duration_cast<std::chrono::milliseconds>(c.settings().keepalive_interval));
@@ -147,7 +174,10 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
             co_await write(chunk);
         }
     }
-    if (!ok || t->client_gone) co_return sent(200, true);
+    if (t->fell_behind)
+        c.deps.log->warn("HTTP {}: the client fell more than {} bytes behind the stream; cut off",
+                         x.request_id(), c.deps.config.daemon.max_outbox_bytes);
+    if (!ok || t->client_gone || t->fell_behind) co_return sent(200, true);
     const daemon::TurnOutcome& o = *t->outcome;
     if (!o.ok()) { // after the headers an error is an event, then the stream ends
         const auto error = openai_error_for(o.error, {o.detail, o.upstream_status, o.started});
@@ -179,15 +209,35 @@ asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& c, HttpEx
 
     auto executor = co_await asio::this_coro::executor;
     auto t = std::make_shared<ChatTurn>(executor);
-    auto submitted = c.deps.turns.submit(plan->turn, [t](const daemon::TurnEvent& e) {
-        t->events.push_back(e);
+    // A whole completion's answer is in the outcome: only a stream keeps events. What waits for a client
+    // that reads slower than the turn writes is bounded by daemon.max_outbox_bytes; past it the turn is
+    // cancelled and the client dropped (posted: not from inside the backend's callback).
+    auto job_of_turn = std::make_shared<std::weak_ptr<daemon::Job>>();
+    auto keep_event = [t, job_of_turn, executor, stream = plan->chat.stream,
+                       bound = c.deps.config.daemon.max_outbox_bytes](const daemon::TurnEvent& e) {
+        const auto size = kept_size(e);
+        if (!stream || !size || t->fell_behind) return;
+        t->unsent_bytes += *size;
+        if (t->unsent_bytes > bound) {
+            t->fell_behind = true;
+            t->events = {};
+            t->consumed = 0;
+            asio::post(executor, [t, job_of_turn] {
+                if (auto job = job_of_turn->lock()) job->cancel();
+                if (t->drop_client) t->drop_client();
+            });
+        } else {
+            t->events.push_back(e);
+        }
         t->wake.notify();
-    });
+    };
+    auto submitted = c.deps.turns.submit(plan->turn, std::move(keep_event));
     if (!submitted) {
         c.deps.log->warn("HTTP {}: turn refused: {}", x.request_id(), submitted.error().message());
         co_return error_response(openai_error_for(submitted.error()));
     }
     std::shared_ptr<daemon::Job> job = *submitted;
+    *job_of_turn = job;
     x.set_job_id(job->id());
     daemon::TurnService& turns = c.deps.turns;
     const daemon::TurnLogging logging{daemon::TurnLogging::Mode::exchange,
@@ -209,6 +259,7 @@ asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& c, HttpEx
 
     const long long created = unix_now();
     if (plan->chat.stream) {
+        const ClientDropper dropper(*t, x);
         HttpResponse streamed = co_await stream_response(c, x, *plan, job, t, created);
         co_return streamed;
     }

@@ -1,7 +1,7 @@
 #pragma once
 // What a facade handler sees of one HTTP request and how it answers, without Beast (it stays in
-// http_server.cpp): the request's method, path, headers and body, and either one whole response or a
-// chunked stream (SSE). The server implements it per request.
+// beast_exchange.cpp): the request's method, path, headers and body, and either one whole response or a
+// chunked stream (SSE). The server implements it per request (BeastExchange).
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
@@ -41,6 +41,8 @@ public:
     // Calls `gone` once if the client disconnects before the response ends (a pipelined request is not a
     // disconnect). Stops watching when the exchange ends.
     virtual void on_client_gone(std::function<void()> gone) = 0;
+    // Drops the connection at once; a write under way fails.
+    virtual void abort() = 0;
 };
 
 } // namespace ksid::facade

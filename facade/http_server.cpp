@@ -2,13 +2,14 @@
 
 #include "daemon/core/lifecycle.hpp"
 #include "facade/auth.hpp"
+#include "facade/beast_exchange.hpp"
 #include "facade/chat_completions.hpp"
 #include "facade/endpoints.hpp"
 #include "facade/http_errors.hpp"
+#include "facade/http_reader.hpp"
 #include "facade/routes.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -17,9 +18,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <sys/socket.h>
-
-#include <array>
 #include <random>
 #include <unordered_map>
 
@@ -31,7 +29,6 @@ namespace http = beast::http;
 using asio::as_tuple;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
-using Request = http::request<http::string_body>;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -46,111 +43,6 @@ std::string random_request_id() {
     std::snprintf(buf, sizeof buf, "req_%016llx", static_cast<unsigned long long>(rng()));
     return buf;
 }
-
-std::string_view view(beast::string_view s) {
-    return {s.data(), s.size()};
-}
-
-// One request being answered over Beast: what a handler sees of it (HttpExchange) and how it writes.
-class BeastExchange final : public HttpExchange {
-public:
-    BeastExchange(beast::tcp_stream& stream, const Request& req, std::string request_id)
-        : stream_(stream), req_(req), request_id_(std::move(request_id)) {
-        path_ = view(req.target());
-        if (auto q = path_.find('?'); q != std::string_view::npos) path_ = path_.substr(0, q);
-    }
-    ~BeastExchange() override { stop_watching_.emit(asio::cancellation_type::terminal); }
-
-    std::string_view method() const override { return view(req_.method_string()); }
-    std::string_view path() const override { return path_; }
-    std::string_view header(std::string_view name) const override {
-        return view(req_[beast::string_view(name.data(), name.size())]);
-    }
-    std::string_view body() const override { return req_.body(); }
-    const std::string& request_id() const override { return request_id_; }
-    void set_job_id(std::string id) override { job_id_ = std::move(id); }
-    const std::string& job_id() const { return job_id_; }
-
-    template <class Body>
-    void common_headers(http::response<Body>& res) const {
-        res.set(http::field::server, "ksid/" KSID_VERSION);
-        res.set("X-Request-Id", request_id_);
-        res.keep_alive(req_.keep_alive());
-    }
-
-    // A whole response; false when it could not be written.
-    asio::awaitable<bool> respond(const HttpResponse& r) {
-        http::response<http::string_body> res{static_cast<http::status>(r.status), req_.version()};
-        common_headers(res);
-        res.set(http::field::content_type, r.content_type);
-        for (const auto& [name, value] : r.headers)
-            res.set(name, value);
-        if (r.close) res.keep_alive(false);
-        res.body() = r.body;
-        res.prepare_payload();
-        auto [ec, n] = co_await http::async_write(stream_, res, as_tuple(use_awaitable));
-        co_return !ec && res.keep_alive();
-    }
-
-    asio::awaitable<bool> start_stream(HttpResponse head) override {
-        auto res = std::make_unique<http::response<http::empty_body>>(static_cast<http::status>(head.status),
-                                                                      req_.version());
-        common_headers(*res);
-        res->set(http::field::content_type, head.content_type);
-        for (const auto& [name, value] : head.headers)
-            res->set(name, value);
-        res->chunked(true);
-        auto sr = std::make_unique<http::response_serializer<http::empty_body>>(*res);
-        auto [ec, n] = co_await http::async_write_header(stream_, *sr, as_tuple(use_awaitable));
-        co_return !ec;
-    }
-
-    asio::awaitable<bool> write_chunk(std::string data) override {
-        auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data)),
-                                                  as_tuple(use_awaitable));
-        co_return !ec;
-    }
-
-    // The terminating zero-length chunk, written as bytes (GCC 12 cannot keep Beast's chunk_last temporary in
-    // a coroutine frame).
-    asio::awaitable<bool> end_stream() override {
-        static constexpr char last[] = "0\r\n\r\n";
-        auto [ec, n] =
-            co_await asio::async_write(stream_, asio::buffer(last, sizeof last - 1), as_tuple(use_awaitable));
-        co_return !ec;
-    }
-
-    void on_client_gone(std::function<void()> gone) override {
-        asio::co_spawn(stream_.get_executor(), watch(stream_, std::move(gone), stop_watching_.slot()),
-                       asio::detached);
-    }
-
-private:
-    // EOF or an error on the socket while a response is under way means the client went away.
-    static asio::awaitable<void> watch(beast::tcp_stream& stream, std::function<void()> gone,
-                                       asio::cancellation_slot slot) {
-        auto& sock = stream.socket();
-        for (;;) {
-            auto [ec] = co_await sock.async_wait(tcp::socket::wait_read,
-                                                 asio::bind_cancellation_slot(slot, as_tuple(use_awaitable)));
-            if (ec) co_return; // cancelled: the exchange ended
-            char c;
-            const auto n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n > 0) co_return; // a pipelined request: not a disconnect; stop watching
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-                gone();
-                co_return;
-            }
-        }
-    }
-
-    beast::tcp_stream& stream_;
-    const Request& req_;
-    std::string request_id_;
-    std::string_view path_;
-    std::string job_id_;
-    asio::cancellation_signal stop_watching_;
-};
 
 } // namespace
 
@@ -174,6 +66,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     daemon::AsyncSignal connections_changed;
 
     const config::FacadeSettings& settings() const { return context.settings(); }
+    std::chrono::milliseconds write_timeout() const { return ms(settings().write_timeout); }
 
     // What the route asks for. Auth is checked after the method: a wrong method is 405 for everyone.
     asio::awaitable<HttpResponse> dispatch(BeastExchange& x, const RouteMatch& m) {
@@ -212,11 +105,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     }
 
     // Answers one request; false when the connection must close.
-    asio::awaitable<bool> handle(beast::tcp_stream& stream, const Request& req) {
+    asio::awaitable<bool> handle(beast::tcp_stream& stream, const HttpRequest& req) {
         const auto started = Clock::now();
-        std::string request_id(view(req["X-Request-Id"]));
+        std::string request_id(as_view(req["X-Request-Id"]));
         if (request_id.empty() || request_id.size() > 128) request_id = random_request_id();
-        BeastExchange x(stream, req, std::move(request_id));
+        BeastExchange x(stream, req, std::move(request_id), write_timeout());
         const RouteMatch m = facade_routes().match(x.method(), x.path());
         HttpResponse res = co_await dispatch(x, m);
         bool keep = !res.close && req.keep_alive();
@@ -233,50 +126,41 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         co_return keep;
     }
 
+    // Auth before the body: a client without a valid key cannot make ksid buffer a body (up to
+    // facade.max_body_bytes per connection). Other answers wait for the body, as they always did.
+    std::optional<protocol::OpenAIError> denied_before_body(const HttpRequest& req) const {
+        const RouteMatch m = facade_routes().match(as_view(req.method_string()), request_path(req));
+        if (m.kind != RouteMatch::Kind::found || !m.route->needs_auth) return std::nullopt;
+        return authenticate(as_view(req[http::field::authorization]), context.api_keys);
+    }
+
     asio::awaitable<void> connection(tcp::socket socket) {
         auto self = shared_from_this();
         auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
         const auto id = next_connection++;
         connections.emplace(id, ConnectionInfo{stream, false});
-        beast::flat_buffer buffer;
+        HttpRequestReader reader(*stream, settings());
         bool first = true;
         try { // an exception never crosses the connection boundary
             while (!stopping) {
-                http::request_parser<http::string_body> parser;
-                parser.body_limit(settings().max_body_bytes);
-                parser.header_limit(16 * 1024);
-                stream->expires_after(first ? ms(settings().header_timeout) : ms(settings().idle_timeout));
-                auto [ec, n] =
-                    co_await http::async_read_header(*stream, buffer, parser, as_tuple(use_awaitable));
-                if (ec == http::error::body_limit) {
-                    co_await reject(*stream, parser.get(), 413,
-                                    "the request body is larger than facade.max_body_bytes");
-                    break;
-                }
-                if (ec) {
-                    if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
-                        ec != asio::error::eof && ec != asio::error::operation_aborted &&
-                        ec != asio::error::connection_reset && buffer.size() > 0) {
-                        std::string message = "malformed HTTP request: " + ec.message();
-                        co_await reject(*stream, parser.get(), 400, std::move(message));
-                    }
-                    break;
-                }
+                ReadStep step = co_await reader.read_header(first);
                 first = false;
-                if (!parser.is_done()) {
-                    stream->expires_after(ms(settings().body_timeout));
-                    auto [ec2, n2] =
-                        co_await http::async_read(*stream, buffer, parser, as_tuple(use_awaitable));
-                    if (ec2 == http::error::body_limit) {
-                        co_await reject(*stream, parser.get(), 413,
-                                        "the request body is larger than facade.max_body_bytes");
-                        break;
-                    }
-                    if (ec2) break;
+                std::optional<protocol::OpenAIError> refusal;
+                if (step.kind == ReadStep::Kind::ready && !reader.complete())
+                    refusal = denied_before_body(reader.request());
+                if (step.kind == ReadStep::Kind::ready && !refusal) step = co_await reader.read_body();
+                if (step.kind == ReadStep::Kind::refused)
+                    refusal = protocol::OpenAIError{step.status, "invalid_request_error",
+                                                    std::move(step.reason), std::nullopt, std::nullopt};
+                // A request not read to its end is answered, then the connection closes: what follows
+                // cannot be told apart from a next request.
+                if (refusal) {
+                    co_await reject(*stream, reader.request(), std::move(*refusal));
+                    break;
                 }
-                stream->expires_never();
+                if (step.kind == ReadStep::Kind::ended) break;
                 connections[id].busy = true;
-                const bool keep = co_await handle(*stream, parser.get());
+                const bool keep = co_await handle(*stream, reader.request());
                 connections[id].busy = false;
                 if (!keep) break;
             }
@@ -290,28 +174,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         connections_changed.notify();
     }
 
-    // Answers a request that will not be read to the end, then lingers briefly discarding what the client
-    // still sends: closing with unread input would reset the connection and lose the answer.
-    asio::awaitable<void> reject(beast::tcp_stream& stream, const Request& req, int status,
-                                 std::string message) {
-        BeastExchange x(stream, req, random_request_id());
-        context.deps.log->info("HTTP rejected {}: {} request={}", status, message, x.request_id());
-        HttpResponse res = error_response(protocol::OpenAIError{
-            status, "invalid_request_error", std::move(message), std::nullopt, std::nullopt});
+    // Answers a request that will not be read to the end and closes the connection, lingering first so
+    // that the close does not reset it and lose the answer.
+    asio::awaitable<void> reject(beast::tcp_stream& stream, const HttpRequest& req,
+                                 protocol::OpenAIError error) {
+        BeastExchange x(stream, req, random_request_id(), write_timeout());
+        context.deps.log->info("HTTP rejected {}: {} request={}", error.status, error.message,
+                               x.request_id());
+        HttpResponse res = error_response(error);
         res.close = true;
-        stream.expires_after(std::chrono::seconds(5));
         co_await x.respond(res);
-        context.metrics.request("rejected", status, 0);
-        boost::system::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        stream.expires_after(std::chrono::seconds(2));
-        std::array<char, 16384> sink;
-        std::size_t drained = 0;
-        while (drained < (64u << 20)) {
-            auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), as_tuple(use_awaitable));
-            if (ec) break;
-            drained += n;
-        }
+        context.metrics.request("rejected", error.status, 0);
+        co_await discard_input_before_close(stream);
     }
 
     asio::awaitable<void> accept_loop() {

@@ -1,8 +1,9 @@
 #pragma once
-// The facade's HTTP/1.1 server: the listener, keep-alive connections with header/body/idle timeouts and
-// limits, the route table, one access log line per request, and shutdown. It only reads requests and
-// writes responses; the endpoints (endpoints.hpp, chat_completions.hpp) decide what to answer. Beast stays
-// out of this header (it is heavy to compile); it lives in http_server.cpp.
+// The facade's HTTP/1.1 server: the listener, keep-alive connections, the route table, auth before a
+// body is read, one access log line per request, and shutdown. A request that cannot be read to its end
+// is answered and its connection closed. It reads requests (http_reader.hpp: limits, timeouts, framing)
+// and writes responses (beast_exchange.hpp: write timeouts); the endpoints (endpoints.hpp,
+// chat_completions.hpp) decide what to answer. Beast stays out of this header (it is heavy to compile).
 #include "facade/facade_context.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

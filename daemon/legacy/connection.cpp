@@ -7,13 +7,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <array>
 #include <span>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 namespace ksid::daemon {
 
@@ -76,12 +76,12 @@ asio::awaitable<Connection::ReadOutcome> Connection::read_line() {
     }
 }
 
-
 bool Connection::enqueue(std::shared_ptr<const std::string> line) {
     if (closed_) return false;
     outbox_bytes_ += line->size();
     if (outbox_bytes_ > settings_.max_outbox_bytes) {
-        log_->warn("Connection {}: peer is not reading ({} bytes waiting); dropping the connection", id_, outbox_bytes_);
+        log_->warn("Connection {}: peer is not reading ({} bytes waiting); dropping the connection", id_,
+                   outbox_bytes_);
         close();
         return false;
     }
@@ -125,17 +125,7 @@ void Connection::flush_now() {
         close();
         return;
     }
-    outbox_bytes_ -= n;
-    while (n > 0) { // advance past what was written
-        const std::size_t left = outbox_[outbox_head_]->size() - head_written_;
-        if (n < left) {
-            head_written_ += n;
-            break;
-        }
-        n -= left;
-        ++outbox_head_;
-        head_written_ = 0;
-    }
+    advance_outbox(n);
     if (outbox_head_ == outbox_.size()) {
         outbox_.clear();
         outbox_head_ = 0;
@@ -147,26 +137,55 @@ void Connection::flush_now() {
         socket_.get_executor(), [self = shared_from_this()] { return self->drain_outbox(); }, asio::detached);
 }
 
+void Connection::advance_outbox(std::size_t written) {
+    outbox_bytes_ -= written;
+    while (written > 0) {
+        const std::size_t left = outbox_[outbox_head_]->size() - head_written_;
+        if (written < left) {
+            head_written_ += written;
+            return;
+        }
+        written -= left;
+        ++outbox_head_;
+        head_written_ = 0;
+    }
+}
+
+asio::awaitable<std::size_t> Connection::write_some_in_time(std::span<const asio::const_buffer> buffers) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer deadline(socket_.get_executor(), settings_.write_timeout);
+    auto write = socket_.async_write_some(buffers, as_tuple(use_awaitable));
+    auto expiry = deadline.async_wait(as_tuple(use_awaitable));
+    auto race = std::move(write) || std::move(expiry);
+    const auto first = co_await std::move(race);
+    if (first.index() == 1) {
+        log_->warn("Connection {}: the peer read nothing for {} ms; dropping the connection", id_,
+                   settings_.write_timeout.count());
+        close(); // frees what waited for it
+        co_return 0;
+    }
+    const auto [ec, n] = std::get<0>(first);
+    if (ec || closed_) {
+        if (ec) log_->debug("Connection {}: write failed: {}", id_, ec.message());
+        close();
+        co_return 0;
+    }
+    co_return n;
+}
+
 asio::awaitable<void> Connection::drain_outbox() {
     // Coalesces whatever waits into one gather write.
     std::vector<asio::const_buffer> buffers;
     while (outbox_head_ < outbox_.size() && !closed_) {
         buffers.clear();
-        std::size_t batch_end = outbox_head_;
-        for (; batch_end < outbox_.size() && buffers.size() < 64; ++batch_end) {
-            const auto& l = *outbox_[batch_end];
-            const std::size_t skip = batch_end == outbox_head_ ? head_written_ : 0;
+        for (std::size_t i = outbox_head_; i < outbox_.size() && buffers.size() < 64; ++i) {
+            const auto& l = *outbox_[i];
+            const std::size_t skip = i == outbox_head_ ? head_written_ : 0;
             buffers.emplace_back(l.data() + skip, l.size() - skip);
         }
-        auto [ec, n] = co_await asio::async_write(socket_, buffers, as_tuple(use_awaitable));
-        if (ec || closed_) {
-            if (ec) log_->debug("Connection {}: write failed: {}", id_, ec.message());
-            close();
-            break;
-        }
-        outbox_bytes_ -= n;
-        outbox_head_ = batch_end;
-        head_written_ = 0;
+        const std::size_t n = co_await write_some_in_time(buffers);
+        if (n == 0) break; // closed
+        advance_outbox(n);
     }
     if (outbox_head_ == outbox_.size()) {
         outbox_.clear();
@@ -184,8 +203,19 @@ asio::awaitable<void> Connection::write_now(std::shared_ptr<const std::string> l
         co_return;
     }
     if (closed_) co_return;
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(*line), as_tuple(use_awaitable));
-    if (ec) log_->debug("Connection {}: reply not delivered: {}", id_, ec.message());
+    // Most replies fit in the socket buffer at once; only the rest waits, for a peer that reads.
+    boost::system::error_code ec;
+    std::size_t written = socket_.write_some(asio::buffer(*line), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        log_->debug("Connection {}: reply not delivered: {}", id_, ec.message());
+        co_return;
+    }
+    while (written < line->size() && !closed_) {
+        const std::array<asio::const_buffer, 1> rest{asio::buffer(*line) + written};
+        const std::size_t n = co_await write_some_in_time(rest);
+        if (n == 0) co_return; // closed
+        written += n;
+    }
 }
 
 asio::awaitable<void> Connection::wait_outbox_drained() {
@@ -244,32 +274,46 @@ asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool fi
     co_return persistent_;
 }
 
+// The legacy daemon closed on an over-long line without a reply, cleanly. Closing with unread input would
+// reset the connection instead, so the sending side is shut down (the peer reads EOF) and what the peer
+// still sends is discarded, briefly and up to a bound, before the close.
+asio::awaitable<void> Connection::refuse_over_long_line() {
+    log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);
+    using namespace asio::experimental::awaitable_operators;
+    boost::system::error_code ignored;
+    socket_.shutdown(Socket::shutdown_send, ignored);
+    asio::steady_timer deadline(socket_.get_executor(), std::chrono::seconds(1));
+    std::array<char, 16384> sink;
+    std::size_t discarded = 0;
+    while (discarded < (1u << 20) && !closed_) {
+        auto read = socket_.async_read_some(asio::buffer(sink), as_tuple(use_awaitable));
+        auto expiry = deadline.async_wait(as_tuple(use_awaitable));
+        auto race = std::move(read) || std::move(expiry);
+        const auto first = co_await std::move(race);
+        if (first.index() == 1) break;
+        const auto [ec, n] = std::get<0>(first);
+        if (ec) break; // EOF: the peer has seen ours
+        discarded += n;
+    }
+}
+
 asio::awaitable<void> Connection::run() {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
-    auto first = co_await read_line();
+    ReadOutcome read = co_await read_line();
     first_line_done_ = true;
-    if (first.status != ReadStatus::line) {
-        if (first.status == ReadStatus::too_long)
-            log_->warn("Connection {}: request line over {} bytes; closing", id_, settings_.max_line_bytes);
-        close();
-        co_return;
-    }
-    bool keep = co_await handle_line(first.line, true);
-    while (keep && !closed_) {
-        auto next = co_await read_line();
-        if (next.status != ReadStatus::line) {
-            if (next.status == ReadStatus::too_long)
-                log_->warn("Connection {}: request line over {} bytes; closing", id_,
-                           settings_.max_line_bytes);
-            break;
-        }
-        keep = co_await handle_line(next.line, false);
+    bool first = true;
+    while (read.status == ReadStatus::line && !closed_) {
+        const bool keep = co_await handle_line(read.line, first);
+        first = false;
+        if (!keep || closed_) break;
+        read = co_await read_line();
     }
     if (persistent_) {
         // Let queued replies and events go out before the close (bounded by the peer reading them).
         co_await wait_outbox_drained();
     }
+    if (read.status == ReadStatus::too_long && !closed_) co_await refuse_over_long_line();
     close();
 }
 

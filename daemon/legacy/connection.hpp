@@ -2,8 +2,10 @@
 // One legacy socket connection (spec §3): reads newline-framed requests, hands them to the router and
 // writes one reply line per request. One-shot unless the first line is AGENT_CONNECTION connect; on a
 // persistent connection replies and bus events share one ordered outbox, so a line is never split.
-#include "daemon/services/message_bus.hpp"
+// A peer that stops reading is dropped: every write must make progress within daemon.write_timeout, and
+// the outbox is bounded. An over-long request line ends the connection cleanly (EOF, not a reset).
 #include "daemon/legacy/command_router.hpp"
+#include "daemon/services/message_bus.hpp"
 #include "protocol/line_framer.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -11,9 +13,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <vector>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace ksid::daemon {
 
@@ -23,6 +26,8 @@ struct ConnectionSettings {
     std::size_t max_line_bytes = 65536;
     // Bytes queued for a peer that does not read; past this the connection is dropped.
     std::size_t max_outbox_bytes = 8u << 20;
+    // How long a write may wait for the peer to read before the connection is dropped.
+    std::chrono::milliseconds write_timeout{30000};
 };
 
 class ConnectionRegistry; // the server's set of live connections
@@ -75,10 +80,15 @@ private:
     // Handles one decoded line; returns false when the connection must end.
     asio::awaitable<bool> handle_line(std::string_view raw_line, bool first);
     asio::awaitable<void> write_now(std::shared_ptr<const std::string> line);
+    // One write that must make progress within write_timeout: the bytes written, or 0 when it failed or
+    // the peer read nothing in time (the connection is then closed).
+    asio::awaitable<std::size_t> write_some_in_time(std::span<const asio::const_buffer> buffers);
     asio::awaitable<void> drain_outbox();
     bool enqueue(std::shared_ptr<const std::string> line);
     void flush_now();
+    void advance_outbox(std::size_t written);
     asio::awaitable<void> wait_outbox_drained();
+    asio::awaitable<void> refuse_over_long_line();
 
     Socket socket_;
     std::uint64_t id_;
@@ -89,8 +99,8 @@ private:
     protocol::LineFramer framer_;
     // Lines waiting for the socket; a vector (not a deque) so that an idle connection owns no allocation.
     std::vector<std::shared_ptr<const std::string>> outbox_;
-    std::size_t outbox_head_ = 0;   // first unsent line
-    std::size_t head_written_ = 0;  // bytes of that line already written
+    std::size_t outbox_head_ = 0;  // first unsent line
+    std::size_t head_written_ = 0; // bytes of that line already written
     std::size_t outbox_bytes_ = 0;
     std::unique_ptr<AsyncSignal> drained_; // created only when someone waits for the outbox
     bool writing_ = false;

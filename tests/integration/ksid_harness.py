@@ -18,6 +18,8 @@ SOURCE_DIR = os.environ.get("KSID_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 FAKE_CLAUDE_DIR = os.environ.get("KSID_FAKE_CLAUDE_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "release", "fake-bin")
+# Under AddressSanitizer freed memory sits in its quarantine: RSS then says little about what ksid holds.
+SANITIZED = "/asan/" in os.path.realpath(KSID_BIN)
 SOCKET = "sockets/claude_daemon.sock"
 PID_FILE = "sockets/claude_daemon.pid"
 
@@ -179,8 +181,9 @@ class Ksid:
 
 
 def read_all(s):
-    """Everything until the daemon closes. A reset counts as a close: closing a Unix socket with unread
-    input (an over-long line the daemon refused to buffer) resets the peer."""
+    """Everything until the daemon closes. A reset counts as a close: closing a socket with unread input
+    resets the peer (ksid avoids it for over-long lines, but a client that sends on after that, or one that
+    was dropped, may still see one)."""
     data = b""
     while True:
         try:

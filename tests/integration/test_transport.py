@@ -6,7 +6,7 @@ import threading
 import time
 import unittest
 
-from ksid_harness import KsidTestCase, read_all, read_line, rss_kib
+from ksid_harness import SANITIZED, KsidTestCase, open_fds, read_all, read_line, rss_kib
 
 HEALTH_REPLY = (b'{"status": "success", "command": "HEALTH_CHECK", "result": {"status": "healthy", '
                 b'"message": "HEALTHY", "uptime_info": "Daemon is running normally"}}\n')
@@ -190,6 +190,73 @@ class SilentClients(KsidTestCase):
             time.sleep(2)
             s.sendall(line({"command": "HEALTH_CHECK", "version": "2.0"}))
             self.assertEqual(read_line(s), HEALTH_REPLY)
+
+
+class OverLongLines(KsidTestCase):
+    def test_an_over_long_line_ends_with_eof_not_a_reset(self):
+        with self.ksid.connect() as s:
+            s.sendall(b"x" * (100 * 1024))
+            self.assertEqual(s.recv(65536), b"")  # ConnectionResetError before the fix
+        with self.ksid.connect() as s:
+            s.sendall(line(CONNECT))
+            read_line(s)
+            s.sendall(b"y" * (100 * 1024) + b"\n")
+            self.assertEqual(s.recv(65536), b"")
+        self.assertEqual(self.health()["status"], "success")
+
+
+def get_shared(key):
+    return line({"command": "GET_SHARED", "version": "2.0", "parameters": {"key": key}})
+
+
+class StalledReaders(KsidTestCase):
+    ksid_config = "daemon:\n  write_timeout: 1\n"
+
+    def put_value(self, key, size):
+        with open(self.ksid.path("shared_state", key + ".json"), "w") as f:
+            json.dump({"value": "x" * size, "updated_at": "2024-01-01T00:00:00.000000Z"}, f)
+
+    def test_one_shot_clients_that_never_read_their_reply_are_dropped_after_the_write_timeout(self):
+        self.put_value("big", 40 << 20)
+        reply = self.ksid.exchange(get_shared("big"), timeout=60)  # read in full: the store caches the value
+        self.assertEqual(len(json.loads(reply)["result"]["value"]), 40 << 20)
+        fds = open_fds(self.ksid.proc.pid)
+        before = rss_kib(self.ksid.proc.pid)
+        clients = []
+        for _ in range(6):
+            s = self.ksid.connect(timeout=10)
+            s.sendall(get_shared("big"))
+            clients.append(s)
+        start = time.monotonic()
+        while open_fds(self.ksid.proc.pid) < fds + len(clients) and time.monotonic() - start < 10:
+            time.sleep(0.01)  # until ksid has accepted them all
+        start = time.monotonic()
+        while open_fds(self.ksid.proc.pid) > fds and time.monotonic() - start < 30:
+            time.sleep(0.1)
+        self.assertEqual(open_fds(self.ksid.proc.pid), fds, "connections that read nothing are still open")
+        self.assertGreater(time.monotonic() - start, 0.5)
+        if not SANITIZED:
+            self.assertLess(rss_kib(self.ksid.proc.pid) - before, 16 * 1024)
+        for s in clients:
+            self.assertLess(len(read_all(s)), len(reply))  # cut off
+            s.close()
+        self.assertEqual(self.health()["status"], "success")
+
+    def test_a_slow_reader_that_keeps_reading_gets_the_whole_reply(self):
+        self.put_value("medium", 3 << 20)
+        with self.ksid.connect(timeout=10) as s:
+            s.sendall(get_shared("medium"))
+            start = time.monotonic()
+            data = b""
+            while not data.endswith(b"\n"):
+                time.sleep(0.2)  # under the timeout between reads, over it in all
+                chunk = s.recv(256 * 1024)
+                if not chunk:
+                    break
+                data += chunk
+            elapsed = time.monotonic() - start
+        self.assertEqual(len(json.loads(data)["result"]["value"]), 3 << 20)
+        self.assertGreater(elapsed, 1.5)
 
 
 class Persistent(KsidTestCase):

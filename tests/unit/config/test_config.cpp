@@ -65,6 +65,22 @@ TEST_CASE("values are read from YAML") {
     CHECK(c->daemon.first_line_timeout.count() == doctest::Approx(2.5));
 }
 
+TEST_CASE("write timeouts: 30 s by default, from YAML or the environment") {
+    auto c = load_config_text("", "x", no_env);
+    REQUIRE(c.has_value());
+    CHECK(c->daemon.write_timeout.count() == doctest::Approx(30));
+    CHECK(c->facade.write_timeout.count() == doctest::Approx(30));
+    c = load_config_text("daemon:\n  write_timeout: 2\nfacade:\n  write_timeout: 0.5\n", "x", no_env);
+    REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
+    CHECK(c->daemon.write_timeout.count() == doctest::Approx(2));
+    CHECK(c->facade.write_timeout.count() == doctest::Approx(0.5));
+    c = load_config_text("", "x", env_of({{"KSID_WRITE_TIMEOUT", "7"}, {"KSID_FACADE_WRITE_TIMEOUT", "9"}}));
+    REQUIRE(c.has_value());
+    CHECK(c->daemon.write_timeout.count() == doctest::Approx(7));
+    CHECK(c->facade.write_timeout.count() == doctest::Approx(9));
+    CHECK_FALSE(load_config_text("facade:\n  write_timeout: 0\n", "x", no_env).has_value());
+}
+
 TEST_CASE("api_shim.model_map from YAML and the environment") {
     auto c = load_config_text("api_shim:\n  model_map: {sonnet: gpt-4o, opus: \"o1\"}\n", "x", no_env);
     REQUIRE(c.has_value());
