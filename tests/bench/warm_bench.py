@@ -142,8 +142,10 @@ def main():
     stub = subprocess.Popen([sys.executable, os.path.join(HERE, "..", "integration", "anthropic_stub.py"),
                              "--port", "0"], stdout=subprocess.PIPE, text=True)
     port = int(stub.stdout.readline())
-    home = tempfile.mkdtemp(prefix="ksid-bench-home-")
-    work = tempfile.mkdtemp(prefix="ksid-bench-warm-")
+    # KSID_BENCH_DIR=/dev/shm keeps the filesystem's own cost (this VM's ext4 metadata is slow) out of it.
+    tmp = os.environ.get("KSID_BENCH_DIR") or None
+    home = tempfile.mkdtemp(prefix="ksid-bench-home-", dir=tmp)
+    work = tempfile.mkdtemp(prefix="ksid-bench-warm-", dir=tmp)
     env = claude_env(home, f"http://127.0.0.1:{port}")
     try:
         print("== warm claude processes (real CLI, loopback API stub)")
@@ -163,7 +165,7 @@ def main():
 
         kenv = {k: v for k, v in env.items()}
         kenv["KSID_CLAUDE_COMMAND"] = a.claude
-        kdir = tempfile.mkdtemp(prefix="ksid-bench-ksid-")
+        kdir = tempfile.mkdtemp(prefix="ksid-bench-ksid-", dir=tmp)
         k = Ksid(a.ksid, kenv, kdir)
         try:
             first, follow = [], []
