@@ -4,13 +4,6 @@
 
 namespace ksid::facade {
 
-namespace {
-std::string number(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
-}
-} // namespace
 
 void Metrics::request(std::string_view route, int status, double seconds) {
     ++requests_[{std::string(route), status}];
@@ -50,7 +43,7 @@ std::string Metrics::render(const daemon::QueueStats& q, const daemon::TurnStats
     out += "ksid_tokens_total{kind=\"completion\"} " + std::to_string(turns.completion_tokens) + "\n";
     out += "# HELP ksid_cost_usd_total Cost reported by claude.\n# TYPE ksid_cost_usd_total "
            "counter\nksid_cost_usd_total " +
-           number(turns.cost_usd) + "\n";
+           daemon::prometheus_number(turns.cost_usd) + "\n";
     if (upstream) {
         auto counter = [&](const char* name, const char* help, std::uint64_t v) {
             out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +

@@ -4,13 +4,11 @@
 
 namespace ksid::daemon {
 
-namespace {
 std::string prometheus_number(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return buf;
 }
-} // namespace
 
 void Histogram::observe(double seconds) {
     for (std::size_t i = 0; i < bounds.size(); ++i)

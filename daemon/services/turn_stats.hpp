@@ -7,6 +7,9 @@
 
 namespace ksid::daemon {
 
+// A number as the Prometheus text format writes it (shortest exact form).
+std::string prometheus_number(double v);
+
 // A latency histogram with fixed bucket bounds (seconds), rendered in the Prometheus text format.
 class Histogram {
 public:
