@@ -276,7 +276,7 @@ int run_daemon(const DaemonOptions& options) {
                             log,
                             d.upstream ? &d.upstream->stats() : nullptr,
                             d.pool.get()};
-    if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, ""}); // SPAWN's default turn
+    if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, false, ""}); // SPAWN's default turn
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
             log->critical("{}", *err);

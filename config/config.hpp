@@ -50,6 +50,8 @@ struct DaemonSettings {
     std::size_t max_connections = 10000;
     std::size_t max_outbox_bytes = 8u << 20; // per connection (and HTTP stream), for peers that stop reading
     Seconds write_timeout{30}; // a reply or event that makes no progress this long drops the connection
+    // SPAWN with enable_tools false: no tool at all (--tools ""), instead of the legacy CLI defaults.
+    bool tools_off_means_none = false;
     // SPAWN_AGENT runs this (split on spaces) with --id ID --profile PROFILE --socket PATH appended.
     std::string agent_command = "python3 daemon/agent_process.py";
 };

@@ -165,6 +165,9 @@ const std::vector<Setting>& settings() {
         t.push_back(make("daemon.write_timeout", "KSID_WRITE_TIMEOUT",
                          "seconds a socket reply or event may wait for the peer to read before it is dropped",
                          KSID_FIELD(daemon.write_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("daemon.tools_off_means_none", "KSID_TOOLS_OFF_MEANS_NONE",
+                         "SPAWN with enable_tools false gets no tool at all (--tools \"\"), not the CLI's defaults",
+                         KSID_FIELD(daemon.tools_off_means_none), bool_p, bool_r));
         t.push_back(make("daemon.agent_command", "KSID_AGENT_COMMAND",
                          "what SPAWN_AGENT runs (split on spaces; --id, --profile, --socket appended)",
                          KSID_FIELD(daemon.agent_command), nonempty_p, str_r));

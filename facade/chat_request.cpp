@@ -42,6 +42,7 @@ boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const Chat
     t.model = chat.model;
     t.resume_session = chat.session_id;
     t.enable_tools = chat.enable_tools.value_or(false) && policy.tools_allowed;
+    t.no_tools = !t.enable_tools; // tools off for an HTTP client means none, not the CLI's defaults
     t.output = daemon::TurnOutput::events;
     t.incremental = chat.stream;
     t.agent_id = chat.agent_id;

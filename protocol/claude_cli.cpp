@@ -29,6 +29,10 @@ std::vector<std::string> build_claude_argv(std::string_view executable, const Cl
     if (inv.enable_tools) {
         argv.emplace_back("--allowedTools");
         argv.emplace_back(legacy_allowed_tools);
+    } else if (inv.no_tools) {
+        argv.emplace_back("--tools");
+        argv.emplace_back("");
+        argv.emplace_back("--strict-mcp-config");
     }
     if (inv.resume_session && !inv.resume_session->empty()) {
         if (inv.stream_input) {

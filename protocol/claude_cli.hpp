@@ -29,6 +29,9 @@ struct ClaudeInvocation {
     // A persistent process (claude-cli.md "Persistent processes"): --input-format stream-json, one user turn
     // per stdin line; stream-json output; the session as one element, --resume=S.
     bool stream_input = false;
+    // With enable_tools false: no built-in tools at all (--tools "" and --strict-mcp-config), instead of the
+    // CLI's defaults, which still let the model run Read and read-only Bash in the working directory.
+    bool no_tools = false;
 };
 
 // argv[0] is `executable`; the order is the legacy one:

@@ -39,6 +39,7 @@ boost::asio::awaitable<TurnOutcome> CliBackend::run(const TurnRequest& request, 
     inv.model = request.model;
     inv.resume_session = request.resume_session;
     inv.enable_tools = request.enable_tools;
+    inv.no_tools = request.no_tools;
     inv.format = stream ? protocol::ClaudeOutputFormat::stream_json : protocol::ClaudeOutputFormat::json;
     inv.append_system_prompt = request.append_system_prompt;
     ChildSpec spec;

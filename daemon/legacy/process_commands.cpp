@@ -78,6 +78,7 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
         turn.agent_id = protocol::python_str(agent_id);
     const json::value* tools = p.if_contains("enable_tools");
     turn.enable_tools = !tools || protocol::python_truthy(*tools);
+    turn.no_tools = config_.daemon.tools_off_means_none; // else the legacy behaviour: the CLI's defaults
 
     if (sync) {
         turn.origin = "SPAWN sync";

@@ -21,6 +21,7 @@ struct TurnRequest {
     std::string model;                         // validated
     std::optional<std::string> resume_session; // validated
     bool enable_tools = true;
+    bool no_tools = false; // with enable_tools false: no tool at all, not the CLI's defaults
     std::string append_system_prompt; // facade: system/developer messages
     TurnOutput output = TurnOutput::cli_json;
     // The consumer shows events as they arrive (a streamed HTTP response). When false, a backend may

@@ -25,7 +25,9 @@ Special prompts (searched in the last user text):
   times with fewer `anthropic-beta` features). `STUB_ERROR:<status>:retry` leaves that header out, so the
   CLI retries with back-off (for 429/5xx/529 that runs for minutes: for time-limit tests);
 - `STUB_TOOL:<shell command>` (to the end of the line) first asks for one `Bash` tool call running it;
-  the request that carries its `tool_result` is answered `TOOL_RESULT[<user turns>]: <result text>`.
+  the request that carries its `tool_result` is answered `TOOL_RESULT[<user turns>]: <result text>`;
+- `STUB_TOOL_USE:<Name> <json input>` first asks for one call of tool <Name> with that input (answered the
+  same way). `offered_tools` lists the tool names each request offered the model.
 
 `POST /v1/messages/count_tokens` answers a rough `{"input_tokens": N}`; any other path answers 404 with an
 Anthropic `not_found_error` body.
@@ -255,8 +257,13 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") or "claude-stub"
         msg_id = "msg_" + uuid.uuid4().hex[:20]
         m = re.search(r"STUB_TOOL:([^\n]+)", text)
+        use = re.search(r"STUB_TOOL_USE:(\w+) (\{[^\n]*\})", text)
+        stub._add_offered_tools([t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)])
         if tool_result is not None:
             block = {"type": "text", "text": f"TOOL_RESULT[{turns}]: {tool_result}"}
+        elif use:
+            block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": use.group(1),
+                     "input": json.loads(use.group(2))}
         elif m:
             block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": "Bash",
                      "input": {"command": m.group(1).strip(), "description": "Run the stub's command"}}
@@ -314,6 +321,7 @@ class AnthropicStub:
         self.host, self.port, self.log, self.delta_delay = host, port, log, delta_delay
         self._lock = threading.Lock()
         self._requests = []
+        self._offered = []
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
@@ -362,6 +370,17 @@ class AnthropicStub:
     def clear(self):
         with self._lock:
             self._requests.clear()
+            self._offered.clear()
+
+    def _add_offered_tools(self, names):
+        with self._lock:
+            self._offered.append(names)
+
+    @property
+    def offered_tools(self):
+        """The tool names each /v1/messages request offered the model, in order."""
+        with self._lock:
+            return list(self._offered)
 
 
 def main(argv=None):

@@ -22,7 +22,9 @@ std::chrono::milliseconds to_ms(config::Seconds s) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(s);
 }
 
-WarmKey key_of(const TurnRequest& r) { return WarmKey{r.model, r.enable_tools, r.append_system_prompt}; }
+WarmKey key_of(const TurnRequest& r) {
+    return WarmKey{r.model, r.enable_tools, !r.enable_tools && r.no_tools, r.append_system_prompt};
+}
 
 bool is_spare(const WarmProcess& p) { return p.reusable() && p.turns() == 0 && !p.session(); }
 

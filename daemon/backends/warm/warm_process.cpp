@@ -25,6 +25,7 @@ std::shared_ptr<WarmProcess> WarmProcess::start(asio::any_io_executor executor, 
     protocol::ClaudeInvocation inv;
     inv.model = key.model;
     inv.enable_tools = key.enable_tools;
+    inv.no_tools = key.no_tools;
     inv.append_system_prompt = key.system_prompt;
     inv.format = protocol::ClaudeOutputFormat::stream_json;
     inv.stream_input = true;

@@ -24,6 +24,7 @@ namespace ksid::daemon {
 struct WarmKey {
     std::string model;
     bool enable_tools = true;
+    bool no_tools = false;
     std::string system_prompt;
     bool operator==(const WarmKey&) const = default;
 };

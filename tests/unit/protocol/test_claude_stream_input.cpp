@@ -32,10 +32,19 @@ TEST_CASE("argv of a persistent process") {
     inv.append_system_prompt = "be brief";
     CHECK(build_claude_argv("claude", inv) ==
           std::vector<std::string>{"claude", "--model", "sonnet", "--print", "--input-format", "stream-json",
-                                   "--output-format", "stream-json", "--verbose", "--include-partial-messages",
-                                   "--append-system-prompt=be brief", "--resume=s-1"});
+                                   "--output-format", "stream-json", "--verbose",
+                                   "--include-partial-messages", "--append-system-prompt=be brief",
+                                   "--resume=s-1"});
+    inv.no_tools = true; // tools off means none
+    CHECK(build_claude_argv("claude", inv) ==
+          std::vector<std::string>{"claude", "--model", "sonnet", "--print", "--input-format", "stream-json",
+                                   "--output-format", "stream-json", "--verbose",
+                                   "--include-partial-messages", "--append-system-prompt=be brief", "--tools",
+                                   "", "--strict-mcp-config", "--resume=s-1"});
+    inv.no_tools = false;
     inv.stream_input = false; // the legacy form is unchanged
     inv.append_system_prompt.clear();
-    CHECK(build_claude_argv("claude", inv) == std::vector<std::string>{"claude", "--model", "sonnet", "--print",
-                                                                        "--output-format", "json", "--resume", "s-1"});
+    CHECK(build_claude_argv("claude", inv) == std::vector<std::string>{"claude", "--model", "sonnet",
+                                                                       "--print", "--output-format", "json",
+                                                                       "--resume", "s-1"});
 }
