@@ -2,7 +2,7 @@
 // The HTTP side of ksid's error vocabulary, pure: a ksid errc (with the turn's context) → the OpenAI error
 // (status, type, message, param, code), and an OpenAI error → the response with its retry headers.
 #include "daemon/core/error.hpp"
-#include "facade/http_exchange.hpp"
+#include "facade/http_response.hpp"
 #include "protocol/openai_chat.hpp"
 
 #include <string>

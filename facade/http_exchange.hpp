@@ -2,26 +2,15 @@
 // What a facade handler sees of one HTTP request and how it answers, without Beast (it stays in
 // beast_exchange.cpp): the request's method, path, headers and body, and either one whole response or a
 // chunked stream (SSE). The server implements it per request (BeastExchange).
+#include "facade/http_response.hpp"
+
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 namespace ksid::facade {
-
-struct HttpResponse {
-    int status = 200;
-    std::string content_type = "application/json";
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::string body;
-    bool close = false; // close the connection after it
-    bool sent = false;  // the handler wrote it itself (a stream); `status` says what it was
-
-    void set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
-};
 
 class HttpExchange {
 public:
