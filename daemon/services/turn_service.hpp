@@ -2,7 +2,7 @@
 // The TurnService: the one place a turn is run for any transport. It validates what every entry point
 // shares (the model), submits to the job queue, waits, interprets the outcome (claude's own errors, the
 // session to continue), records the session log, counts usage and cost, and stops everything at
-// shutdown. SPAWN (sync and async), SPAWN_AGENT's turns and the facade call it; how an answer or an
+// shutdown. SPAWN (sync and async) and the facade call it; how an answer or an
 // error looks to a client is the transports' pure mappers' business.
 #include "config/config.hpp"
 #include "daemon/services/registries.hpp"
