@@ -43,10 +43,6 @@ std::string parent_directory(const std::string& path) {
     return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
 
-std::chrono::milliseconds to_ms(config::Seconds s) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
-}
-
 // Everything that lives as long as the event loop.
 struct Daemon {
     Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
@@ -56,7 +52,7 @@ struct Daemon {
           cleanup_command(sessions, cfg.daemon.socket_path, log),
           bus("claude_logs/message_bus.jsonl", BusLimits{}, log),
           backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
-                                     to_ms(cfg.queue.kill_grace)}),
+                                     config::to_ms(cfg.queue.kill_grace)}),
           upstream(cfg.api_shim.enabled
                        ? std::make_unique<UpstreamBackend>(io.get_executor(), cfg.api_shim,
                                                            cfg.queue.max_output_bytes, &backend, log)
@@ -71,8 +67,8 @@ struct Daemon {
           agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(),
                  ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes,
-                                    to_ms(cfg.daemon.write_timeout)},
-                 cfg.daemon.max_connections, to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
+                                    config::to_ms(cfg.daemon.write_timeout)},
+                 cfg.daemon.max_connections, config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
         system_commands.register_with(router);
         state_commands.register_with(router);
@@ -87,7 +83,7 @@ struct Daemon {
         });
         lifecycle.on_shutdown([this](ShutdownBudget budget) -> asio::awaitable<void> {
             using namespace asio::experimental::awaitable_operators;
-            const auto grace = budget.child_grace(to_ms(cfg.daemon.shutdown_grace));
+            const auto grace = budget.child_grace(config::to_ms(cfg.daemon.shutdown_grace));
             co_await (turns.shutdown(grace, budget.work_deadline()) &&
                       supervisor.shutdown(grace, budget.work_deadline()));
             if (pool) co_await pool->shutdown(grace, budget.work_deadline());

@@ -11,6 +11,11 @@ namespace ksid::config {
 
 using Seconds = std::chrono::duration<double>;
 
+// A setting's duration as the timers and deadlines take it.
+inline std::chrono::milliseconds to_ms(Seconds s) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
+}
+
 struct ApiShimSettings {
     bool enabled = false;
     std::string base_url = "http://localhost:8000/v1";
@@ -84,16 +89,16 @@ struct FacadeSettings {
 // processes, bounded by count and memory. enabled: false runs every turn on a cold `claude` as before.
 struct PoolSettings {
     bool enabled = false;
-    unsigned max_processes = 4;                        // warm processes at most (busy ones included)
+    unsigned max_processes = 4;                       // warm processes at most (busy ones included)
     std::size_t memory_budget = std::size_t(3) << 30; // resident memory of all of them together
-    unsigned spares = 1;                               // idle unsessioned processes kept per recent key
-    bool prestart = true;                              // start a spare for SPAWN's default key at start-up
-    Seconds idle_ttl{600};                             // an idle session process is stopped after this
-    unsigned max_turns = 200;                          // a process is recycled after this many turns
-    Seconds max_age{4 * 3600};                         // ... or this age
+    unsigned spares = 1;                              // idle unsessioned processes kept per recent key
+    bool prestart = true;                             // start a spare for SPAWN's default key at start-up
+    Seconds idle_ttl{600};                            // an idle session process is stopped after this
+    unsigned max_turns = 200;                         // a process is recycled after this many turns
+    Seconds max_age{4 * 3600};                        // ... or this age
     std::size_t max_process_rss = std::size_t(1536) << 20; // ... or this resident memory
-    Seconds output_idle_limit{120};                    // a turn with no output this long: the process is hung
-    Seconds interrupt_drain{3};                        // after an interrupt, wait this long for the result
+    Seconds output_idle_limit{120}; // a turn with no output this long: the process is hung
+    Seconds interrupt_drain{3};     // after an interrupt, wait this long for the result
 };
 
 struct Config {

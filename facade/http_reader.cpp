@@ -19,10 +19,6 @@ using asio::use_awaitable;
 
 namespace {
 
-std::chrono::milliseconds ms(config::Seconds s) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
-}
-
 ReadStep refused(int status, std::string reason) {
     return ReadStep{ReadStep::Kind::refused, status, std::move(reason)};
 }
@@ -77,7 +73,7 @@ asio::awaitable<ReadStep> HttpRequestReader::read_header(bool first_request) {
     parser_.emplace();
     parser_->body_limit(settings_.max_body_bytes);
     parser_->header_limit(header_limit);
-    stream_.expires_after(ms(first_request ? settings_.header_timeout : settings_.idle_timeout));
+    stream_.expires_after(config::to_ms(first_request ? settings_.header_timeout : settings_.idle_timeout));
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, as_tuple(use_awaitable));
     stream_.expires_never();
     if (ec == http::error::body_limit) co_return refused(413, body_too_large);
@@ -92,7 +88,7 @@ asio::awaitable<ReadStep> HttpRequestReader::read_header(bool first_request) {
 
 asio::awaitable<ReadStep> HttpRequestReader::read_body() {
     if (parser_->is_done()) co_return ReadStep{};
-    stream_.expires_after(ms(settings_.body_timeout));
+    stream_.expires_after(config::to_ms(settings_.body_timeout));
     auto [ec, n] = co_await http::async_read(stream_, buffer_, *parser_, as_tuple(use_awaitable));
     stream_.expires_never();
     if (!ec) co_return ReadStep{};

@@ -33,10 +33,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::chrono::milliseconds ms(config::Seconds s) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
-}
-
 std::string random_request_id() {
     static std::mt19937_64 rng{std::random_device{}()};
     char buf[40];
@@ -66,7 +62,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     daemon::AsyncSignal connections_changed;
 
     const config::FacadeSettings& settings() const { return context.settings(); }
-    std::chrono::milliseconds write_timeout() const { return ms(settings().write_timeout); }
+    std::chrono::milliseconds write_timeout() const { return config::to_ms(settings().write_timeout); }
 
     // What the route asks for. Auth is checked after the method: a wrong method is 405 for everyone.
     asio::awaitable<HttpResponse> dispatch(BeastExchange& x, const RouteMatch& m) {

@@ -96,31 +96,29 @@ asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
     auto job = turns_.submit(std::move(turn));
     if (!job) co_return legacy_failure_result(TurnOutcome::failure(job.error()), limits_);
     TurnOutcome outcome = co_await turns_.finish(*job, TurnLogging{TurnLogging::Mode::none, nullptr});
-    if (!outcome.ok() || !outcome.process) {
-        if (!outcome.ok()) co_return legacy_failure_result(outcome, limits_);
-        // An upstream's answer: its result object is the output.
-        json::object reply = outcome.answer ? outcome.answer->cli_result : json::object{};
-        if (auto failure = turns_.record_sync_spawn(
-                prompt, reply, outcome.answer ? outcome.answer->session_id : std::nullopt)) {
-            log_->error("SPAWN sync: cannot write {}: {}", failure->path, failure->error.message());
-            co_return legacy_io_failure_result(failure->error.value(), failure->path);
-        }
-        co_return reply;
-    }
+    if (!outcome.ok()) co_return legacy_failure_result(outcome, limits_);
 
-    const ProcessOutput& out = *outcome.process;
-    auto parsed = protocol::parse_claude_json_output(out.stdout_data);
-    json::object reply =
-        protocol::sync_spawn_result(parsed, out.stderr_data, out.returncode, out.stdout_data);
-    using Kind = protocol::ClaudeJsonOutput::Kind;
-    if (parsed.kind == Kind::non_object && out.stderr_data.empty()) {
-        turns_.write_last_output(parsed.value); // the legacy daemon wrote it before failing
-        co_return reply;
+    json::object reply;
+    std::optional<std::string> session;
+    if (outcome.process) { // a cold run: R is built from what claude printed (spec §6.4 table)
+        const ProcessOutput& out = *outcome.process;
+        auto parsed = protocol::parse_claude_json_output(out.stdout_data);
+        reply = protocol::sync_spawn_result(parsed, out.stderr_data, out.returncode, out.stdout_data);
+        using Kind = protocol::ClaudeJsonOutput::Kind;
+        if (parsed.kind == Kind::non_object && out.stderr_data.empty()) {
+            turns_.write_last_output(parsed.value); // the legacy daemon wrote it before failing
+            co_return reply;
+        }
+        if (parsed.kind != Kind::object) co_return reply;
+        if (parsed.session_id_rejected)
+            log_->warn(
+                "SPAWN sync: claude reported a session id that is not a valid id; no session log written");
+        session = parsed.session_id;
+    } else if (outcome.answer) { // a warm process or an upstream: its result object is the output
+        reply = outcome.answer->cli_result;
+        session = outcome.answer->session_id;
     }
-    if (parsed.kind != Kind::object) co_return reply;
-    if (parsed.session_id_rejected)
-        log_->warn("SPAWN sync: claude reported a session id that is not a valid id; no session log written");
-    if (auto failure = turns_.record_sync_spawn(prompt, reply, parsed.session_id)) {
+    if (auto failure = turns_.record_sync_spawn(prompt, reply, session)) {
         log_->error("SPAWN sync: cannot write {}: {}", failure->path, failure->error.message());
         co_return legacy_io_failure_result(failure->error.value(), failure->path);
     }

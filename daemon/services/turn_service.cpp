@@ -9,10 +9,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::chrono::milliseconds to_ms(config::Seconds s) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
-}
-
 long long usage_number(const json::object& usage, std::string_view key) {
     const auto* v = usage.if_contains(key);
     if (!v) return 0;
@@ -79,7 +75,7 @@ result<std::shared_ptr<Job>> TurnService::submit(TurnRequest request, TurnEventS
         ++stats_.ended["cancelled"];
         return errc::shutting_down;
     }
-    request.time_limit = to_ms(config_.queue.run_time_limit);
+    request.time_limit = config::to_ms(config_.queue.run_time_limit);
     auto job = queue_.submit(std::move(request), std::move(events));
     if (!job) ++stats_.ended[std::string(turn_end_cause(job.error()))];
     return job;

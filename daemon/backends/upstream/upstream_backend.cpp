@@ -26,10 +26,6 @@ struct UpstreamBackend::CallResult {
 
 namespace {
 
-std::chrono::milliseconds to_ms(config::Seconds s) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
-}
-
 // An upstream header value, absent when empty.
 std::optional<std::string> present(const std::string& value) {
     return value.empty() ? std::nullopt : std::optional<std::string>(value);
@@ -62,7 +58,7 @@ std::optional<std::string> UpstreamBackend::init() {
     auto base = protocol::parse_upstream_base(settings_.base_url);
     if (!base) return "api_shim.base_url: " + base.error();
     client_ = std::make_unique<UpstreamClient>(executor_, *base, settings_.ca_file,
-                                               to_ms(settings_.connect_timeout), log_);
+                                               config::to_ms(settings_.connect_timeout), log_);
     return client_->init();
 }
 
@@ -98,7 +94,7 @@ asio::awaitable<TurnOutcome> UpstreamBackend::run(const TurnRequest& request, co
 asio::awaitable<UpstreamBackend::CallResult>
 UpstreamBackend::call(const TurnRequest& request, const TurnEventSink& events, CancellationToken& cancel) {
     const auto started = Clock::now();
-    const auto deadline = started + to_ms(settings_.timeout);
+    const auto deadline = started + config::to_ms(settings_.timeout);
     const bool want_events = request.output == TurnOutput::events;
     const bool stream = want_events && request.incremental; // else one non-streaming call
     const auto mapped = settings_.model_map.find(request.model);

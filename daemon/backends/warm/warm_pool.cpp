@@ -18,10 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::chrono::milliseconds to_ms(config::Seconds s) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
-}
-
 WarmKey key_of(const TurnRequest& r) {
     return WarmKey{r.model, r.enable_tools, !r.enable_tools && r.no_tools, r.append_system_prompt};
 }
@@ -52,9 +48,9 @@ WarmPool::WarmPool(asio::any_io_executor executor, const config::Config& config,
                    std::shared_ptr<spdlog::logger> log)
     : executor_(executor), config_(config), cold_(cold), log_(std::move(log)), maintenance_(executor) {
     limits_.max_output_bytes = config.queue.max_output_bytes;
-    limits_.output_idle_limit = to_ms(config.pool.output_idle_limit);
-    limits_.interrupt_drain = to_ms(config.pool.interrupt_drain);
-    limits_.kill_grace = std::min(to_ms(config.queue.kill_grace), std::chrono::milliseconds(3000));
+    limits_.output_idle_limit = config::to_ms(config.pool.output_idle_limit);
+    limits_.interrupt_drain = config::to_ms(config.pool.interrupt_drain);
+    limits_.kill_grace = std::min(config::to_ms(config.queue.kill_grace), std::chrono::milliseconds(3000));
 }
 
 void WarmPool::start(const WarmKey& prestart) {
@@ -129,7 +125,7 @@ void WarmPool::retire(const std::shared_ptr<WarmProcess>& p, std::uint64_t& coun
 // Keeps `pool.spares` idle pre-started processes for every key used within pool.idle_ttl, room permitting.
 void WarmPool::replenish() {
     if (stopping_) return;
-    const auto horizon = Clock::now() - to_ms(config_.pool.idle_ttl);
+    const auto horizon = Clock::now() - config::to_ms(config_.pool.idle_ttl);
     std::erase_if(recent_keys_, [&](const auto& k) { return k.second < horizon; });
     for (const auto& [key, used] : recent_keys_) {
         std::size_t have = 0;
@@ -215,10 +211,10 @@ void WarmPool::sweep() {
     const auto now = Clock::now();
     for (const auto& p : std::vector(processes_)) {
         if (p->state() != WarmProcess::State::idle) continue;
-        if (p->turns() >= config_.pool.max_turns || now - p->started_at() >= to_ms(config_.pool.max_age) ||
+        if (p->turns() >= config_.pool.max_turns || now - p->started_at() >= config::to_ms(config_.pool.max_age) ||
             p->rss_bytes() >= config_.pool.max_process_rss)
             retire(p, stats_.recycles, "recycled");
-        else if (p->session() && now - p->last_used() >= to_ms(config_.pool.idle_ttl))
+        else if (p->session() && now - p->last_used() >= config::to_ms(config_.pool.idle_ttl))
             retire(p, stats_.evictions, "idle past pool.idle_ttl");
     }
     (void)make_room(0);
