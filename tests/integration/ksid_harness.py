@@ -24,6 +24,13 @@ SOCKET = "sockets/claude_daemon.sock"
 PID_FILE = "sockets/claude_daemon.pid"
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:

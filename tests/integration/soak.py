@@ -16,13 +16,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ksid_harness import Ksid, open_fds, rss_kib  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ksid_harness import free_port, Ksid, open_fds, rss_kib  # noqa: E402
 
 
 def cmd(name, **params):

@@ -16,19 +16,13 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
-from ksid_harness import Ksid, KsidTestCase  # noqa: E402
+from ksid_harness import free_port, Ksid, KsidTestCase  # noqa: E402
 from upstream_stub import SESSION, UpstreamStub, completion, make_certificate  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HAVE_SDK = os.path.exists(os.path.join(HERE, "..", "..", "build", "tools", "node_modules", "openai", "package.json"))
 HAVE_CLAUDE = os.path.exists(claude_bin())
 NO_CLAUDE = {"KSID_CLAUDE_COMMAND": "/nonexistent/claude"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def spawn(k, prompt, **extra):

@@ -13,7 +13,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
-from ksid_harness import Ksid, KsidTestCase, read_all  # noqa: E402
+from ksid_harness import free_port, Ksid, KsidTestCase, read_all  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SDK = os.path.join(HERE, "..", "..", "build", "tools", "node_modules", "openai", "package.json")
@@ -21,12 +21,6 @@ HAVE_SDK = os.path.exists(SDK)
 if not HAVE_SDK and os.environ.get("KSID_REQUIRE_REAL_CLAUDE"):
     raise RuntimeError("the openai SDK is required but missing: run scripts/test-deps")
 CLAUDE = claude_bin()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FacadeCase(KsidTestCase):

@@ -7,17 +7,11 @@ import socket
 import time
 import unittest
 
-from ksid_harness import SANITIZED, KsidTestCase, open_fds, rss_kib
+from ksid_harness import SANITIZED, free_port, KsidTestCase, open_fds, rss_kib
 
 CHAT_HEAD = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
              b"Transfer-Encoding: chunked\r\n\r\n")
 SMUGGLED = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read_until_closed(s, seconds):

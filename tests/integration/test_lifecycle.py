@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from ksid_harness import KSID_BIN, PID_FILE, SOCKET, Ksid, read_all, read_line
+from ksid_harness import KSID_BIN, PID_FILE, SOCKET, free_port, Ksid, read_all, read_line
 
 
 class LifecycleTest(unittest.TestCase):
@@ -298,9 +298,3 @@ class ShutdownBudgetTest(unittest.TestCase):
             self.assertEqual(k.processes_with_marker(), [])
         finally:
             k.cleanup()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -6,7 +6,6 @@ CLI's defaults, under which Read does run) unless daemon.tools_off_means_none is
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import unittest
@@ -14,7 +13,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
-from ksid_harness import Ksid, KsidTestCase  # noqa: E402
+from ksid_harness import free_port, Ksid, KsidTestCase  # noqa: E402
 
 CLAUDE = claude_bin()
 AVAILABLE = os.access(CLAUDE, os.X_OK)
@@ -22,12 +21,6 @@ if not AVAILABLE and os.environ.get("KSID_REQUIRE_REAL_CLAUDE"):
     raise RuntimeError(f"the real claude CLI is required but missing at {CLAUDE}: run scripts/test-deps")
 
 SECRET = "SECRET-MARKER-7f3a9"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @unittest.skipUnless(AVAILABLE, f"claude CLI not installed at {CLAUDE}: run scripts/test-deps")

@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ksid_harness import KsidTestCase  # noqa: E402
+from ksid_harness import free_port, KsidTestCase  # noqa: E402
 
 
 def spawn(prompt, session=None, mode="sync"):
@@ -28,12 +28,6 @@ def wait_gone(ksid, pid, timeout=5):
             return True
         time.sleep(0.05)
     return False
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pool_config(**pool):
