@@ -180,7 +180,7 @@ class StalledStreams(LimitsCase):
             s.sendall(stream_request(LONG_PROMPT))
             clients.append(s)
         start = time.monotonic()
-        self.assertEqual(self.wait_for_fds(fds, 60), fds, "stalled streams still open")
+        self.assertLessEqual(self.wait_for_fds(fds, 60), fds, "stalled streams still open")
         self.assertGreater(time.monotonic() - start, 1.5)  # not before the timeout
         if not SANITIZED:
             self.assertLess(rss_kib(self.ksid.proc.pid) - before, 32 * 1024)
@@ -217,7 +217,7 @@ class QueuedStreamOutput(LimitsCase):
         fds = open_fds(self.ksid.proc.pid)
         s = self.connect(receive_buffer=4096)
         s.sendall(stream_request(LONG_PROMPT))
-        self.assertEqual(self.wait_for_fds(fds, 20), fds, "a stalled stream is still open")
+        self.assertLessEqual(self.wait_for_fds(fds, 20), fds, "a stalled stream is still open")
         data, closed = read_until_closed(s, 10)
         s.close()
         self.assertFalse(b"data: [DONE]" in data, "a stalled stream was not cut off")
