@@ -59,13 +59,17 @@ std::optional<std::string> resolve_api_keys(const config::Config& cfg, std::vect
     return std::nullopt;
 }
 
-std::optional<protocol::OpenAIError> authenticate(std::string_view header,
+std::optional<protocol::OpenAIError> authenticate(std::string_view authorization, std::string_view x_api_key,
                                                   const std::vector<std::string>& keys) {
     if (keys.empty()) return std::nullopt;
-    if (header.empty())
-        return unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
-    if (!header.starts_with("Bearer ")) return unauthorized("Malformed Authorization header.");
-    const auto presented = header.substr(7);
+    std::string_view presented = x_api_key;
+    if (presented.empty()) {
+        if (authorization.empty())
+            return unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or "
+                                "'x-api-key: <key>'.");
+        if (!authorization.starts_with("Bearer ")) return unauthorized("Malformed Authorization header.");
+        presented = authorization.substr(7);
+    }
     bool ok = false;
     for (const auto& key : keys)
         ok |= equal_constant_time(presented, key); // check every key

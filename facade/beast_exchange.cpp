@@ -69,6 +69,7 @@ template <class Body>
 void BeastExchange::common_headers(http::response<Body>& res) const {
     res.set(http::field::server, "ksid/" KSID_VERSION);
     res.set("X-Request-Id", request_id_);
+    res.set("request-id", request_id_); // the name the Anthropic SDKs read
     res.keep_alive(req_.keep_alive());
 }
 

@@ -7,19 +7,26 @@ namespace ksid::facade {
 
 using daemon::errc;
 
-boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const ChatHttpRequest& request,
-                                                                      const ChatPolicy& policy) {
-    if (auto problem = protocol::check_hop_chain(request.hops, policy.instance_id)) {
-        if (problem->malformed)
-            return protocol::OpenAIError{400, "invalid_request_error", problem->message, std::nullopt,
-                                         std::nullopt};
-        return openai_error_for(errc::loop_detected, {problem->message});
-    }
-    std::optional<std::string_view> header_session;
-    if (!request.session_header.empty()) header_session = request.session_header;
-    auto parsed = protocol::parse_chat_request(request.body, header_session);
-    if (!parsed) return parsed.error();
-    ChatPlan plan{std::move(*parsed), {}};
+namespace {
+
+std::optional<protocol::OpenAIError> hop_problem(const ChatHttpRequest& request, const ChatPolicy& policy) {
+    auto problem = protocol::check_hop_chain(request.hops, policy.instance_id);
+    if (!problem) return std::nullopt;
+    if (problem->malformed)
+        return protocol::OpenAIError{400, "invalid_request_error", problem->message, std::nullopt,
+                                     std::nullopt};
+    return openai_error_for(errc::loop_detected, {problem->message});
+}
+
+std::optional<std::string_view> header_session(const ChatHttpRequest& request) {
+    if (request.session_header.empty()) return std::nullopt;
+    return request.session_header;
+}
+
+// The checks and the turn both routes share, from the parsed request.
+boost::system::result<ChatPlan, protocol::OpenAIError>
+plan_turn(protocol::ChatRequest parsed, const ChatHttpRequest& request, const ChatPolicy& policy) {
+    ChatPlan plan{std::move(parsed), {}};
     const auto& chat = plan.chat;
     if (policy.model_problem)
         if (auto problem = policy.model_problem(chat.model))
@@ -50,6 +57,24 @@ boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const Chat
     t.hops = std::string(request.hops);
     t.origin = "HTTP " + std::string(request.request_id);
     return plan;
+}
+
+} // namespace
+
+boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const ChatHttpRequest& request,
+                                                                      const ChatPolicy& policy) {
+    if (auto problem = hop_problem(request, policy)) return *problem;
+    auto parsed = protocol::parse_chat_request(request.body, header_session(request));
+    if (!parsed) return parsed.error();
+    return plan_turn(std::move(*parsed), request, policy);
+}
+
+boost::system::result<ChatPlan, protocol::OpenAIError> plan_messages_turn(const ChatHttpRequest& request,
+                                                                          const ChatPolicy& policy) {
+    if (auto problem = hop_problem(request, policy)) return *problem;
+    auto parsed = protocol::parse_messages_request(request.body, header_session(request));
+    if (!parsed) return parsed.error();
+    return plan_turn(std::move(parsed->chat), request, policy);
 }
 
 } // namespace ksid::facade

@@ -1,8 +1,10 @@
 #pragma once
-// A chat completion request → the turn to run, pure: the hop chain (loop protection), the body
-// (protocol/openai_chat), the model, the tools policy, the rendered prompt's limits. What it needs of the
-// daemon comes in as values, so the fuzz target runs exactly this.
+// A chat completion or Anthropic messages request → the turn to run, pure: the hop chain (loop protection),
+// the body (protocol/openai_chat, protocol/anthropic_messages: both become one ChatRequest), the model, the
+// tools policy, the rendered prompt's limits. What it needs of the daemon comes in as values, so the fuzz
+// targets run exactly this.
 #include "daemon/turns/turn_request.hpp"
+#include "protocol/anthropic_messages.hpp"
 #include "protocol/openai_chat.hpp"
 
 #include <boost/system/result.hpp>
@@ -37,5 +39,10 @@ struct ChatPlan {
 
 boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const ChatHttpRequest& request,
                                                                       const ChatPolicy& policy);
+
+// POST /v1/messages: the same checks and the same turn. The body's Anthropic fields that only validate
+// (max_tokens, ...) are not part of the plan.
+boost::system::result<ChatPlan, protocol::OpenAIError> plan_messages_turn(const ChatHttpRequest& request,
+                                                                          const ChatPolicy& policy);
 
 } // namespace ksid::facade

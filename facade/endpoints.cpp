@@ -2,7 +2,9 @@
 
 #include "daemon/services/turn_service.hpp"
 #include "facade/http_errors.hpp"
+#include "protocol/anthropic_messages.hpp"
 #include "protocol/openai_chat.hpp"
+#include "protocol/timestamp.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -51,16 +53,32 @@ HttpResponse metrics_endpoint(const FacadeContext& c) {
     return res;
 }
 
-HttpResponse models_endpoint(const FacadeContext& c) {
-    return json_response(protocol::model_list_body(c.deps.config.models.available, c.created_at()));
+namespace {
+
+// created_at for Anthropic's model objects: when ksid started, RFC 3339.
+std::string started_rfc3339(const FacadeContext& c) {
+    const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(c.created_at()));
+    return protocol::legacy_timestamp(t); // whole seconds: no fraction, a literal Z
 }
 
-HttpResponse model_endpoint(const FacadeContext& c, const std::string& id) {
+} // namespace
+
+HttpResponse models_endpoint(const FacadeContext& c, ApiDialect dialect) {
+    const auto& models = c.deps.config.models.available;
+    if (dialect == ApiDialect::anthropic)
+        return json_response(protocol::anthropic_model_list_body(models, started_rfc3339(c)));
+    return json_response(protocol::model_list_body(models, c.created_at()));
+}
+
+HttpResponse model_endpoint(const FacadeContext& c, const std::string& id, ApiDialect dialect) {
     const auto& models = c.deps.config.models.available;
     if (std::find(models.begin(), models.end(), id) == models.end())
         return error_response(protocol::OpenAIError{404, "invalid_request_error",
                                                     "The model '" + id + "' does not exist", std::nullopt,
-                                                    std::string("model_not_found")});
+                                                    std::string("model_not_found")},
+                              dialect);
+    if (dialect == ApiDialect::anthropic)
+        return json_response(protocol::anthropic_model_body(id, started_rfc3339(c)));
     return json_response(protocol::model_body(id, c.created_at()));
 }
 

@@ -1,5 +1,7 @@
 #include "facade/http_errors.hpp"
 
+#include "protocol/anthropic_messages.hpp"
+
 #include <boost/json/serialize.hpp>
 
 namespace ksid::facade {
@@ -64,10 +66,12 @@ protocol::OpenAIError openai_error_for(const boost::system::error_code& error, c
     return error_of(500, "server_error", "internal error: " + error.message());
 }
 
-HttpResponse error_response(const protocol::OpenAIError& e) {
+HttpResponse error_response(const protocol::OpenAIError& e, ApiDialect dialect) {
     HttpResponse res;
-    res.status = e.status;
-    res.body = boost::json::serialize(protocol::openai_error_body(e));
+    const bool anthropic = dialect == ApiDialect::anthropic;
+    res.status = anthropic ? protocol::anthropic_status(e.status) : e.status;
+    res.body = boost::json::serialize(anthropic ? protocol::anthropic_error_body(e)
+                                                : protocol::openai_error_body(e));
     if (e.status == 429) {
         res.set("Retry-After", "1");
         res.set("retry-after-ms", "1000");

@@ -1,6 +1,7 @@
 #pragma once
-// The HTTP side of ksid's error vocabulary, pure: a ksid errc (with the turn's context) → the OpenAI error
-// (status, type, message, param, code), and an OpenAI error → the response with its retry headers.
+// The HTTP side of ksid's error vocabulary, pure: a ksid errc (with the turn's context) → the facade's
+// error (status, OpenAI type, message, param, code), and that error → the response in the client's API
+// (OpenAI's body, or Anthropic's body and statuses) with its retry headers.
 #include "daemon/core/error.hpp"
 #include "facade/http_response.hpp"
 #include "protocol/openai_chat.hpp"
@@ -18,8 +19,9 @@ struct TurnErrorContext {
 protocol::OpenAIError openai_error_for(const boost::system::error_code& error,
                                        const TurnErrorContext& context = {});
 
-// The error response: the body {"error": {...}}, Retry-After on 429, and `x-should-retry: false` where a
-// retry cannot help (4xx but 408/409) or must not happen (502/504: the run may have used tools).
-HttpResponse error_response(const protocol::OpenAIError& error);
+// The error response: the body (OpenAI {"error": {...}}, or Anthropic {"type":"error","error":{...}} with
+// 503 answered as 529), Retry-After on 429, and `x-should-retry: false` where a retry cannot help (4xx but
+// 408/409) or must not happen (502/504: the run may have used tools).
+HttpResponse error_response(const protocol::OpenAIError& error, ApiDialect dialect = ApiDialect::openai);
 
 } // namespace ksid::facade

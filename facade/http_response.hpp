@@ -8,6 +8,9 @@
 
 namespace ksid::facade {
 
+// Which API's shapes a response takes (errors, model lists).
+enum class ApiDialect { openai, anthropic };
+
 struct HttpResponse {
     int status = 200;
     std::string content_type = "application/json";

@@ -7,6 +7,7 @@
 #include "facade/endpoints.hpp"
 #include "facade/http_errors.hpp"
 #include "facade/http_reader.hpp"
+#include "facade/messages.hpp"
 #include "facade/routes.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -66,38 +67,49 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
     // What the route asks for. Auth is checked after the method: a wrong method is 405 for everyone.
     asio::awaitable<HttpResponse> dispatch(BeastExchange& x, const RouteMatch& m) {
+        const ApiDialect dialect = dialect_of(m.route, x.header("anthropic-version"));
         if (m.kind == RouteMatch::Kind::not_found)
             co_return error_response(protocol::OpenAIError{404, "invalid_request_error",
                                                            "Unknown request URL: " + std::string(x.method()) +
                                                                " " + std::string(x.path()),
-                                                           std::nullopt, std::nullopt});
+                                                           std::nullopt, std::nullopt},
+                                     dialect);
         if (m.kind == RouteMatch::Kind::method_not_allowed) {
-            auto res = error_response(protocol::OpenAIError{
-                405, "invalid_request_error",
-                "Method " + std::string(x.method()) + " is not allowed for " + std::string(x.path()),
-                std::nullopt, std::nullopt});
+            auto res =
+                error_response(protocol::OpenAIError{405, "invalid_request_error",
+                                                     "Method " + std::string(x.method()) +
+                                                         " is not allowed for " + std::string(x.path()),
+                                                     std::nullopt, std::nullopt},
+                               dialect);
             res.set("Allow", m.allow);
             co_return res;
         }
         if (m.route->needs_auth)
-            if (auto denied = authenticate(x.header("Authorization"), context.api_keys))
-                co_return error_response(*denied);
+            if (auto denied =
+                    authenticate(x.header("Authorization"), x.header("x-api-key"), context.api_keys))
+                co_return error_response(*denied, dialect);
         switch (m.route->endpoint) {
         case Endpoint::health:
             co_return health_endpoint(context);
         case Endpoint::metrics:
             co_return metrics_endpoint(context);
         case Endpoint::models:
-            co_return models_endpoint(context);
+            co_return models_endpoint(context, dialect);
         case Endpoint::model:
-            co_return model_endpoint(context, m.parameter);
+            co_return model_endpoint(context, m.parameter, dialect);
         case Endpoint::chat_completions: {
             HttpResponse res = co_await chat_completions_endpoint(context, x);
             co_return res;
         }
+        case Endpoint::messages: {
+            HttpResponse res = co_await messages_endpoint(context, x);
+            co_return res;
+        }
+        case Endpoint::count_tokens:
+            co_return count_tokens_endpoint(context, x);
         }
         co_return error_response(
-            protocol::OpenAIError{500, "server_error", "no handler", std::nullopt, std::nullopt});
+            protocol::OpenAIError{500, "server_error", "no handler", std::nullopt, std::nullopt}, dialect);
     }
 
     // Answers one request; false when the connection must close.
@@ -127,7 +139,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     std::optional<protocol::OpenAIError> denied_before_body(const HttpRequest& req) const {
         const RouteMatch m = facade_routes().match(as_view(req.method_string()), request_path(req));
         if (m.kind != RouteMatch::Kind::found || !m.route->needs_auth) return std::nullopt;
-        return authenticate(as_view(req[http::field::authorization]), context.api_keys);
+        return authenticate(as_view(req[http::field::authorization]), as_view(req["x-api-key"]),
+                            context.api_keys);
     }
 
     asio::awaitable<void> connection(tcp::socket socket) {
@@ -177,7 +190,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         BeastExchange x(stream, req, random_request_id(), write_timeout());
         context.deps.log->info("HTTP rejected {}: {} request={}", error.status, error.message,
                                x.request_id());
-        HttpResponse res = error_response(error);
+        const RouteMatch m = facade_routes().match(as_view(req.method_string()), request_path(req));
+        HttpResponse res = error_response(error, dialect_of(m.route, as_view(req["anthropic-version"])));
         res.close = true;
         co_await x.respond(res);
         context.metrics.request("rejected", error.status, 0);

@@ -37,13 +37,22 @@ RouteMatch RouteTable::match(std::string_view method, std::string_view path) con
 
 const RouteTable& facade_routes() {
     static const RouteTable table({
-        {"/health", {"GET", "HEAD"}, Endpoint::health, false},
-        {"/metrics", {"GET"}, Endpoint::metrics},
+        {"/health", {"GET", "HEAD"}, Endpoint::health, false, RouteDialect::openai},
+        {"/metrics", {"GET"}, Endpoint::metrics, true, RouteDialect::openai},
         {"/v1/models", {"GET"}, Endpoint::models},
         {"/v1/models/{id}", {"GET"}, Endpoint::model},
-        {"/v1/chat/completions", {"POST"}, Endpoint::chat_completions},
+        {"/v1/chat/completions", {"POST"}, Endpoint::chat_completions, true, RouteDialect::openai},
+        {"/v1/messages", {"POST"}, Endpoint::messages, true, RouteDialect::anthropic},
+        {"/v1/messages/count_tokens", {"POST"}, Endpoint::count_tokens, true, RouteDialect::anthropic},
     });
     return table;
+}
+
+ApiDialect dialect_of(const Route* route, std::string_view anthropic_version) {
+    const auto dialect = route ? route->dialect : RouteDialect::by_header;
+    if (dialect == RouteDialect::by_header)
+        return anthropic_version.empty() ? ApiDialect::openai : ApiDialect::anthropic;
+    return dialect == RouteDialect::anthropic ? ApiDialect::anthropic : ApiDialect::openai;
 }
 
 } // namespace ksid::facade

@@ -2,6 +2,8 @@
 // The facade's route table, pure: path × method → a route. A path that no route has is 404; a path that
 // has routes but not for this method is 405 with the methods it has (Allow). Patterns are exact paths or
 // a prefix ending in "{id}" ("/v1/models/{id}"), whose remainder is the parameter.
+#include "facade/http_response.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,13 +11,18 @@
 
 namespace ksid::facade {
 
-enum class Endpoint { health, metrics, models, model, chat_completions };
+enum class Endpoint { health, metrics, models, model, chat_completions, messages, count_tokens };
+
+// The API a route's answers (errors included) follow: OpenAI's, Anthropic's, or Anthropic's when the
+// request carries an `anthropic-version` header (the Anthropic SDKs and Claude Code always send it).
+enum class RouteDialect { openai, anthropic, by_header };
 
 struct Route {
     std::string pattern; // "/v1/models" or "/v1/models/{id}"
     std::vector<std::string> methods;
     Endpoint endpoint;
     bool needs_auth = true;
+    RouteDialect dialect = RouteDialect::by_header;
 };
 
 struct RouteMatch {
@@ -37,5 +44,8 @@ private:
 
 // The facade's routes.
 const RouteTable& facade_routes();
+
+// The dialect of a request to `route` (nullptr: no route has its path); anthropic_version: the header.
+ApiDialect dialect_of(const Route* route, std::string_view anthropic_version);
 
 } // namespace ksid::facade

@@ -82,6 +82,50 @@ json::object openai_error_body(const OpenAIError& e) {
                                    {"code", e.code ? json::value(*e.code) : json::value(nullptr)}}}};
 }
 
+std::optional<OpenAIError> parse_ksi_extensions(const json::object& o,
+                                                std::optional<std::string_view> header_session_id,
+                                                ChatRequest& r) {
+    auto session_from = [&](const json::value& v, const std::string& param) -> std::optional<OpenAIError> {
+        if (v.is_null() || (v.is_string() && v.get_string().empty())) return std::nullopt;
+        if (!v.is_string() || !is_valid_session_id(v.get_string()))
+            return bad("invalid session id: " + session_id_rules(), param);
+        r.session_id = std::string(v.get_string());
+        return std::nullopt;
+    };
+    if (const auto* md = o.if_contains("metadata"); md && !md->is_null()) {
+        if (!md->is_object()) return bad("metadata must be an object", std::string("metadata"));
+        const auto& m = md->get_object();
+        if (const auto* s = m.if_contains("session_id"))
+            if (auto e = session_from(*s, "metadata.session_id")) return *e;
+        if (const auto* t = m.if_contains("enable_tools"); t && !t->is_null()) {
+            auto f = flag_of(*t);
+            if (!f) return bad("enable_tools must be true or false", std::string("metadata.enable_tools"));
+            r.enable_tools = *f;
+        }
+        if (const auto* a = m.if_contains("agent_id"); a && !a->is_null()) {
+            if (!a->is_string() || !valid_agent_id(a->get_string()))
+                return bad("invalid agent_id: letters, digits, '-', '_', '.', ':' (at most 128)",
+                           std::string("metadata.agent_id"));
+            r.agent_id = std::string(a->get_string());
+        }
+        if (const auto* p = m.if_contains("priority"); p && !p->is_null()) {
+            auto v = integer_of(*p);
+            if (!v || *v < 0 || *v > 9)
+                return bad("priority must be an integer from 0 to 9", std::string("metadata.priority"));
+            r.priority = static_cast<int>(*v);
+        }
+    }
+    if (!r.session_id)
+        if (const auto* s = o.if_contains("session_id"))
+            if (auto e = session_from(*s, "session_id")) return *e;
+    if (!r.session_id && header_session_id && !header_session_id->empty()) {
+        if (!is_valid_session_id(*header_session_id))
+            return bad("invalid X-Session-Id header", std::string("X-Session-Id"));
+        r.session_id = std::string(*header_session_id);
+    }
+    return std::nullopt;
+}
+
 boost::system::result<ChatRequest, OpenAIError>
 parse_chat_request(std::string_view body, std::optional<std::string_view> header_session_id) {
     auto parsed = parse_json_text(body, 64);
@@ -137,44 +181,7 @@ parse_chat_request(std::string_view body, std::optional<std::string_view> header
         if (!allowed) return bad("a forced tool_choice is not supported", std::string("tool_choice"));
     }
 
-    auto session_from = [&](const json::value& v, const std::string& param) -> std::optional<OpenAIError> {
-        if (v.is_null() || (v.is_string() && v.get_string().empty())) return std::nullopt;
-        if (!v.is_string() || !is_valid_session_id(v.get_string()))
-            return bad("invalid session id: " + session_id_rules(), param);
-        r.session_id = std::string(v.get_string());
-        return std::nullopt;
-    };
-    if (const auto* md = o.if_contains("metadata"); md && !md->is_null()) {
-        if (!md->is_object()) return bad("metadata must be an object", std::string("metadata"));
-        const auto& m = md->get_object();
-        if (const auto* s = m.if_contains("session_id"))
-            if (auto e = session_from(*s, "metadata.session_id")) return *e;
-        if (const auto* t = m.if_contains("enable_tools"); t && !t->is_null()) {
-            auto f = flag_of(*t);
-            if (!f) return bad("enable_tools must be true or false", std::string("metadata.enable_tools"));
-            r.enable_tools = *f;
-        }
-        if (const auto* a = m.if_contains("agent_id"); a && !a->is_null()) {
-            if (!a->is_string() || !valid_agent_id(a->get_string()))
-                return bad("invalid agent_id: letters, digits, '-', '_', '.', ':' (at most 128)",
-                           std::string("metadata.agent_id"));
-            r.agent_id = std::string(a->get_string());
-        }
-        if (const auto* p = m.if_contains("priority"); p && !p->is_null()) {
-            auto v = integer_of(*p);
-            if (!v || *v < 0 || *v > 9)
-                return bad("priority must be an integer from 0 to 9", std::string("metadata.priority"));
-            r.priority = static_cast<int>(*v);
-        }
-    }
-    if (!r.session_id)
-        if (const auto* s = o.if_contains("session_id"))
-            if (auto e = session_from(*s, "session_id")) return *e;
-    if (!r.session_id && header_session_id && !header_session_id->empty()) {
-        if (!is_valid_session_id(*header_session_id))
-            return bad("invalid X-Session-Id header", std::string("X-Session-Id"));
-        r.session_id = std::string(*header_session_id);
-    }
+    if (auto e = parse_ksi_extensions(o, header_session_id, r)) return *e;
     return r;
 }
 

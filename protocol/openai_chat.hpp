@@ -33,15 +33,22 @@ struct ChatRequest {
     std::vector<ChatMessage> messages;
     bool stream = false;
     bool include_usage = false;
-    std::optional<std::string> session_id;  // metadata.session_id, top-level session_id or X-Session-Id
-    std::optional<bool> enable_tools;       // metadata.enable_tools (bool or "true"/"false")
-    std::optional<std::string> agent_id;    // metadata.agent_id
-    int priority = 5;                       // metadata.priority, 0..9, lower runs first
+    std::optional<std::string> session_id; // metadata.session_id, top-level session_id or X-Session-Id
+    std::optional<bool> enable_tools;      // metadata.enable_tools (bool or "true"/"false")
+    std::optional<std::string> agent_id;   // metadata.agent_id
+    int priority = 5;                      // metadata.priority, 0..9, lower runs first
 };
 
 // Parses and validates a request body. header_session_id: the X-Session-Id header, if any.
-boost::system::result<ChatRequest, OpenAIError> parse_chat_request(std::string_view body,
-                                                                   std::optional<std::string_view> header_session_id);
+boost::system::result<ChatRequest, OpenAIError>
+parse_chat_request(std::string_view body, std::optional<std::string_view> header_session_id);
+
+// The KSI extensions both APIs' requests may carry (`o` is the request body): metadata.session_id,
+// .enable_tools, .agent_id and .priority, a top-level session_id, else the X-Session-Id header
+// (header_session_id). Sets them in `r`; the error names the field that is wrong.
+std::optional<OpenAIError> parse_ksi_extensions(const boost::json::object& o,
+                                                std::optional<std::string_view> header_session_id,
+                                                ChatRequest& r);
 
 struct RenderedPrompt {
     std::string prompt;        // goes on stdin
@@ -63,7 +70,8 @@ boost::json::object chat_completion_body(std::string_view id, long long created,
 
 // One chunk: delta and finish_reason (null when empty); "usage": null unless usage_chunk.
 boost::json::object chat_chunk_body(std::string_view id, long long created, std::string_view model,
-                                    const boost::json::object& delta, std::optional<std::string_view> finish_reason);
+                                    const boost::json::object& delta,
+                                    std::optional<std::string_view> finish_reason);
 boost::json::object chat_usage_chunk_body(std::string_view id, long long created, std::string_view model,
                                           const boost::json::value& cli_usage);
 

@@ -1,7 +1,7 @@
 // libFuzzer target: the facade's request path without sockets. Bytes go through Beast's HTTP parser with
 // the facade's limits (as the connection feeds it), and a complete request through the facade's own
-// validation (facade/chat_request: hop chain, session header, chat request, model and tools policy,
-// rendering) and route table.
+// validation (facade/chat_request: hop chain, session header, chat or Anthropic messages request, model and
+// tools policy, rendering) and route table.
 #include "facade/chat_request.hpp"
 #include "facade/routes.hpp"
 #include "protocol/openai_upstream.hpp"
@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (ec || !parser.is_done()) return 0;
     const auto& req = parser.get();
     auto view = [](boost::beast::string_view s) { return std::string_view(s.data(), s.size()); };
-    (void)ksid::facade::facade_routes().match(view(req.method_string()), view(req.target()));
+    const auto route = ksid::facade::facade_routes().match(view(req.method_string()), view(req.target()));
+    (void)ksid::facade::dialect_of(route.route, view(req["anthropic-version"]));
     const ksid::facade::ChatHttpRequest request{req.body(), view(req["X-Session-Id"]),
                                                 view(req[ksid::protocol::hop_header]), "req_fuzz"};
     ksid::facade::ChatPolicy policy;
@@ -40,7 +41,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (model == "sonnet" || model.starts_with("claude-")) return std::nullopt;
         return "unknown model";
     };
-    auto plan = ksid::facade::plan_chat_turn(request, policy);
+    const bool anthropic = route.route && route.route->endpoint == ksid::facade::Endpoint::messages;
+    auto plan = anthropic ? ksid::facade::plan_messages_turn(request, policy)
+                          : ksid::facade::plan_chat_turn(request, policy);
     if (plan && plan->turn.prompt.empty()) __builtin_trap(); // a planned turn always has text to answer
     return 0;
 }
