@@ -18,6 +18,7 @@ struct HttpResponse {
     std::string body;
     bool close = false; // close the connection after it
     bool sent = false;  // the handler wrote it itself (a stream); `status` says what it was
+    std::string reason; // an error response: its message, for the access log line
 
     void set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
 };

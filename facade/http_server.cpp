@@ -41,6 +41,16 @@ std::string random_request_id() {
     return buf;
 }
 
+// An error response's message for the access line: it may quote the client, so no control characters
+// (a newline would forge a log line) and at most 300 bytes.
+std::string log_reason(const std::string& reason) {
+    if (reason.empty()) return {};
+    std::string out = ": " + reason.substr(0, 300);
+    for (auto& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    return out;
+}
+
 } // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
@@ -129,8 +139,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         const bool probe =
             m.route && (m.route->endpoint == Endpoint::health || m.route->endpoint == Endpoint::metrics);
         context.deps.log->log(probe ? spdlog::level::debug : spdlog::level::info,
-                              "HTTP {} {} {} {:.1f} ms request={} job={}", x.method(), x.path(), res.status,
-                              seconds * 1000, x.request_id(), x.job_id().empty() ? "-" : x.job_id());
+                              "HTTP {} {} {} {:.1f} ms request={} job={}{}", x.method(), x.path(), res.status,
+                              seconds * 1000, x.request_id(), x.job_id().empty() ? "-" : x.job_id(),
+                              log_reason(res.reason));
         co_return keep;
     }
 

@@ -159,19 +159,32 @@ parse_messages_request(std::string_view body, std::optional<std::string_view> he
         if (!list[i].is_object()) return bad("each message must be an object", param);
         const auto& m = list[i].get_object();
         const auto* role = string_field(m, "role");
-        if (!role || (*role != "user" && *role != "assistant"))
-            return bad("Input should be 'user' or 'assistant'", param + ".role");
+        if (!role || (*role != "user" && *role != "assistant" && *role != "system"))
+            return bad("Input should be 'user', 'assistant' or 'system'", param + ".role");
         const auto* content = m.if_contains("content");
         if (!content) return bad("Field required", param + ".content");
+        if (*role == "system") { // Claude Code sends one after the conversation: more system prompt
+            auto text = text_content(*content, param + ".content", "\n\n");
+            if (!text) return text.error();
+            req.text_bytes += text->size();
+            if (!text->empty()) r.messages.push_back({"system", std::move(*text)});
+            continue;
+        }
         const auto before = r.messages.size();
         if (auto e = append_message(*role, *content, param + ".content", r.messages)) return *e;
         for (std::size_t k = before; k < r.messages.size(); ++k)
             req.text_bytes += r.messages[k].text.size();
     }
-    const auto* last = string_field(list.back().get_object(), "role");
-    if (endpoint == MessagesEndpoint::create && *last == "assistant")
-        return bad("a final assistant message (prefill) is not supported: the claude CLI cannot continue it",
-                   at("messages", list.size() - 1) + ".role");
+    // The last message that is not a system message must not be the assistant's.
+    for (std::size_t i = list.size(); i-- > 0;) {
+        const auto* role = string_field(list[i].get_object(), "role");
+        if (*role == "system") continue;
+        if (endpoint == MessagesEndpoint::create && *role == "assistant")
+            return bad(
+                "a final assistant message (prefill) is not supported: the claude CLI cannot continue it",
+                at("messages", i) + ".role");
+        break;
+    }
 
     if (const auto* stream = o.if_contains("stream"); stream && !stream->is_null()) {
         if (!stream->is_bool()) return bad("Input should be a valid boolean", std::string("stream"));

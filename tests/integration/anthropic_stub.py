@@ -11,8 +11,8 @@ As a script: `python3 anthropic_stub.py [--port 0] [--log]` prints the chosen po
 then serves until killed.
 
 `POST /v1/messages` (with or without `?beta=true`) answers `ECHO[<user turns>]: <last user text>`:
-- the last user text is the last `text` block of the last `user` message whose text does not start with
-  `<system-reminder>` (content may be a string or a list of blocks);
+- the last user text is the last `text` block of the last `user` message that has text besides
+  `<system-reminder>` sections, without them (content may be a string or a list of blocks);
 - user turns are the `user` messages that contain such a real text block (tool results and system reminders
   alone do not count).
 The answer streams as server-sent events when `stream` is true (the CLI always asks for that), one
@@ -117,10 +117,21 @@ def _blocks(content):
     return []
 
 
+_REMINDER_SECTION = re.compile(r"<system-reminder>.*?</system-reminder>\s*", re.S)
+
+
 def _real_texts(message):
-    return [b.get("text", "") for b in _blocks(message.get("content"))
-            if b.get("type") == "text" and isinstance(b.get("text"), str)
-            and not b.get("text", "").lstrip().startswith(SYSTEM_REMINDER)]
+    """The user's own text of each text block: without <system-reminder> sections (a block that is only
+    reminders does not count). A prompt that went through another Claude Code first (ksid's /v1/messages in
+    front of the CLI) carries the outer CLI's reminders in its text."""
+    out = []
+    for b in _blocks(message.get("content")):
+        if b.get("type") != "text" or not isinstance(b.get("text"), str):
+            continue
+        text = _REMINDER_SECTION.sub("", b["text"]) if b["text"].lstrip().startswith(SYSTEM_REMINDER) else b["text"]
+        if text.strip() and not text.lstrip().startswith(SYSTEM_REMINDER):
+            out.append(text.strip() if text is not b["text"] else text)
+    return out
 
 
 def _tool_result_text(block):

@@ -52,6 +52,21 @@ TEST_CASE("messages request: a valid request becomes the shared chat request") {
           "User: first\n\nAssistant: ok\n\nUser: <system-reminder>x</system-reminder>\nsecond");
 }
 
+TEST_CASE("messages request: a system message among the messages (Claude Code sends one last) adds to the "
+          "system prompt") {
+    auto r =
+        parse_ok(R"({"model":"m","max_tokens":1,"system":"top","messages":[{"role":"user","content":"hi"},
+        {"role":"system","content":[{"type":"text","text":"# Environment"},{"type":"text","text":"more"}]}]})");
+    const auto rendered = render_chat_prompt(r.chat);
+    CHECK(rendered.system_prompt == "top\n\n# Environment\n\nmore");
+    CHECK(rendered.prompt == "hi");
+    CHECK(parse_messages_request(
+              R"({"model":"m","max_tokens":1,"messages":[{"role":"system","content":[{"type":"image"}]}]})",
+              std::nullopt)
+              .error()
+              .param == "messages.0.content.0.type");
+}
+
 TEST_CASE("messages request: sessions from metadata, the top level or the header") {
     CHECK(parse_ok(
               R"({"model":"m","max_tokens":1,"session_id":"s-1","messages":[{"role":"user","content":"x"}]})")
@@ -92,7 +107,10 @@ TEST_CASE("messages request: each bad input is a 400 naming the field") {
         {R"({"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]})", "max_tokens"},
         {R"({"model":"m","max_tokens":"9","messages":[{"role":"user","content":"x"}]})", "max_tokens"},
         {R"({"model":"m","max_tokens":1,"messages":[]})", "messages"},
-        {R"({"model":"m","max_tokens":1,"messages":[{"role":"system","content":"x"}]})", "messages.0.role"},
+        {R"({"model":"m","max_tokens":1,"messages":[{"role":"tool","content":"x"}]})", "messages.0.role"},
+        {R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"p"},
+            {"role":"system","content":"s"}]})",
+         "messages.1.role"},
         {R"({"model":"m","max_tokens":1,"messages":[{"role":"user"}]})", "messages.0.content"},
         {R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{}}]}]})",
          "messages.0.content.0.type"},
