@@ -13,10 +13,13 @@
 //       opens N persistent agent connections (AGENT_CONNECTION connect), prints "ready", holds them until stdin closes
 //   ksid_bench fanout-ksid SOCKET SECONDS SUBSCRIBERS PUBLISHERS
 //       SUBSCRIBERS agents subscribed to BROADCAST, PUBLISHERS threads publishing; prints "events_per_s=<n>"
-//   ksid_bench http-floor PORT | http-get PORT PATH SECONDS CONNECTIONS | chat-load PORT SECONDS CLIENTS
-//       a minimal keep-alive HTTP responder, and keep-alive load generators (GET; POST chat completions)
-//   ksid_bench stream-latency PORT REQUESTS
-//       streamed completions of the fake claude's FAKE:latency mode; prints the p50/p99 delay per chunk
+//   ksid_bench http-floor PORT | http-get PORT PATH SECONDS CONNECTIONS | chat-load PORT SECONDS CLIENTS |
+//   messages-load PORT SECONDS CLIENTS
+//       a minimal keep-alive HTTP responder, and keep-alive load generators (GET; POST chat completions;
+//       POST Anthropic messages)
+//   ksid_bench stream-latency PORT REQUESTS [openai|anthropic]
+//       streamed completions (or messages) of the fake claude's FAKE:latency mode; prints the p50/p99 delay
+//       per chunk
 //   ksid_bench fanout-floor SECONDS SUBSCRIBERS
 //       the same line written to SUBSCRIBERS socket pairs in a loop, read by one epoll reader
 #include <algorithm>
@@ -499,10 +502,14 @@ int http_load(int port, const std::string& method, const std::string& path, cons
 
 // Latency a streamed chunk adds: the fake claude stamps each delta with CLOCK_REALTIME when it writes it;
 // this client notes when the chunk arrives. Prints the p50/p99 of the difference.
-int stream_latency(int port, int requests) {
-    const std::string payload = "{\"model\":\"sonnet\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"FAKE:latency\"}]}";
-    const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+int stream_latency(int port, int requests, bool anthropic) {
+    const std::string payload = std::string("{\"model\":\"sonnet\",\"stream\":true,") +
+                                (anthropic ? "\"max_tokens\":1024," : "") +
+                                "\"messages\":[{\"role\":\"user\",\"content\":\"FAKE:latency\"}]}";
+    const std::string request = std::string("POST ") + (anthropic ? "/v1/messages" : "/v1/chat/completions") +
+                                " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                                 "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+    const std::string end_marker = anthropic ? "message_stop" : "[DONE]";
     std::vector<double> delays;
     char buf[65536];
     for (int r = 0; r < requests; ++r) {
@@ -524,7 +531,7 @@ int stream_latency(int port, int requests) {
                 delays.push_back((now - stamp) / 1000.0);
                 data.erase(0, end + 1);
             }
-            if (data.find("[DONE]") != std::string::npos) break;
+            if (data.find(end_marker) != std::string::npos) break;
         }
         ::close(s);
     }
@@ -546,7 +553,13 @@ int main(int argc, char** argv) {
         const std::string payload = "{\"model\":\"sonnet\",\"messages\":[{\"role\":\"user\",\"content\":\"hello from the benchmark\"}]}";
         return http_load(std::atoi(argv[2]), "POST", "/v1/chat/completions", payload, std::atof(argv[3]), std::atoi(argv[4]));
     }
-    if (mode == "stream-latency" && argc == 4) return stream_latency(std::atoi(argv[2]), std::atoi(argv[3]));
+    if (mode == "messages-load" && argc == 5) {
+        const std::string payload = "{\"model\":\"sonnet\",\"max_tokens\":1024,\"messages\":[{\"role\":\"user\","
+                                    "\"content\":\"hello from the benchmark\"}]}";
+        return http_load(std::atoi(argv[2]), "POST", "/v1/messages", payload, std::atof(argv[3]), std::atoi(argv[4]));
+    }
+    if (mode == "stream-latency" && (argc == 4 || argc == 5))
+        return stream_latency(std::atoi(argv[2]), std::atoi(argv[3]), argc == 5 && std::string(argv[4]) == "anthropic");
     if (mode == "idle-connections" && argc == 4) return idle_connections(argv[2], std::atoi(argv[3]));
     if (mode == "fanout-floor" && argc == 4) return fanout_floor(std::atof(argv[2]), std::atoi(argv[3]));
     if (mode == "fanout-ksid" && argc == 6)
