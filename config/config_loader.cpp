@@ -411,6 +411,13 @@ std::string render_config_yaml(const Config& cfg) {
     return out;
 }
 
+std::vector<std::string> changed_settings(const Config& a, const Config& b) {
+    std::vector<std::string> out;
+    for (const auto& s : settings())
+        if (s.render(a) != s.render(b)) out.emplace_back(s.doc.path);
+    return out;
+}
+
 std::span<const SettingDoc> setting_docs() {
     static const std::vector<SettingDoc> docs = [] {
         std::vector<SettingDoc> d;

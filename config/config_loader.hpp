@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ksid::config {
 
@@ -40,6 +41,10 @@ std::optional<std::string> normalize_log_level(std::string_view level);
 
 // The effective configuration as YAML (secrets redacted).
 std::string render_config_yaml(const Config& config);
+
+// The paths ("queue.max_concurrent") of the settings whose values differ, in table order. Secrets are
+// compared as they render (redacted): a changed key shows only when it was or becomes empty.
+std::vector<std::string> changed_settings(const Config& a, const Config& b);
 
 struct SettingDoc {
     std::string_view path;

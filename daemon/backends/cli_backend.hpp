@@ -21,6 +21,8 @@ public:
     boost::asio::awaitable<TurnOutcome> run(const TurnRequest& request, const TurnEventSink& events,
                                             std::shared_ptr<CancellationToken> cancel) override;
     std::string_view name() const override { return "cli"; }
+    // SIGHUP: settings for turns started from now on.
+    void set_settings(CliBackendSettings settings) { settings_ = std::move(settings); }
 
 private:
     CliBackendSettings settings_;

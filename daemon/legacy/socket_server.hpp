@@ -32,6 +32,13 @@ public:
     void close_idle_connections(); // shutdown: idle connections close now, busy ones after their reply
     void close_all_connections();
     std::size_t connection_count() const { return connections_.size(); }
+    // SIGHUP: limits for connections accepted from now on.
+    void set_limits(ConnectionSettings settings, std::size_t max_connections,
+                    std::chrono::milliseconds first_line_timeout) {
+        settings_ = settings;
+        max_connections_ = max_connections;
+        first_line_timeout_ = first_line_timeout;
+    }
 
     // Called when a connection has ended (the message bus forgets its agent).
     void on_connection_closed(std::function<void(Connection&)> hook) { on_closed_ = std::move(hook); }

@@ -94,6 +94,12 @@ asio::awaitable<void> InProcessJobQueue::wait_idle(std::chrono::steady_clock::ti
         co_await idle_.wait_until(deadline);
 }
 
+void InProcessJobQueue::set_limits(std::size_t max_concurrent, std::size_t max_pending) {
+    max_concurrent_ = max_concurrent;
+    max_pending_ = max_pending;
+    start_ready_jobs();
+}
+
 QueueStats InProcessJobQueue::stats() const {
     return {running_.size(), pending_.size(), max_concurrent_, max_pending_};
 }

@@ -19,6 +19,9 @@ public:
     void close_and_cancel_all(std::chrono::milliseconds grace) override;
     asio::awaitable<void> wait_idle(std::chrono::steady_clock::time_point deadline) override;
     QueueStats stats() const override;
+    // SIGHUP: new bounds; a raised max_concurrent starts waiting jobs now, a lowered one lets running jobs
+    // finish. Jobs already waiting stay queued when max_pending drops.
+    void set_limits(std::size_t max_concurrent, std::size_t max_pending);
 
 private:
     void start_ready_jobs();
