@@ -1,5 +1,7 @@
 #include "protocol/anthropic_upstream.hpp"
 
+#include "protocol/json_parse.hpp"
+
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -53,16 +55,6 @@ json::object cli_usage(json::object usage) {
     return usage;
 }
 
-std::string_view string_field(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-}
-
-const json::object* object_field(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_object() ? &v->get_object() : nullptr;
-}
-
 } // namespace
 
 boost::system::result<json::object, std::string>
@@ -73,14 +65,14 @@ cli_result_from_message(std::string_view body, std::optional<std::string> header
         [duration_ms](const json::object& o, const std::optional<std::string>& session)
             -> boost::system::result<json::object, std::string> {
             const auto* content = o.if_contains("content");
-            if (string_field(o, "type") != "message" || !content || !content->is_array())
+            if (string_at(o, "type") != "message" || !content || !content->is_array())
                 return std::string("the upstream's response is not a message");
             std::string text;
             for (const auto& block : content->get_array())
-                if (block.is_object() && string_field(block.get_object(), "type") == "text")
-                    text += string_field(block.get_object(), "text");
-            std::string_view stop = string_field(o, "stop_reason");
-            const auto* usage = object_field(o, "usage");
+                if (block.is_object() && string_at(block.get_object(), "type") == "text")
+                    text += string_at(block.get_object(), "text");
+            std::string_view stop = string_at(o, "stop_reason");
+            const auto* usage = object_at(o, "usage");
             return success_result(text, stop.empty() ? "end_turn" : stop,
                                   cli_usage(usage ? *usage : json::object{}), session, duration_ms);
         });
@@ -90,23 +82,21 @@ void AnthropicStreamTranslator::event(const SseEvent& e, std::vector<StreamEvent
     auto parsed = object_of(e);
     if (!parsed) return;
     const auto& o = *parsed;
-    std::string_view type = string_field(o, "type");
+    std::string_view type = string_at(o, "type");
     if (type.empty()) type = e.event;
     if (type == "message_start") {
-        if (const auto* message = object_field(o, "message"))
-            if (const auto* usage = object_field(*message, "usage")) usage_ = *usage;
+        if (const auto* message = object_at(o, "message"))
+            if (const auto* usage = object_at(*message, "usage")) usage_ = *usage;
     } else if (type == "content_block_start") {
-        if (const auto* block = object_field(o, "content_block");
-            block && string_field(*block, "type") == "text")
-            emit_text(string_field(*block, "text"), out);
+        if (const auto* block = object_at(o, "content_block"); block && string_at(*block, "type") == "text")
+            emit_text(string_at(*block, "text"), out);
     } else if (type == "content_block_delta") {
-        if (const auto* delta = object_field(o, "delta");
-            delta && string_field(*delta, "type") == "text_delta")
-            emit_text(string_field(*delta, "text"), out);
+        if (const auto* delta = object_at(o, "delta"); delta && string_at(*delta, "type") == "text_delta")
+            emit_text(string_at(*delta, "text"), out);
     } else if (type == "message_delta") {
-        if (const auto* delta = object_field(o, "delta"))
-            if (auto stop = string_field(*delta, "stop_reason"); !stop.empty()) stop_reason_ = stop;
-        if (const auto* usage = object_field(o, "usage"))
+        if (const auto* delta = object_at(o, "delta"))
+            if (auto stop = string_at(*delta, "stop_reason"); !stop.empty()) stop_reason_ = stop;
+        if (const auto* usage = object_at(o, "usage"))
             for (const auto& [key, value] : *usage)
                 usage_[key] = value;
     } else if (type == "message_stop") {

@@ -6,6 +6,9 @@
 #include "protocol/upstream_format.hpp"
 #include "protocol/upstream_retry.hpp"
 
+#include "tests/unit/json_object.hpp"
+#include "tests/unit/protocol/hello_stream.hpp"
+
 #include <boost/json.hpp>
 
 #include <doctest/doctest.h>
@@ -16,13 +19,6 @@ using namespace ksid::protocol;
 namespace json = boost::json;
 
 namespace {
-
-json::object object_of(std::string_view text) {
-    auto v = parse_json_text(text);
-    REQUIRE(v.has_value());
-    REQUIRE(v->is_object());
-    return v->get_object();
-}
 
 // One SSE event; the JSON is written on several lines here, sent on one.
 std::string sse(std::string_view name, std::string_view data) {
@@ -85,7 +81,7 @@ TEST_CASE("anthropic: the request body and headers") {
     t.priority = 3;
     t.stream = true;
     t.max_tokens = 1234;
-    auto o = object_of(anthropic_request_body(t));
+    auto o = json_object_of(anthropic_request_body(t));
     CHECK(o.at("model") == "claude-sonnet-4");
     CHECK(o.at("max_tokens") == 1234);
     CHECK(o.at("system") == "be brief");
@@ -107,13 +103,13 @@ TEST_CASE("anthropic: the request body and headers") {
     t.send_metadata = false;
     t.system_prompt = "";
     t.stream = false;
-    o = object_of(anthropic_request_body(t));
+    o = json_object_of(anthropic_request_body(t));
     CHECK_FALSE(o.contains("system"));
     CHECK_FALSE(o.contains("session_id"));
     CHECK(o.at("stream") == false);
     CHECK(o.at("metadata") == json::object{{"user_id", "agent-1"}});
     t.agent_id.reset();
-    CHECK_FALSE(object_of(anthropic_request_body(t)).contains("metadata"));
+    CHECK_FALSE(json_object_of(anthropic_request_body(t)).contains("metadata"));
 
     auto h = anthropic_headers("sk-test");
     REQUIRE(h.size() == 2);
@@ -128,11 +124,11 @@ TEST_CASE("the provider picks the target, headers and body") {
     t.prompt = "p";
     auto a = upstream_request(UpstreamProvider::anthropic, "/v1", t, "k");
     CHECK(a.target == "/v1/messages");
-    CHECK(object_of(a.body).contains("max_tokens"));
+    CHECK(json_object_of(a.body).contains("max_tokens"));
     CHECK(a.headers.front().first == "x-api-key");
     auto o = upstream_request(UpstreamProvider::openai, "/v1", t, "k");
     CHECK(o.target == "/v1/chat/completions");
-    CHECK_FALSE(object_of(o.body).contains("max_tokens"));
+    CHECK_FALSE(json_object_of(o.body).contains("max_tokens"));
     CHECK(o.headers == std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer k"}});
     CHECK(upstream_request(UpstreamProvider::openai, "/v1", t, "").headers.empty());
     CHECK(parse_upstream_provider("anthropic") == UpstreamProvider::anthropic);
@@ -205,30 +201,14 @@ TEST_CASE("anthropic: a message becomes the CLI's result object plus the plan's 
 
 TEST_CASE("anthropic: SSE in any chunking becomes init, text deltas and the result; thinking is ignored") {
     for (std::size_t step : {1u, 2u, 7u, 64u, 100000u}) {
-        CAPTURE(step);
         auto t = upstream_stream_translator(UpstreamProvider::anthropic, session,
                                             ShimFields{"sonnet", "t", {}}, 1 << 20);
-        std::vector<StreamEvent> events{t->init_event()};
-        for (std::size_t i = 0; i < stream.size(); i += step)
-            t->feed(std::string_view(stream).substr(i, step), events);
-        auto last = t->finish(3);
-        REQUIRE(last.has_value());
-        REQUIRE(events.size() == 3);
-        CHECK(events[0].kind == StreamEvent::Kind::init);
-        CHECK(events[0].session_id == session);
-        CHECK(events[1].kind == StreamEvent::Kind::text_delta);
-        CHECK(events[1].text == "Hel");
-        CHECK(events[2].text == "lo");
-        CHECK(events[2].session_id == session);
-        CHECK(t->output_bytes() == 5 + 2 * 96);
-        CHECK(last->at("result") == "Hello");
-        CHECK(last->at("is_error") == false);
-        CHECK(last->at("stop_reason") == "max_tokens");
-        CHECK(last->at("usage").at("input_tokens") == 12);
-        CHECK(last->at("usage").at("cache_read_input_tokens") == 4);
-        CHECK(last->at("usage").at("output_tokens") == 9); // message_delta's count replaces message_start's
-        CHECK(last->at("session_id") == session);
-        CHECK(last->at("sessionId") == session);
+        auto last = check_hello_stream(*t, stream, step, session);
+        CHECK(last.at("stop_reason") == "max_tokens");
+        CHECK(last.at("usage").at("input_tokens") == 12);
+        CHECK(last.at("usage").at("cache_read_input_tokens") == 4);
+        CHECK(last.at("usage").at("output_tokens") == 9); // message_delta's count replaces message_start's
+        CHECK(last.at("sessionId") == session);
     }
 }
 
