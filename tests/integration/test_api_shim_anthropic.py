@@ -52,12 +52,12 @@ class AnthropicCase(KsidTestCase):
     def messages(self):
         return [r for r in self.stub.requests if r["path"].startswith("/v1/messages")]
 
-    def chat(self, content, stream=False):
+    def chat(self, content, stream=False, system=None):
         """POST /v1/chat/completions to ksid's facade: (status, body bytes)."""
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/v1/chat/completions", method="POST",
-            data=json.dumps({"model": "sonnet", "stream": stream,
-                             "messages": [{"role": "user", "content": content}]}).encode(),
+            data=json.dumps({"model": "sonnet", "stream": stream, "messages": messages}).encode(),
             headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
@@ -129,11 +129,14 @@ class Spawn(AnthropicCase):
         self.assertEqual(claude["result"], "ECHO[1]: in the background")
 
     def test_facade_plain_and_streamed(self):
-        status, body = self.chat("hello facade")
+        status, body = self.chat("hello facade", system="Answer in one word.")
         self.assertEqual(status, 200, body)
         completion = json.loads(body)
         self.assertEqual(completion["choices"][0]["message"]["content"], "ECHO[1]: hello facade")
-        self.assertFalse(self.messages()[-1]["body"]["stream"])
+        up = self.messages()[-1]["body"]
+        self.assertFalse(up["stream"])
+        self.assertEqual(up["system"], "Answer in one word.")  # the facade's system message
+        self.assertEqual(up["messages"], [{"role": "user", "content": [{"type": "text", "text": "hello facade"}]}])
 
         status, body = self.chat("stream me three words", stream=True)
         self.assertEqual(status, 200, body)
@@ -231,6 +234,47 @@ class BaseWithV1AndNoMetadata(AnthropicCase):
         self.assertEqual(req["body"], {
             "model": "claude-test", "max_tokens": 256, "stream": False, "metadata": {"user_id": "agent-9"},
             "messages": [{"role": "user", "content": [{"type": "text", "text": "plain"}]}]})
+
+
+class ChainToKsid(KsidTestCase):
+    """A (shim, provider anthropic, no claude) → B (a ksid facade's /v1/messages, the fake CLI). Skipped while
+    B's facade has no /v1/messages route."""
+
+    def setUp(self):
+        self.b_port = free_port()
+        self.b = Ksid(env={"KSID_FACADE_ENABLED": "true", "KSID_FACADE_PORT": str(self.b_port),
+                           "KSID_FACADE_ENABLE_TOOLS": "true"}).start()
+        try:
+            probe = urllib.request.Request(f"http://127.0.0.1:{self.b_port}/v1/messages", method="POST", data=b"{}",
+                                           headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(probe, timeout=10).close()
+        except urllib.error.HTTPError as e:
+            if e.code in (404, 405):
+                self.b.stop()
+                self.b.cleanup()
+                self.skipTest("this ksid's facade does not serve /v1/messages")
+        self.ksid_config = shim_config(f"http://127.0.0.1:{self.b_port}", provider="anthropic")
+        self.ksid_env = dict(NO_CLAUDE)
+        super().setUp()
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.assertEqual(self.b.stop(), 0)
+            self.assert_no_sanitizer_report(self.b)
+            self.b.cleanup()
+
+    def test_same_reply_and_the_session_continues(self):
+        direct = spawn(self.b, "Say hello")["result"]
+        via = spawn(self.ksid, "Say hello")["result"]
+        for key in ("type", "subtype", "is_error", "result"):
+            self.assertEqual(direct[key], via[key], key)
+        self.assertEqual(via["sessionId"], via["session_id"])
+        second = spawn(self.ksid, "again", session_id=via["session_id"])["result"]
+        self.assertEqual(second["session_id"], via["session_id"])  # the fake keeps a resumed id
+        with open(self.b.path("claude_logs", via["session_id"] + ".jsonl")) as f:
+            self.assertEqual(len(f.read().splitlines()), 4)
 
 
 class Tls(unittest.TestCase):
