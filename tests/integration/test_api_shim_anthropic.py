@@ -254,7 +254,8 @@ class ChainToKsid(KsidTestCase):
                 self.b.cleanup()
                 self.skipTest("this ksid's facade does not serve /v1/messages")
         self.ksid_config = shim_config(f"http://127.0.0.1:{self.b_port}", provider="anthropic")
-        self.ksid_env = dict(NO_CLAUDE)
+        self.a_port = free_port()
+        self.ksid_env = dict(NO_CLAUDE, KSID_FACADE_ENABLED="true", KSID_FACADE_PORT=str(self.a_port))
         super().setUp()
 
     def tearDown(self):
@@ -275,6 +276,24 @@ class ChainToKsid(KsidTestCase):
         self.assertEqual(second["session_id"], via["session_id"])  # the fake keeps a resumed id
         with open(self.b.path("claude_logs", via["session_id"] + ".jsonl")) as f:
             self.assertEqual(len(f.read().splitlines()), 4)
+
+    def test_facade_stream_through_the_chain(self):
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.a_port}/v1/chat/completions", method="POST",
+            data=json.dumps({"model": "sonnet", "stream": True, "messages": [
+                {"role": "user", "content": "FAKE:slowstream through messages"}]}).encode(),
+            headers={"Content-Type": "application/json"})
+        arrivals, content = [], ""
+        with urllib.request.urlopen(req, timeout=30) as r:
+            for line in r:
+                if line.startswith(b"data: {"):
+                    chunk = json.loads(line[6:])
+                    if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                        content += chunk["choices"][0]["delta"]["content"]
+                        arrivals.append(time.monotonic())
+        self.assertIn("through messages", content)
+        self.assertGreaterEqual(len(arrivals), 3)
+        self.assertGreater(arrivals[-1] - arrivals[0], 0.1)  # chunk by chunk, not buffered
 
 
 class Tls(unittest.TestCase):
