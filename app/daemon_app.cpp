@@ -196,7 +196,10 @@ int run_daemon(const DaemonOptions& options) {
     if (cfg.dramatiq.configured)
         log->info("dramatiq settings are accepted and ignored: ksid runs its own in-process job queue");
     log->info("ksid {} starting (configuration: {}; backend: {})", KSID_VERSION, cfg.source,
-              cfg.api_shim.enabled ? "api shim → " + cfg.api_shim.base_url : std::string("claude cli"));
+              cfg.api_shim.enabled
+                  ? "api shim (" + std::string(protocol::provider_name(cfg.api_shim.provider)) + ") → " +
+                        cfg.api_shim.base_url
+                  : std::string("claude cli"));
     if (cfg.api_shim.enabled && cfg.api_shim.timeout < cfg.queue.run_time_limit)
         log->warn(
             "api_shim.timeout ({} s) is below queue.run_time_limit ({} s): an upstream turn that runs to the "

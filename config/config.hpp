@@ -1,5 +1,7 @@
 #pragma once
 // ksid's typed configuration. Defaults are safe and match config/api_shim.yaml as shipped.
+#include "protocol/upstream_provider.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +30,10 @@ struct ApiShimSettings {
     std::string ca_file;        // PEM bundle trusted for https:// upstreams (empty: the system's store)
     Seconds retry_backoff{0.5}; // first retry delay; doubles per attempt, with jitter
     Seconds connect_timeout{10};
+    // The upstream's wire format: OpenAI Chat Completions ({base_url}/chat/completions) or Anthropic
+    // Messages ({base_url}/v1/messages, /v1 not doubled).
+    protocol::UpstreamProvider provider = protocol::UpstreamProvider::openai;
+    unsigned max_tokens = 8192; // Anthropic requests must name it
 };
 
 // Accepted for compatibility with the original plan; nothing connects to a broker yet.

@@ -2,7 +2,7 @@
 
 #include "config/config_values.hpp"
 #include "protocol/claude_cli.hpp"
-#include "protocol/openai_upstream.hpp"
+#include "protocol/upstream_common.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -72,7 +72,7 @@ const std::vector<Setting>& settings() {
         constexpr double day = 86400;
         // api_shim: the original plan's keys
         t.push_back(make("api_shim.enabled", "USE_CLAUDE_API_SHIM",
-                         "call an upstream OpenAI-compatible API instead of spawning claude",
+                         "call an upstream API (see api_shim.provider) instead of spawning claude",
                          KSID_FIELD(api_shim.enabled), bool_p, bool_r));
         t.push_back(make(
             "api_shim.base_url", "CLAUDE_API_BASE", "upstream base URL (http:// or https://)",
@@ -89,8 +89,8 @@ const std::vector<Setting>& settings() {
                          "retries where the upstream provably did nothing",
                          KSID_FIELD(api_shim.retry_attempts), uint_p(0, 10), num_r));
         t.push_back(make("api_shim.api_key", "KSID_API_SHIM_API_KEY",
-                         "bearer key sent to the upstream (secret)", KSID_FIELD(api_shim.api_key), any_str_p,
-                         secret_r));
+                         "key sent to the upstream: bearer (openai) or x-api-key (anthropic) (secret)",
+                         KSID_FIELD(api_shim.api_key), any_str_p, secret_r));
         t.push_back(make("api_shim.fallback_to_direct", "KSID_API_SHIM_FALLBACK_TO_DIRECT",
                          "spawn claude when the upstream is unreachable",
                          KSID_FIELD(api_shim.fallback_to_direct), bool_p, bool_r));
@@ -111,6 +111,22 @@ const std::vector<Setting>& settings() {
         t.push_back(make("api_shim.connect_timeout", "",
                          "seconds to connect (and TLS handshake) to the upstream",
                          KSID_FIELD(api_shim.connect_timeout), sec_p(0.1, 600), sec_r));
+        t.push_back(make(
+            "api_shim.provider", "KSID_API_SHIM_PROVIDER",
+            "the upstream's wire format: openai (Chat Completions) or anthropic (Messages)",
+            KSID_FIELD(api_shim.provider),
+            [](const RawValue& r, protocol::UpstreamProvider& v) -> std::optional<std::string> {
+                std::string name;
+                if (auto e = parse_string(r, name, false)) return e;
+                auto p = protocol::parse_upstream_provider(name);
+                if (!p) return "expected openai or anthropic, got '" + name + "'";
+                v = *p;
+                return std::nullopt;
+            },
+            [](protocol::UpstreamProvider v) { return std::string(protocol::provider_name(v)); }));
+        t.push_back(make("api_shim.max_tokens", "KSID_API_SHIM_MAX_TOKENS",
+                         "max_tokens of an Anthropic request (the provider requires it)",
+                         KSID_FIELD(api_shim.max_tokens), uint_p(1, 1'000'000), num_r));
         // dramatiq: accepted, ignored until a broker-backed queue exists
         t.push_back(make("dramatiq.broker", "", "accepted and ignored (no broker-backed queue yet)",
                          KSID_FIELD(dramatiq.broker), any_str_p, str_r));

@@ -137,4 +137,14 @@ boost::system::result<json::value, JsonParseError> parse_json_text(std::string_v
     return parser.release();
 }
 
+std::string_view string_at(const boost::json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+const boost::json::object* object_at(const boost::json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_object() ? &v->get_object() : nullptr;
+}
+
 } // namespace ksid::protocol

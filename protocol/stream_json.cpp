@@ -8,16 +8,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::string_view string_at(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-}
-
-const json::object* object_at(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_object() ? &v->get_object() : nullptr;
-}
-
 std::optional<std::string> session_of(const json::object& o) {
     auto id = string_at(o, "session_id");
     if (id.empty()) id = string_at(o, "sessionId");
@@ -56,7 +46,8 @@ void StreamJsonParser::finish(std::vector<StreamEvent>& out) {
 }
 
 void StreamJsonParser::parse_line(std::string_view line, std::vector<StreamEvent>& out) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+        line.remove_suffix(1);
     if (line.empty()) return;
     auto parsed = parse_json_text(line, 1000);
     if (!parsed || !parsed->is_object()) {

@@ -1,13 +1,13 @@
 #include "protocol/upstream_retry.hpp"
 
-#include "protocol/openai_upstream.hpp"
+#include "protocol/upstream_common.hpp"
 
 #include <algorithm>
 
 namespace ksid::protocol {
 
 bool upstream_did_nothing(const UpstreamAttempt& a) {
-    return a.connect_failed || ((a.status == 429 || a.status == 503) && !a.body_started);
+    return a.connect_failed || ((a.status == 429 || a.status == 503 || a.status == 529) && !a.body_started);
 }
 
 std::optional<std::chrono::milliseconds>

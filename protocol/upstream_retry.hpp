@@ -1,9 +1,9 @@
 #pragma once
 // When the API shim retries an upstream call, as a pure function: only where the upstream provably did
-// nothing (it could not be connected to, or it answered 429 or 503 before any body), after its
-// Retry-After / retry-after-ms or an exponential back-off with jitter, within the attempts and the time
-// left. A reset mid-response, 500, 502, 504 or an unreadable answer is never retried: the run may have
-// used tools and must not run twice.
+// nothing (it could not be connected to, or it answered 429, 503 or Anthropic's 529 overloaded_error before
+// any body), after its Retry-After / retry-after-ms or an exponential back-off with jitter, within the
+// attempts and the time left. A reset mid-response, 500, 502, 504 or an unreadable answer is never
+// retried: the run may have used tools and must not run twice.
 #include <chrono>
 #include <optional>
 #include <string_view>

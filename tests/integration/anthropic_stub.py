@@ -28,6 +28,15 @@ Special prompts (searched in the last user text):
   the request that carries its `tool_result` is answered `TOOL_RESULT[<user turns>]: <result text>`;
 - `STUB_TOOL_USE:<Name> <json input>` first asks for one call of tool <Name> with that input (answered the
   same way). `offered_tools` lists the tool names each request offered the model.
+- `STUB_FLAKY:<status>:<n>` answers that status (an Anthropic error body; 429 and 529 with `retry-after: 1`
+  when the prompt also holds `STUB_RETRY_AFTER`) to the first <n> requests with this exact text, then
+  answers normally: for retry tests;
+- `STUB_RESET` sends the response's head and part of its body (one text delta when streaming), then resets
+  the connection.
+
+`statuses` lists the status of each /v1/messages answer, in order. With `session_id=...` the stub answers
+like a ksid facade's `/v1/messages`: its `X-Session-Id` header carries the request's `X-Session-Id` header,
+else its top-level `session_id`, else that id. `tls=(cert, key)` serves https.
 
 `POST /v1/messages/count_tokens` answers a rough `{"input_tokens": N}`; any other path answers 404 with an
 Anthropic `not_found_error` body.
@@ -37,6 +46,9 @@ import json
 import os
 import re
 import shutil
+import socket
+import ssl
+import struct
 import sys
 import threading
 import time
@@ -210,6 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status, obj, extra_headers=()):
         data = json.dumps(obj).encode()
+        if urlsplit(self.path).path == "/v1/messages":
+            self.server.stub._add_status(status)
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
@@ -220,10 +234,25 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _error(self, status, message, retry=False):
+    def _error(self, status, message, retry=False, extra_headers=()):
         self._send_json(status, {"type": "error", "error": {
             "type": ERROR_TYPES.get(status, "api_error"), "message": message}},
-            extra_headers=[] if retry else [("x-should-retry", "false")])
+            extra_headers=list(extra_headers) + ([] if retry else [("x-should-retry", "false")]))
+
+    def _session_headers(self, body):
+        """A ksid facade's X-Session-Id, when the stub plays one."""
+        stub = self.server.stub
+        if stub.session_id is None:
+            return []
+        sid = self.headers.get("x-session-id") or (body.get("session_id") if isinstance(
+            body.get("session_id"), str) else None) or stub.session_id
+        return [("X-Session-Id", sid)]
+
+    def _reset(self):
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     def _chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -264,6 +293,12 @@ class _Handler(BaseHTTPRequestHandler):
         if m and tool_result is None:
             return self._error(int(m.group(1)), f"stub: error {m.group(1)} requested by the prompt",
                                retry=bool(m.group(2)))
+        m = re.search(r"STUB_FLAKY:(\d{3}):(\d+)", text)
+        if m and tool_result is None and stub._count_flaky(text) <= int(m.group(2)):
+            status = int(m.group(1))
+            extra = [("retry-after", "1")] if "STUB_RETRY_AFTER" in text and status in (429, 529) else []
+            return self._error(status, f"stub: flaky {status}", retry=True, extra_headers=extra)
+        reset = "STUB_RESET" in text and tool_result is None
 
         model = body.get("model") or "claude-stub"
         msg_id = "msg_" + uuid.uuid4().hex[:20]
@@ -288,15 +323,27 @@ class _Handler(BaseHTTPRequestHandler):
                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
 
         if not body.get("stream"):
+            if reset:
+                stub._add_status(200)
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "1000")
+                self.end_headers()
+                self.wfile.write(b'{"id": "msg_reset", "typ')
+                return self._reset()
             return self._send_json(200, {
                 "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [block],
-                "stop_reason": stop_reason, "stop_sequence": None, "usage": usage})
+                "stop_reason": stop_reason, "stop_sequence": None, "usage": usage},
+                extra_headers=self._session_headers(body))
 
+        stub._add_status(200)
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.send_header("request-id", "req_stub_" + uuid.uuid4().hex[:20])
+        for k, v in self._session_headers(body):
+            self.send_header(k, v)
         self.end_headers()
         try:
             self._event("message_start", {"type": "message_start", "message": {
@@ -312,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
                 delta = ({"type": "text_delta", "text": d} if block["type"] == "text"
                          else {"type": "input_json_delta", "partial_json": d})
                 self._event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+                if reset:
+                    return self._reset()
                 if stub.delta_delay:
                     time.sleep(stub.delta_delay)
             self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
@@ -328,11 +377,14 @@ class _Handler(BaseHTTPRequestHandler):
 class AnthropicStub:
     """The stub server on 127.0.0.1; `requests` records every request (dicts: method, path, headers, body)."""
 
-    def __init__(self, port=0, host="127.0.0.1", log=False, delta_delay=0.0):
+    def __init__(self, port=0, host="127.0.0.1", log=False, delta_delay=0.0, session_id=None, tls=None):
         self.host, self.port, self.log, self.delta_delay = host, port, log, delta_delay
+        self.session_id, self.tls = session_id, tls
         self._lock = threading.Lock()
         self._requests = []
         self._offered = []
+        self._statuses = []
+        self._flaky = {}
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
@@ -340,6 +392,10 @@ class AnthropicStub:
     def start(self):
         self._server = _Server((self.host, self.port), _Handler)
         self._server.stub = self
+        if self.tls:  # (cert, key)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="anthropic-stub", daemon=True)
         self._thread.start()
@@ -362,7 +418,7 @@ class AnthropicStub:
 
     @property
     def base_url(self):
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def _add(self, rec):
         with self._lock:
@@ -382,6 +438,23 @@ class AnthropicStub:
         with self._lock:
             self._requests.clear()
             self._offered.clear()
+            self._statuses.clear()
+            self._flaky.clear()
+
+    def _add_status(self, status):
+        with self._lock:
+            self._statuses.append(status)
+
+    @property
+    def statuses(self):
+        """The status of each /v1/messages answer, in order."""
+        with self._lock:
+            return list(self._statuses)
+
+    def _count_flaky(self, text):
+        with self._lock:
+            self._flaky[text] = self._flaky.get(text, 0) + 1
+            return self._flaky[text]
 
     def _add_offered_tools(self, names):
         with self._lock:

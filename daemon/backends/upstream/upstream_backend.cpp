@@ -2,8 +2,8 @@
 
 #include "daemon/backends/turn_events_from_cli.hpp"
 #include "daemon/core/ids.hpp"
-#include "protocol/openai_upstream.hpp"
 #include "protocol/timestamp.hpp"
+#include "protocol/upstream_format.hpp"
 #include "protocol/upstream_retry.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -110,14 +110,17 @@ UpstreamBackend::call(const TurnRequest& request, const TurnEventSink& events, C
     turn.priority = request.priority;
     turn.stream = stream;
     turn.send_metadata = settings_.send_metadata;
+    turn.max_tokens = settings_.max_tokens;
 
+    // The provider's wire format decides the target, its own headers and the body; the rest is shared.
+    auto wire = protocol::upstream_request(settings_.provider, client_->base().path, turn, settings_.api_key);
     UpstreamExchange x;
-    x.target = client_->base().path + "/chat/completions";
-    x.body = protocol::upstream_request_body(turn);
+    x.target = std::move(wire.target);
+    x.body = std::move(wire.body);
+    x.headers = std::move(wire.headers);
     x.event_stream = stream;
     x.deadline = deadline;
     x.max_body_bytes = max_output_bytes_;
-    if (!settings_.api_key.empty()) x.headers.emplace_back("Authorization", "Bearer " + settings_.api_key);
     x.headers.emplace_back(std::string(protocol::hop_header),
                            request.hops.empty() ? instance_id() : request.hops + "," + instance_id());
     if (request.resume_session && settings_.send_metadata)
@@ -137,7 +140,7 @@ UpstreamBackend::call(const TurnRequest& request, const TurnEventSink& events, C
     };
 
     for (unsigned attempt = 0;; ++attempt) {
-        std::optional<protocol::UpstreamStreamTranslator> translator;
+        std::unique_ptr<protocol::StreamTranslator> translator;
         std::vector<protocol::StreamEvent> parsed;
         auto deliver = [&] {
             for (const auto& e : parsed)
@@ -145,7 +148,8 @@ UpstreamBackend::call(const TurnRequest& request, const TurnEventSink& events, C
             parsed.clear();
         };
         auto start_translation = [&](const UpstreamReply& head) {
-            translator.emplace(present(head.session_id), fields, max_output_bytes_);
+            translator = protocol::upstream_stream_translator(settings_.provider, present(head.session_id),
+                                                              fields, max_output_bytes_);
             parsed.push_back(translator->init_event());
             deliver();
         };
@@ -189,8 +193,8 @@ UpstreamBackend::call(const TurnRequest& request, const TurnEventSink& events, C
                     co_return failed("invalid_response", failure(errc::upstream_failed, last.error(), 200));
                 co_return answered(std::move(*last));
             }
-            auto object = protocol::cli_result_from_completion(reply.body, present(reply.session_id), fields,
-                                                               elapsed_ms(started));
+            auto object = protocol::cli_result_from_upstream(
+                settings_.provider, reply.body, present(reply.session_id), fields, elapsed_ms(started));
             if (!object)
                 co_return failed("invalid_response", failure(errc::upstream_failed, object.error(), 200));
             CallResult done = answered(std::move(*object));

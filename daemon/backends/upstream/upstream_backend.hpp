@@ -1,7 +1,8 @@
 #pragma once
-// The API shim backend: a turn becomes one call to an upstream OpenAI-compatible API (typically another
-// ksid's facade); its SSE chunks become turn events and its answer the turn's answer (a ksid upstream's
-// own CLI result object, or one built from the completion). Retries only where the upstream provably did
+// The API shim backend: a turn becomes one call to an upstream API (typically another ksid's facade) in the
+// wire format of api_shim.provider, OpenAI Chat Completions or Anthropic Messages (protocol/upstream_format
+// picks it); its SSE events become turn events and its answer the turn's answer (a ksid upstream's own CLI
+// result object, or one built from the completion or message). Retries only where the upstream provably did
 // nothing (protocol/upstream_retry), never after a request may have run. Falls back to the cli backend
 // when the upstream is unreachable, if configured.
 #include "config/config.hpp"

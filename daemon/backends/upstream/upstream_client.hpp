@@ -4,7 +4,7 @@
 // response; how it ended tells the backend whether the upstream provably did nothing (retryable). Beast
 // stays out of this header.
 #include "daemon/core/cancellation.hpp"
-#include "protocol/openai_upstream.hpp"
+#include "protocol/upstream_common.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>

@@ -189,3 +189,32 @@ TEST_CASE("log levels normalise") {
     CHECK(normalize_log_level("debug") == "debug");
     CHECK_FALSE(normalize_log_level("loud"));
 }
+
+TEST_CASE("api_shim.provider and api_shim.max_tokens") {
+    auto c = load_config_text("", "x", no_env);
+    REQUIRE(c.has_value());
+    CHECK(c->api_shim.provider == ksid::protocol::UpstreamProvider::openai);
+    CHECK(c->api_shim.max_tokens == 8192);
+    c = load_config_text("api_shim:\n  provider: anthropic\n  max_tokens: 1024\n", "x", no_env);
+    REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
+    CHECK(c->api_shim.provider == ksid::protocol::UpstreamProvider::anthropic);
+    CHECK(c->api_shim.max_tokens == 1024);
+    CHECK(render_config_yaml(*c).find("  provider: anthropic\n") != std::string::npos);
+    c = load_config_text("api_shim:\n  provider: anthropic\n", "x",
+                         env_of({{"KSID_API_SHIM_PROVIDER", "openai"}, {"KSID_API_SHIM_MAX_TOKENS", "77"}}));
+    REQUIRE(c.has_value());
+    CHECK(c->api_shim.provider == ksid::protocol::UpstreamProvider::openai);
+    CHECK(c->api_shim.max_tokens == 77);
+
+    c = load_config_text("api_shim:\n  enabled: true\n  provider: gemini\n", "cfg.yaml", no_env);
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().message.find("cfg.yaml:3") != std::string::npos);
+    CHECK(c.error().message.find("api_shim.provider") != std::string::npos);
+    CHECK(c.error().message.find("expected openai or anthropic, got 'gemini'") != std::string::npos);
+    c = load_config_text("api_shim:\n  max_tokens: 0\n", "cfg.yaml", no_env);
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().message.find("api_shim.max_tokens") != std::string::npos);
+    c = load_config_text("", "x", env_of({{"KSID_API_SHIM_PROVIDER", "OpenAI!"}}));
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().message.find("KSID_API_SHIM_PROVIDER") != std::string::npos);
+}

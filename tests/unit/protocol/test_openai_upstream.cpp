@@ -3,21 +3,15 @@
 #include "protocol/sse_parser.hpp"
 #include "protocol/stream_json.hpp"
 
+#include "tests/unit/json_object.hpp"
+#include "tests/unit/protocol/hello_stream.hpp"
+
 #include <boost/json.hpp>
 
 #include <doctest/doctest.h>
 
 using namespace ksid::protocol;
 namespace json = boost::json;
-
-namespace {
-json::object object_of(std::string_view text) {
-    auto v = parse_json_text(text);
-    REQUIRE(v.has_value());
-    REQUIRE(v->is_object());
-    return v->get_object();
-}
-} // namespace
 
 TEST_CASE("SSE: events in any chunking, every line ending, comments, multi-line data") {
     const std::string stream =
@@ -73,7 +67,7 @@ TEST_CASE("the upstream request: messages, stream options and string metadata") 
     t.enable_tools = false;
     t.priority = 3;
     t.stream = true;
-    auto o = object_of(upstream_request_body(t));
+    auto o = json_object_of(upstream_request_body(t));
     CHECK(o.at("model") == "gpt-4o");
     CHECK(o.at("messages").as_array().size() == 2);
     CHECK(o.at("messages").as_array()[0].at("role") == "system");
@@ -90,7 +84,7 @@ TEST_CASE("the upstream request: messages, stream options and string metadata") 
     t.send_metadata = false;
     t.stream = false;
     t.system_prompt = "";
-    o = object_of(upstream_request_body(t));
+    o = json_object_of(upstream_request_body(t));
     CHECK_FALSE(o.contains("metadata"));
     CHECK_FALSE(o.contains("stream_options"));
     CHECK(o.at("messages").as_array().size() == 1);
@@ -162,21 +156,8 @@ TEST_CASE("SSE chunks become stream-json the facade's parser reads") {
     const std::string session = "0b8e0e38-3b52-4bbc-8e3f-8d1c8f6a0c11";
     for (std::size_t step : {1u, 7u, 1000u}) {
         UpstreamStreamTranslator t(session, ShimFields{"sonnet", "t", std::nullopt}, 1 << 20);
-        std::vector<StreamEvent> events{t.init_event()};
-        for (std::size_t i = 0; i < sse.size(); i += step)
-            t.feed(std::string_view(sse).substr(i, step), events);
-        auto last = t.finish(3);
-        REQUIRE(last.has_value());
-        REQUIRE(events.size() == 3);
-        CHECK(events[0].kind == StreamEvent::Kind::init);
-        CHECK(events[0].session_id == session);
-        CHECK(events[1].kind == StreamEvent::Kind::text_delta);
-        CHECK(events[1].text == "Hel");
-        CHECK(events[2].text == "lo");
-        CHECK(t.output_bytes() == 5 + 2 * 96);
-        CHECK(last->at("result") == "Hello");
-        CHECK(last->at("usage").at("output_tokens") == 2);
-        CHECK(last->at("session_id").as_string() == session);
+        auto last = check_hello_stream(t, sse, step, session);
+        CHECK(last.at("usage").at("output_tokens") == 2);
     }
     // Cut off before it finished: an error, not a result.
     UpstreamStreamTranslator cut(std::nullopt, ShimFields{"sonnet", "t", std::nullopt}, 1 << 20);

@@ -14,7 +14,7 @@ TEST_CASE("retry policy: only where the upstream did nothing") {
     CHECK(upstream_retry_delay(policy, refused, 1, 1.0, now, plenty) == milliseconds(1000));
     CHECK(upstream_retry_delay(policy, refused, 2, 0.5, now, plenty) == milliseconds(1000)); // jitter halves
     CHECK_FALSE(upstream_retry_delay(policy, refused, 3, 1.0, now, plenty)); // three retries, then report
-    for (int status : {429, 503}) {
+    for (int status : {429, 503, 529}) { // 529: Anthropic's overloaded_error
         UpstreamAttempt busy{false, status, false, "", ""};
         CHECK(upstream_retry_delay(policy, busy, 0, 1.0, now, plenty) == milliseconds(500));
         busy.retry_after = "2";
