@@ -32,7 +32,9 @@ std::string new_message_id() {
 // message_stop. The CLI's own tool calls already ran: they are not passed on as tool_use blocks.
 class MessagesResponder final : public TurnResponder {
 public:
-    explicit MessagesResponder(std::string model) : model_(std::move(model)), id_(new_message_id()) {}
+    // to_ksid: the request came through another ksid's API shim, which gets the CLI's own result object.
+    MessagesResponder(std::string model, bool to_ksid)
+        : model_(std::move(model)), id_(new_message_id()), to_ksid_(to_ksid) {}
 
     HttpResponse error(const protocol::OpenAIError& e) const override {
         return error_response(e, ApiDialect::anthropic);
@@ -42,8 +44,9 @@ public:
         std::optional<std::string_view> session;
         if (a.session_id) session = *a.session_id;
         HttpResponse res;
-        res.body =
-            json::serialize(protocol::message_body(id_, model_, a.text, a.stop_reason, a.usage, session));
+        auto body = protocol::message_body(id_, model_, a.text, a.stop_reason, a.usage, session);
+        if (to_ksid_) body["ksid_result"] = a.cli_result;
+        res.body = json::serialize(body);
         if (session) res.set("X-Session-Id", std::string(*session));
         return res;
     }
@@ -69,12 +72,13 @@ public:
     }
 
     std::string stream_finish(const daemon::TurnAnswer& a) override {
-        return encoder_->finish(a.text, a.stop_reason, a.usage);
+        return encoder_->finish(a.text, a.stop_reason, a.usage, to_ksid_ ? &a.cli_result : nullptr);
     }
 
 private:
     std::string model_;
     std::string id_;
+    bool to_ksid_;
     std::optional<protocol::MessageStreamEncoder> encoder_;
 };
 
@@ -85,7 +89,7 @@ asio::awaitable<HttpResponse> messages_endpoint(FacadeContext& c, HttpExchange& 
     const ChatHttpRequest request{x.body(), x.header("X-Session-Id"), hops, x.request_id()};
     auto plan = plan_messages_turn(request, chat_policy_of(c));
     if (!plan) co_return error_response(plan.error(), ApiDialect::anthropic);
-    MessagesResponder responder(plan->chat.model);
+    MessagesResponder responder(plan->chat.model, !plan->turn.hops.empty());
     HttpTurn turn{plan->turn, plan->chat.stream, plan->chat.agent_id};
     HttpResponse res = co_await serve_turn(c, x, std::move(turn), responder);
     co_return res;

@@ -357,15 +357,15 @@ std::string MessageStreamEncoder::ping() {
 }
 
 std::string MessageStreamEncoder::finish(std::string_view fallback_text, std::string_view cli_stop_reason,
-                                         const json::value& cli_usage) {
+                                         const json::value& cli_usage, const json::object* ksid_result) {
     std::string out = end_block();
     if (next_index_ == 0) out += whole_text(fallback_text);
-    out += named_sse_event(
-        "message_delta",
-        json::object{{"type", "message_delta"},
-                     {"delta", json::object{{"stop_reason", anthropic_stop_reason(cli_stop_reason)},
-                                            {"stop_sequence", nullptr}}},
-                     {"usage", anthropic_usage(cli_usage)}});
+    json::object delta{{"type", "message_delta"},
+                       {"delta", json::object{{"stop_reason", anthropic_stop_reason(cli_stop_reason)},
+                                              {"stop_sequence", nullptr}}},
+                       {"usage", anthropic_usage(cli_usage)}};
+    if (ksid_result) delta["ksid_result"] = *ksid_result;
+    out += named_sse_event("message_delta", delta);
     out += named_sse_event("message_stop", json::object{{"type", "message_stop"}});
     return out;
 }

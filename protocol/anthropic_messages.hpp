@@ -77,8 +77,9 @@ public:
     // Closes the open block, then message_delta (stop reason, the turn's usage) and message_stop.
     // fallback_text is sent as a block first when no text was streamed at all (a backend that answered
     // at once).
+    // ksid_result (for another ksid's API shim only): the CLI's result object, in message_delta.
     std::string finish(std::string_view fallback_text, std::string_view cli_stop_reason,
-                       const boost::json::value& cli_usage);
+                       const boost::json::value& cli_usage, const boost::json::object* ksid_result = nullptr);
     // An error after the stream began: the `error` event, which ends the stream.
     static std::string error(const OpenAIError& error);
 

@@ -237,22 +237,12 @@ class BaseWithV1AndNoMetadata(AnthropicCase):
 
 
 class ChainToKsid(KsidTestCase):
-    """A (shim, provider anthropic, no claude) → B (a ksid facade's /v1/messages, the fake CLI). Skipped while
-    B's facade has no /v1/messages route."""
+    """A (shim, provider anthropic, no claude) → B (a ksid facade's /v1/messages, the fake CLI)."""
 
     def setUp(self):
         self.b_port = free_port()
         self.b = Ksid(env={"KSID_FACADE_ENABLED": "true", "KSID_FACADE_PORT": str(self.b_port),
                            "KSID_FACADE_ENABLE_TOOLS": "true"}).start()
-        try:
-            probe = urllib.request.Request(f"http://127.0.0.1:{self.b_port}/v1/messages", method="POST", data=b"{}",
-                                           headers={"Content-Type": "application/json"})
-            urllib.request.urlopen(probe, timeout=10).close()
-        except urllib.error.HTTPError as e:
-            if e.code in (404, 405):
-                self.b.stop()
-                self.b.cleanup()
-                self.skipTest("this ksid's facade does not serve /v1/messages")
         self.ksid_config = shim_config(f"http://127.0.0.1:{self.b_port}", provider="anthropic")
         self.a_port = free_port()
         self.ksid_env = dict(NO_CLAUDE, KSID_FACADE_ENABLED="true", KSID_FACADE_PORT=str(self.a_port))
@@ -294,6 +284,29 @@ class ChainToKsid(KsidTestCase):
         self.assertIn("through messages", content)
         self.assertGreaterEqual(len(arrivals), 3)
         self.assertGreater(arrivals[-1] - arrivals[0], 0.1)  # chunk by chunk, not buffered
+
+
+    def test_messages_route_of_a_through_the_chain(self):
+        """Both of A's routes run on the Anthropic upstream: here A's own /v1/messages, streamed."""
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.a_port}/v1/messages", method="POST",
+            data=json.dumps({"model": "sonnet", "max_tokens": 64, "stream": True, "messages": [
+                {"role": "user", "content": "FAKE:slowstream both routes"}]}).encode(),
+            headers={"Content-Type": "application/json", "anthropic-version": "2023-06-01"})
+        names, text = [], ""
+        with urllib.request.urlopen(req, timeout=30) as r:
+            for line in r:
+                if line.startswith(b"event: "):
+                    names.append(line[7:].strip().decode())
+                elif line.startswith(b"data: {"):
+                    d = json.loads(line[6:])
+                    if d["type"] == "content_block_delta":
+                        text += d["delta"]["text"]
+                    if d["type"] == "message_delta":
+                        self.assertNotIn("ksid_result", d)  # A's client is no ksid
+        self.assertIn("both routes", text)
+        self.assertEqual(names[0], "message_start")
+        self.assertEqual(names[-1], "message_stop")
 
 
 class Tls(unittest.TestCase):

@@ -230,6 +230,11 @@ TEST_CASE("stream encoder: an answer that was not streamed is sent as one block 
     CHECK(ev[1].event == "content_block_start");
     CHECK(json::parse(ev[2].data).at("delta").at("text") == "whole answer");
     CHECK_FALSE(json::parse(ev[0].data).at("message").as_object().contains("session_id"));
+    CHECK_FALSE(json::parse(ev[4].data).as_object().contains("ksid_result"));
+    MessageStreamEncoder to_ksid("msg_2", "sonnet", std::nullopt);
+    const json::object result{{"type", "result"}, {"total_cost_usd", 0.5}};
+    const auto delta = events_of(to_ksid.start() + to_ksid.finish("x", "end_turn", nullptr, &result));
+    CHECK(json::parse(delta[4].data).at("ksid_result").at("total_cost_usd") == 0.5); // another ksid's shim
     const auto err = events_of(MessageStreamEncoder::error({504, "timeout_error", "too slow", {}, {}}));
     REQUIRE(err.size() == 1);
     CHECK(err[0].event == "error");
