@@ -8,13 +8,12 @@ namespace ksid::daemon {
 
 namespace {
 
-// What start-up bound, opened or chose once. api_shim.provider exists once the Anthropic upstream does;
-// naming it here is harmless before.
+// What start-up bound, opened or chose once.
 constexpr std::string_view restart_only[] = {
-    "daemon.socket",          "daemon.pid_file",     "daemon.log_file",  "daemon.socket_mode",
-    "facade.enabled",         "facade.host",         "facade.port",      "api_shim.enabled",
-    "api_shim.provider",      "api_shim.base_url",   "api_shim.ca_file", "api_shim.connect_timeout",
-    "pool.enabled",           "pool.prestart",
+    "daemon.socket",     "daemon.pid_file",   "daemon.log_file",  "daemon.socket_mode",
+    "facade.enabled",    "facade.host",       "facade.port",      "api_shim.enabled",
+    "api_shim.provider", "api_shim.base_url", "api_shim.ca_file", "api_shim.connect_timeout",
+    "pool.enabled",      "pool.prestart",
 };
 
 } // namespace
@@ -35,6 +34,7 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& load
     n.facade.host = running.facade.host;
     n.facade.port = running.facade.port;
     n.api_shim.enabled = running.api_shim.enabled;
+    n.api_shim.provider = running.api_shim.provider;
     n.api_shim.base_url = running.api_shim.base_url;
     n.api_shim.ca_file = running.api_shim.ca_file;
     n.api_shim.connect_timeout = running.api_shim.connect_timeout;

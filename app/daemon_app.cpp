@@ -1,5 +1,6 @@
 #include "app/daemon_app.hpp"
 
+#include "app/config_reload.hpp"
 #include "app/instance_guard.hpp"
 #include "daemon/backends/cli_backend.hpp"
 #include "daemon/backends/upstream/upstream_backend.hpp"
@@ -46,13 +47,11 @@ std::string parent_directory(const std::string& path) {
 // Everything that lives as long as the event loop.
 struct Daemon {
     Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
-        : cfg(options.config), log(std::move(logger)), lifecycle(io.get_executor()), router(log),
-          shared_state("shared_state", log), system_commands(lifecycle, log),
-          state_commands(shared_state, sessions, agents, log), identity_commands(identities, log),
-          cleanup_command(sessions, cfg.daemon.socket_path, log),
-          bus("claude_logs/message_bus.jsonl", BusLimits{}, log),
-          backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
-                                     config::to_ms(cfg.queue.kill_grace)}),
+        : cfg(options.config), reload_config(options.reload_config), log(std::move(logger)),
+          lifecycle(io.get_executor()), router(log), shared_state("shared_state", log),
+          system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
+          identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
+          bus("claude_logs/message_bus.jsonl", BusLimits{}, log), backend(cli_settings()),
           upstream(cfg.api_shim.enabled
                        ? std::make_unique<UpstreamBackend>(io.get_executor(), cfg.api_shim,
                                                            cfg.queue.max_output_bytes, &backend, log)
@@ -65,10 +64,8 @@ struct Daemon {
           process_commands(io.get_executor(), turns, supervisor, bus, cfg, log, pool.get()),
           composition_commands(compositions), bus_commands(bus),
           agent_commands(agents, compositions, supervisor, log),
-          server(io.get_executor(),
-                 ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes,
-                                    config::to_ms(cfg.daemon.write_timeout)},
-                 cfg.daemon.max_connections, config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
+          server(io.get_executor(), connection_settings(), cfg.daemon.max_connections,
+                 config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
         system_commands.register_with(router);
         state_commands.register_with(router);
@@ -96,6 +93,64 @@ struct Daemon {
         if (upstream) return *upstream;
         if (pool) return *pool;
         return backend;
+    }
+
+    CliBackendSettings cli_settings() const {
+        return {cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
+                config::to_ms(cfg.queue.kill_grace)};
+    }
+    ConnectionSettings connection_settings() const {
+        return {cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes,
+                config::to_ms(cfg.daemon.write_timeout)};
+    }
+
+    // SIGHUP: read the configuration again and take on what can change while running. Either everything
+    // applies or, when the file or a component refuses the new values, nothing does.
+    void reload() {
+        if (!reload_config) return;
+        auto loaded = reload_config();
+        if (!loaded) {
+            log->error("SIGHUP: configuration not reloaded, nothing changed: {}", loaded.error());
+            return;
+        }
+        ReloadPlan plan = plan_reload(cfg, *loaded);
+        std::vector<ReloadCommit> commits;
+        for (const auto& hook : reload_hooks) {
+            auto commit = hook(plan.next);
+            if (!commit) {
+                log->error("SIGHUP: configuration not reloaded, nothing changed: {}", commit.error());
+                return;
+            }
+            commits.push_back(std::move(*commit));
+        }
+        // Components read cfg when they act; those that keep copies get the new values.
+        cfg = std::move(plan.next);
+        log->set_level(log_level_of(cfg.daemon.log_level));
+        backend.set_settings(cli_settings());
+        if (upstream) upstream->set_max_output_bytes(cfg.queue.max_output_bytes);
+        queue.set_limits(cfg.queue.max_concurrent, cfg.queue.max_pending);
+        server.set_limits(connection_settings(), cfg.daemon.max_connections,
+                          config::to_ms(cfg.daemon.first_line_timeout));
+        for (const auto& commit : commits)
+            commit();
+        auto joined = [](const std::vector<std::string>& v) {
+            std::string out;
+            for (const auto& s : v)
+                out += (out.empty() ? "" : ", ") + s;
+            return out.empty() ? std::string("none") : out;
+        };
+        log->info("SIGHUP: configuration reloaded from {}; applied: {}", cfg.source, joined(plan.applied));
+        if (!plan.need_restart.empty())
+            log->warn("SIGHUP: changed but kept until a restart: {}", joined(plan.need_restart));
+    }
+
+    asio::awaitable<void> watch_reload() {
+        asio::signal_set hup(io, SIGHUP);
+        for (;;) {
+            auto [ec, signo] = co_await hup.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec || lifecycle.stopping()) co_return;
+            reload();
+        }
     }
 
     asio::awaitable<void> watch_signals() {
@@ -127,7 +182,9 @@ struct Daemon {
     }
 
     asio::io_context io{1};
-    const config::Config& cfg;
+    config::Config cfg; // what the daemon runs with; SIGHUP replaces what may change
+    std::function<boost::system::result<config::Config, std::string>()> reload_config;
+    std::vector<ReloadHook> reload_hooks;
     std::shared_ptr<spdlog::logger> log;
     Lifecycle lifecycle;
     CommandRouter router;
@@ -269,12 +326,13 @@ int run_daemon(const DaemonOptions& options) {
     log->info("Modular daemon listening on {}", cfg.daemon.socket_path);
 
     DaemonServices services{d.io.get_executor(),
-                            cfg,
+                            d.cfg,
                             d.turns,
                             d.lifecycle,
                             log,
                             d.upstream ? &d.upstream->stats() : nullptr,
-                            d.pool.get()};
+                            d.pool.get(),
+                            [&d](ReloadHook hook) { d.reload_hooks.push_back(std::move(hook)); }};
     if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, false, ""}); // SPAWN's default turn
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
@@ -298,6 +356,7 @@ int run_daemon(const DaemonOptions& options) {
     asio::co_spawn(d.io, d.server.accept_loop(), report("accept loop"));
     asio::co_spawn(d.io, d.server.first_line_sweeper(), report("first-line sweeper"));
     asio::co_spawn(d.io, d.watch_signals(), report("signal watcher"));
+    asio::co_spawn(d.io, d.watch_reload(), report("SIGHUP watcher"));
     asio::co_spawn(d.io, d.shutdown_sequence(), report("shutdown"));
 
     try {

@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/system/result.hpp>
 
 #include <spdlog/logger.h>
 
@@ -20,6 +21,12 @@ class WarmPool;
 class Lifecycle;
 struct UpstreamStats;
 
+// SIGHUP, for an extension: checks the configuration the daemon is about to run with and returns what
+// applies it, or an error text that stops the whole reload (nothing changes anywhere).
+using ReloadCommit = std::function<void()>;
+using ReloadHook =
+    std::function<boost::system::result<ReloadCommit, std::string>(const config::Config& next)>;
+
 // What an extension (the HTTP facade) gets to build on. The daemon does not depend on its extensions.
 struct DaemonServices {
     boost::asio::any_io_executor executor;
@@ -29,6 +36,7 @@ struct DaemonServices {
     std::shared_ptr<spdlog::logger> log;
     const UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
     const WarmPool* pool = nullptr;          // the warm processes, when they are the backend
+    std::function<void(ReloadHook)> on_reload;
 };
 // Starts an extension once the socket listens; an error text aborts the start-up.
 using DaemonExtension = std::function<std::optional<std::string>(DaemonServices&)>;
@@ -36,6 +44,9 @@ using DaemonExtension = std::function<std::optional<std::string>(DaemonServices&
 struct DaemonOptions {
     config::Config config;
     bool skip_collision_detection = false; // --hot-reload-from
+    // SIGHUP: the configuration read again from the same file, environment and command line, or why it
+    // cannot be used. Unset: SIGHUP is ignored.
+    std::function<boost::system::result<config::Config, std::string>()> reload_config;
     std::vector<DaemonExtension> extensions;
 };
 

@@ -1,7 +1,7 @@
 // ksid: the KSI daemon replacement. Parses the command line and configuration, then runs the daemon.
-#include "config/config_loader.hpp"
 #include "app/cli_options.hpp"
 #include "app/daemon_app.hpp"
+#include "config/config_loader.hpp"
 #include "daemon/core/lifecycle.hpp"
 #include "facade/auth.hpp"
 #include "facade/http_server.hpp"
@@ -14,9 +14,39 @@
 #include <malloc.h>
 #endif
 
+namespace {
+
+// The configuration from the file, the environment and the command line (which wins): at start-up and
+// again on SIGHUP. The error text says what is wrong; a bad --log-level is the command line's (exit 2).
+boost::system::result<ksid::config::Config, std::string> effective_config(const ksid::daemon::CliOptions& opt,
+                                                                          bool& bad_command_line) {
+    using namespace ksid;
+    config::LoadRequest request;
+    request.file = opt.config_file;
+    if (!request.file) {
+        if (const char* env = std::getenv("KSID_CONFIG"); env && *env) request.file = env;
+    }
+    auto loaded = config::load_config(request);
+    if (!loaded) return "configuration error: " + loaded.error().message;
+    config::Config cfg = std::move(*loaded);
+    if (opt.socket_path) cfg.daemon.socket_path = *opt.socket_path;
+    if (opt.log_level) {
+        auto level = config::normalize_log_level(*opt.log_level);
+        if (!level) {
+            bad_command_line = true;
+            return std::string("--log-level: expected trace, debug, info, warning, error, critical or off");
+        }
+        cfg.daemon.log_level = *level;
+    }
+    return cfg;
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
     using namespace ksid;
     std::signal(SIGPIPE, SIG_IGN); // a client that goes away must not kill the daemon
+    std::signal(SIGHUP, SIG_IGN);  // until the daemon's handler takes over: a reload, never the end
 #ifdef __GLIBC__
     // What is held for one client (a large reply, a stream's backlog) is often megabytes, briefly. glibc
     // raises its mmap threshold after each large free and then keeps such memory in the heap; a fixed
@@ -40,27 +70,13 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    config::LoadRequest request;
-    request.file = opt.config_file;
-    if (!request.file) {
-        if (const char* env = std::getenv("KSID_CONFIG"); env && *env) request.file = env;
-    }
-    auto loaded = config::load_config(request);
+    bool bad_command_line = false;
+    auto loaded = effective_config(opt, bad_command_line);
     if (!loaded) {
-        std::cerr << "ksid: configuration error: " << loaded.error().message << "\n";
-        return 1;
+        std::cerr << "ksid: " << loaded.error() << "\n";
+        return bad_command_line ? 2 : 1;
     }
     config::Config cfg = std::move(*loaded);
-    // The command line beats the file and the environment.
-    if (opt.socket_path) cfg.daemon.socket_path = *opt.socket_path;
-    if (opt.log_level) {
-        auto level = config::normalize_log_level(*opt.log_level);
-        if (!level) {
-            std::cerr << "ksid: --log-level: expected trace, debug, info, warning, error, critical or off\n";
-            return 2;
-        }
-        cfg.daemon.log_level = *level;
-    }
     if (opt.print_config) {
         std::cout << config::render_config_yaml(cfg);
         return 0;
@@ -72,24 +88,39 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    daemon::DaemonOptions options{std::move(cfg), opt.hot_reload_from.has_value(), {}};
+    daemon::DaemonOptions options{std::move(cfg), opt.hot_reload_from.has_value(), {}, {}};
+    options.reload_config = [opt]() -> boost::system::result<config::Config, std::string> {
+        bool ignored = false;
+        return effective_config(opt, ignored);
+    };
     if (options.config.facade.enabled) {
         // The HTTP facade, on the daemon's event loop, stopped with it.
-        options.extensions.push_back(
-            [keys = std::move(api_keys)](daemon::DaemonServices& s) -> std::optional<std::string> {
-                auto server = std::make_shared<facade::HttpServer>(
-                    s.executor, facade::FacadeDeps{s.config, s.turns, s.log, s.upstream, s.pool}, keys);
-                if (auto err = server->listen()) return "HTTP facade: " + *err;
-                server->start();
-                s.log->info("HTTP facade listening on http://{} ({})", server->endpoint(),
-                            keys.empty() ? "no API keys: loopback only"
-                                         : std::to_string(keys.size()) + " API key(s)");
-                s.lifecycle.on_shutdown([server](daemon::ShutdownBudget budget) -> boost::asio::awaitable<void> {
-                    server->stop();
-                    co_await server->wait_idle(budget.http_deadline());
+        options.extensions.push_back([keys = std::move(api_keys)](
+                                         daemon::DaemonServices& s) -> std::optional<std::string> {
+            auto server = std::make_shared<facade::HttpServer>(
+                s.executor, facade::FacadeDeps{s.config, s.turns, s.log, s.upstream, s.pool}, keys);
+            if (auto err = server->listen()) return "HTTP facade: " + *err;
+            server->start();
+            s.log->info("HTTP facade listening on http://{} ({})", server->endpoint(),
+                        keys.empty() ? "no API keys: loopback only"
+                                     : std::to_string(keys.size()) + " API key(s)");
+            // SIGHUP: the keys again (the key file is read anew); the facade's other settings are read
+            // for each new connection and request.
+            s.on_reload([server, log = s.log](const config::Config& next)
+                            -> boost::system::result<daemon::ReloadCommit, std::string> {
+                std::vector<std::string> keys;
+                if (auto err = facade::resolve_api_keys(next, keys)) return "HTTP facade: " + *err;
+                return daemon::ReloadCommit([server, log, keys = std::move(keys)]() mutable {
+                    log->info("HTTP facade: {} API key(s)", keys.size());
+                    server->set_api_keys(std::move(keys));
                 });
-                return std::nullopt;
             });
+            s.lifecycle.on_shutdown([server](daemon::ShutdownBudget budget) -> boost::asio::awaitable<void> {
+                server->stop();
+                co_await server->wait_idle(budget.http_deadline());
+            });
+            return std::nullopt;
+        });
     }
     return daemon::run_daemon(options);
 }

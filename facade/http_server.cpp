@@ -45,7 +45,7 @@ std::string random_request_id() {
 // (a newline would forge a log line) and at most 300 bytes.
 std::string log_reason(const std::string& reason) {
     if (reason.empty()) return {};
-    std::string out = ": " + reason.substr(0, 300);
+    std::string out = " (" + reason.substr(0, 300) + ")";
     for (auto& c : out)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     return out;
@@ -235,6 +235,10 @@ HttpServer::HttpServer(asio::any_io_executor executor, FacadeDeps deps, std::vec
     : impl_(std::make_shared<Impl>(executor, std::move(deps), std::move(api_keys))) {}
 
 HttpServer::~HttpServer() = default;
+
+void HttpServer::set_api_keys(std::vector<std::string> api_keys) {
+    impl_->context.api_keys = std::move(api_keys);
+}
 
 std::optional<std::string> HttpServer::listen() {
     const auto& fs = impl_->settings();

@@ -20,6 +20,8 @@ namespace ksid::facade {
 class HttpServer {
 public:
     HttpServer(boost::asio::any_io_executor executor, FacadeDeps deps, std::vector<std::string> api_keys);
+    // SIGHUP: the keys requests are checked against from now on.
+    void set_api_keys(std::vector<std::string> api_keys);
     ~HttpServer();
 
     std::optional<std::string> listen(); // error text on failure

@@ -29,12 +29,12 @@ std::unique_ptr<spdlog::formatter> legacy_formatter() {
     return f;
 }
 
-spdlog::level::level_enum parse_level(const std::string& level) {
+} // namespace
+
+spdlog::level::level_enum log_level_of(const std::string& level) {
     if (level == "warning") return spdlog::level::warn;
     return spdlog::level::from_str(level);
 }
-
-} // namespace
 
 std::shared_ptr<spdlog::logger> make_daemon_logger(const std::string& log_file, const std::string& level) {
     std::vector<spdlog::sink_ptr> sinks;
@@ -46,7 +46,7 @@ std::shared_ptr<spdlog::logger> make_daemon_logger(const std::string& log_file, 
     sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_st>());
     auto logger = std::make_shared<spdlog::logger>("daemon", sinks.begin(), sinks.end());
     logger->set_formatter(legacy_formatter());
-    logger->set_level(parse_level(level));
+    logger->set_level(log_level_of(level));
     logger->flush_on(spdlog::level::trace); // a crash must not lose the lines before it
     return logger;
 }

@@ -17,8 +17,8 @@ namespace ksid::daemon {
 class SocketServer {
 public:
     SocketServer(asio::any_io_executor executor, ConnectionSettings settings, std::size_t max_connections,
-                 std::chrono::milliseconds first_line_timeout,
-                 CommandRouter& router, Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log);
+                 std::chrono::milliseconds first_line_timeout, CommandRouter& router, Lifecycle& lifecycle,
+                 std::shared_ptr<spdlog::logger> log);
 
     // Binds and listens (backlog 100, as the legacy daemon). Returns an error text on failure.
     std::optional<std::string> listen(const std::string& socket_path, unsigned mode);

@@ -33,6 +33,8 @@ public:
                                      std::shared_ptr<CancellationToken> cancel) override;
     std::string_view name() const override { return "api_shim"; }
     const UpstreamStats& stats() const { return stats_; }
+    // SIGHUP: queue.max_output_bytes for calls started from now on (the rest of api_shim.* is read per call).
+    void set_max_output_bytes(std::size_t bytes) { max_output_bytes_ = bytes; }
     void close_idle() {
         if (client_) client_->close_idle();
     }
