@@ -4,6 +4,7 @@ invalid file changes nothing, and nothing in flight is lost. A SIGHUP used to te
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -111,6 +112,22 @@ class Reload(KsidTestCase):
 
 
 class ReloadWithoutFacade(KsidTestCase):
+    def test_ksid_control_reload_config(self):
+        control = os.path.join(os.environ.get("KSID_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
+                               "scripts", "ksid-control")
+        run = lambda: subprocess.run([control, "reload-config"], cwd=self.ksid.dir, capture_output=True, text=True,
+                                     timeout=30)
+        out = run()
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("SIGHUP: configuration reloaded", out.stdout)
+        os.makedirs(self.ksid.path("config"), exist_ok=True)
+        with open(self.ksid.path("config", "api_shim.yaml"), "w") as f:
+            f.write("queue:\n  max_concurrent: 0\n")
+        out = run()
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("nothing changed", out.stdout)
+        self.assertIn("queue.max_concurrent", out.stdout)
+
     def test_sighup_never_ends_the_daemon(self):
         for _ in range(5):
             self.ksid.proc.send_signal(signal.SIGHUP)
