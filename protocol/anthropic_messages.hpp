@@ -63,7 +63,8 @@ std::string named_sse_event(std::string_view name, const boost::json::value& dat
 
 // The SSE body of one streamed message, event by event. The facade calls start() once, then text() for
 // each delta and end_block() where a CLI message ended (the next text opens a new block), whole_text()
-// for a message that was not streamed, ping() while idle, and finish() or error() last.
+// for a message that was not streamed, ping() while idle, and finish() or error() last. Text is valid UTF-8
+// (it comes from parsed JSON: the CLI's lines, an upstream's events).
 class MessageStreamEncoder {
 public:
     MessageStreamEncoder(std::string id, std::string model, std::optional<std::string> session_id)

@@ -5,6 +5,7 @@
 // block, every block closed, message_delta then message_stop last.
 #include "protocol/anthropic_messages.hpp"
 #include "protocol/sse_parser.hpp"
+#include "protocol/utf8.hpp"
 
 #include <boost/json/parse.hpp>
 
@@ -17,7 +18,9 @@ void check_stream(std::string_view script) {
     std::string out = enc.start();
     for (std::size_t i = 0; i < script.size(); ++i) {
         const unsigned char op = static_cast<unsigned char>(script[i]);
-        const std::string_view text = script.substr(i, op % 7);
+        std::string_view text = script.substr(i, op % 7);
+        while (!text.empty() && !is_valid_utf8(text)) // not cut inside a character
+            text.remove_suffix(1);
         switch (op % 4) {
         case 0:
             out += enc.text(text);
@@ -66,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
     if (data[0] % 2) {
-        check_stream(input);
+        // The encoder's text comes from parsed JSON (the CLI's lines, an upstream's events): valid UTF-8.
+        if (ksid::protocol::is_valid_utf8(input)) check_stream(input);
         return 0;
     }
     const auto endpoint = data[0] % 4 ? MessagesEndpoint::count_tokens : MessagesEndpoint::create;
