@@ -20,6 +20,7 @@
 #include "daemon/legacy/system_commands.hpp"
 #include "daemon/services/agent_supervisor.hpp"
 #include "daemon/services/message_bus.hpp"
+#include "daemon/services/module_host.hpp"
 #include "daemon/services/session_log.hpp"
 #include "daemon/services/turn_service.hpp"
 #include "daemon/turns/in_process_job_queue.hpp"
@@ -49,7 +50,7 @@ struct Daemon {
     Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
         : cfg(options.config), reload_config(options.reload_config), log(std::move(logger)),
           lifecycle(io.get_executor()), router(log), shared_state("shared_state", log),
-          system_commands(lifecycle, log), state_commands(shared_state, sessions, agents, log),
+          modules(io.get_executor(), cfg, log), system_commands(lifecycle, modules, log), state_commands(shared_state, sessions, agents, log),
           identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
           bus("claude_logs/message_bus.jsonl", BusLimits{}, log), backend(cli_settings()),
           upstream(cfg.api_shim.enabled
@@ -61,7 +62,7 @@ struct Daemon {
                    : nullptr),
           queue(io.get_executor(), turn_backend(), cfg.queue.max_concurrent, cfg.queue.max_pending, log),
           turns(cfg, queue, session_log, sessions, agents, log), supervisor(io.get_executor(), cfg, bus, log),
-          process_commands(io.get_executor(), turns, supervisor, bus, cfg, log, pool.get()),
+          process_commands(io.get_executor(), turns, supervisor, bus, cfg, log, pool.get(), &modules),
           composition_commands(compositions), bus_commands(bus),
           agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(), connection_settings(), cfg.daemon.max_connections,
@@ -82,7 +83,8 @@ struct Daemon {
             using namespace asio::experimental::awaitable_operators;
             const auto grace = budget.child_grace(config::to_ms(cfg.daemon.shutdown_grace));
             co_await (turns.shutdown(grace, budget.work_deadline()) &&
-                      supervisor.shutdown(grace, budget.work_deadline()));
+                      supervisor.shutdown(grace, budget.work_deadline()) &&
+                      modules.shutdown(grace, budget.work_deadline()));
             if (pool) co_await pool->shutdown(grace, budget.work_deadline());
             if (upstream) upstream->close_idle();
         });
@@ -192,6 +194,7 @@ struct Daemon {
     IdentityStore identities;
     SessionRegistry sessions;
     AgentRegistry agents;
+    ModuleHost modules; // RELOAD's Python module, in a host process
     SystemCommands system_commands;
     StateCommands state_commands;
     IdentityCommands identity_commands;

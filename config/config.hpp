@@ -65,6 +65,9 @@ struct DaemonSettings {
     bool tools_off_means_none = false;
     // SPAWN_AGENT runs this (split on spaces) with --id ID --profile PROFILE --socket PATH appended.
     std::string agent_command = "python3 daemon/agent_process.py";
+    // RELOAD module_name runs claude_modules/<name>.py's handle_output in a host process of this Python.
+    bool module_host = true;
+    std::string module_python = "python3";
 };
 
 struct QueueSettings {

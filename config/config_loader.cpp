@@ -187,6 +187,12 @@ const std::vector<Setting>& settings() {
         t.push_back(make("daemon.agent_command", "KSID_AGENT_COMMAND",
                          "what SPAWN_AGENT runs (split on spaces; --id, --profile, --socket appended)",
                          KSID_FIELD(daemon.agent_command), nonempty_p, str_r));
+        t.push_back(make("daemon.module_host", "KSID_MODULE_HOST",
+                         "RELOAD module_name runs claude_modules/<name>.py's handle_output after each turn",
+                         KSID_FIELD(daemon.module_host), bool_p, bool_r));
+        t.push_back(make("daemon.module_python", "KSID_MODULE_PYTHON",
+                         "the Python that hosts RELOAD's module (a name looked up in PATH, or a path)",
+                         KSID_FIELD(daemon.module_python), nonempty_p, str_r));
         // queue
         t.push_back(make("queue.max_concurrent", "KSID_MAX_CONCURRENT", "claude runs at once",
                          KSID_FIELD(queue.max_concurrent), uint_p(1, 1024), num_r));

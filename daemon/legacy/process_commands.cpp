@@ -14,12 +14,13 @@ namespace json = boost::json;
 
 ProcessCommands::ProcessCommands(asio::any_io_executor executor, TurnService& turns, AgentSupervisor& agents,
                                  EventSink& events, const config::Config& config,
-                                 std::shared_ptr<spdlog::logger> log, const WarmPool* pool)
+                                 std::shared_ptr<spdlog::logger> log, const WarmPool* pool,
+                                 ModuleHost* modules)
     : executor_(executor), turns_(turns), agents_(agents), events_(events),
       config_(config), limits_{config.daemon.claude_command,    config.queue.run_time_limit.count(),
                                config.api_shim.timeout.count(), config.queue.max_output_bytes,
                                config.queue.max_concurrent,     config.queue.max_pending},
-      log_(std::move(log)), pool_(pool) {}
+      log_(std::move(log)), pool_(pool), modules_(modules) {}
 
 void ProcessCommands::register_with(CommandRouter& router) {
     router.add("SPAWN", [this](auto& r, auto& c) { return spawn(r, c); });
@@ -122,6 +123,7 @@ asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
         log_->error("SPAWN sync: cannot write {}: {}", failure->path, failure->error.message());
         co_return legacy_io_failure_result(failure->error.value(), failure->path);
     }
+    if (modules_) modules_->observe(reply); // every sync run that returned a JSON object (spec §6.4 step 3)
     co_return reply;
 }
 
@@ -188,6 +190,12 @@ asio::awaitable<void> ProcessCommands::finish_async(std::string process_id, json
                        process_id);
     }
     if (outcome.log_failed || !outcome.answer) co_return;
+    if (modules_ && outcome.answer->session_id) { // completions with a session (spec §6.5)
+        json::object output = outcome.answer->cli_result;
+        output["process_id"] = process_id;
+        output["agent_id"] = agent_id;
+        modules_->observe(output);
+    }
     if (protocol::python_truthy(agent_id)) {
         const auto& result = outcome.answer->cli_result;
         const auto* r = result.if_contains("result");

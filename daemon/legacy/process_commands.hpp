@@ -6,6 +6,7 @@
 #include "daemon/legacy/command_router.hpp"
 #include "daemon/legacy/legacy_turn_errors.hpp"
 #include "daemon/services/agent_supervisor.hpp"
+#include "daemon/services/module_host.hpp"
 #include "daemon/services/turn_service.hpp"
 
 #include <map>
@@ -16,7 +17,7 @@ class ProcessCommands {
 public:
     ProcessCommands(asio::any_io_executor executor, TurnService& turns, AgentSupervisor& agents,
                     EventSink& events, const config::Config& config, std::shared_ptr<spdlog::logger> log,
-                    const WarmPool* pool = nullptr);
+                    const WarmPool* pool = nullptr, ModuleHost* modules = nullptr);
     void register_with(CommandRouter& router);
 
 private:
@@ -46,6 +47,7 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     std::map<std::string, AsyncRun> async_runs_;
     const WarmPool* pool_; // warm processes are listed too
+    ModuleHost* modules_;  // RELOAD's module sees each output (spec §6.4 step 3, §6.5)
 };
 
 } // namespace ksid::daemon

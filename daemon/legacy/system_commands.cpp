@@ -7,8 +7,8 @@ namespace ksid::daemon {
 namespace json = boost::json;
 using boost::asio::awaitable;
 
-SystemCommands::SystemCommands(Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log)
-    : lifecycle_(lifecycle), log_(std::move(log)) {}
+SystemCommands::SystemCommands(Lifecycle& lifecycle, ModuleHost& modules, std::shared_ptr<spdlog::logger> log)
+    : lifecycle_(lifecycle), modules_(modules), log_(std::move(log)) {}
 
 void SystemCommands::register_with(CommandRouter& router) {
     router.add("HEALTH_CHECK", [this](auto& r, auto& c) { return health_check(r, c); });
@@ -48,8 +48,11 @@ awaitable<CommandOutcome> SystemCommands::reload(const protocol::LegacyRequest& 
     if (!params) co_return CommandOutcome{params.error()};
     const json::value* module = (*params)->if_contains("module_name");
     const json::value module_name = module ? *module : json::value(nullptr);
-    log_->info("RELOAD {}: ksid does not load Python modules; nothing was reloaded",
-               protocol::python_str(module_name));
+    // The reply never depends on the module, as in the legacy daemon; the log says what happened.
+    if (module_name.is_string())
+        modules_.reload(std::string(module_name.get_string()));
+    else
+        log_->info("RELOAD {}: no module name; nothing was loaded", protocol::python_str(module_name));
     co_return CommandOutcome::success(
         {{"status", "reloaded"}, {"module", module_name}, {"message", "Module reloaded successfully"}});
 }

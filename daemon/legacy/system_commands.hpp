@@ -1,7 +1,8 @@
 #pragma once
 // HEALTH_CHECK, GET_COMMANDS, SHUTDOWN, RELOAD and RELOAD_DAEMON (spec §5.3, §5.20, §5.22, §5.28, §5.29).
-#include "daemon/legacy/command_router.hpp"
 #include "daemon/core/lifecycle.hpp"
+#include "daemon/legacy/command_router.hpp"
+#include "daemon/services/module_host.hpp"
 
 #include <spdlog/logger.h>
 
@@ -11,7 +12,7 @@ namespace ksid::daemon {
 
 class SystemCommands {
 public:
-    SystemCommands(Lifecycle& lifecycle, std::shared_ptr<spdlog::logger> log);
+    SystemCommands(Lifecycle& lifecycle, ModuleHost& modules, std::shared_ptr<spdlog::logger> log);
     void register_with(CommandRouter& router);
 
 private:
@@ -22,6 +23,7 @@ private:
     boost::asio::awaitable<CommandOutcome> reload_daemon(const protocol::LegacyRequest&, RequestContext&);
 
     Lifecycle& lifecycle_;
+    ModuleHost& modules_;
     std::shared_ptr<spdlog::logger> log_;
 };
 

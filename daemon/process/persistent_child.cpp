@@ -12,8 +12,8 @@
 #include <boost/asio/write.hpp>
 
 #include <cerrno>
-#include <cstdlib>
 #include <csignal>
+#include <cstdlib>
 #include <dirent.h>
 #include <fstream>
 #include <poll.h>
@@ -47,7 +47,8 @@ PersistentChild::~PersistentChild() {
 }
 
 std::shared_ptr<PersistentChild> PersistentChild::start(asio::any_io_executor executor,
-                                                        const PersistentChildSpec& spec, OutputHandler on_stdout,
+                                                        const PersistentChildSpec& spec,
+                                                        OutputHandler on_stdout,
                                                         std::function<void()> on_exit, int& error) {
     Pipe in, out, err;
     if (!make_pipe(in) || !make_pipe(out) || !make_pipe(err)) {
@@ -55,7 +56,8 @@ std::shared_ptr<PersistentChild> PersistentChild::start(asio::any_io_executor ex
         return nullptr;
     }
     pid_t pid = -1;
-    if (int rc = spawn_in_own_group(spec.argv, spec.cwd, in.read.fd, out.write.fd, err.write.fd, pid); rc != 0) {
+    if (int rc = spawn_in_own_group(spec.argv, spec.cwd, in.read.fd, out.write.fd, err.write.fd, pid);
+        rc != 0) {
         error = rc;
         return nullptr;
     }
@@ -80,6 +82,7 @@ std::shared_ptr<PersistentChild> PersistentChild::start(asio::any_io_executor ex
 
 bool PersistentChild::write(std::string data) {
     if (exited_ || !io_->stdin_.is_open()) return false;
+    queued_bytes_ += data.size();
     queued_.push_back(std::move(data));
     if (!writing_) asio::co_spawn(io_->stdin_.get_executor(), write_queued(), asio::detached);
     writing_ = true;
@@ -92,8 +95,10 @@ asio::awaitable<void> PersistentChild::write_queued() {
         const std::string data = std::move(queued_.front());
         queued_.pop_front();
         auto [ec, n] = co_await asio::async_write(io_->stdin_, asio::buffer(data), as_tuple(use_awaitable));
+        queued_bytes_ -= data.size();
         if (ec) { // the child closed stdin or exited: nothing more can be written
             queued_.clear();
+            queued_bytes_ = 0;
             boost::system::error_code ignored;
             io_->stdin_.close(ignored);
         }
@@ -112,7 +117,8 @@ void PersistentChild::stop(std::chrono::milliseconds grace) {
 }
 
 asio::awaitable<void> PersistentChild::wait_exit(Clock::time_point deadline) {
-    while (!exited_ && Clock::now() < deadline) co_await exit_signal_.wait_until(deadline);
+    while (!exited_ && Clock::now() < deadline)
+        co_await exit_signal_.wait_until(deadline);
 }
 
 asio::awaitable<void> PersistentChild::supervise() {
@@ -137,7 +143,8 @@ asio::awaitable<void> PersistentChild::read_stderr() {
         auto [ec, n] = co_await io_->stderr_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
         if (n > 0) { // keep the last stderr_limit_ bytes
             stderr_tail_.append(buf, n);
-            if (stderr_tail_.size() > stderr_limit_) stderr_tail_.erase(0, stderr_tail_.size() - stderr_limit_);
+            if (stderr_tail_.size() > stderr_limit_)
+                stderr_tail_.erase(0, stderr_tail_.size() - stderr_limit_);
         }
         if (ec) break;
     }
@@ -163,8 +170,8 @@ asio::awaitable<void> PersistentChild::watch_exit() {
     // anyone else. Whatever it left running goes too; then it is reaped.
     ::kill(-pid_, SIGKILL);
     siginfo_t info{};
-    while (::waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(io_->pidfd.native_handle()), &info,
-                    WEXITED) != 0 &&
+    while (::waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(io_->pidfd.native_handle()),
+                    &info, WEXITED) != 0 &&
            errno == EINTR) {
     }
     returncode_ = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
@@ -210,7 +217,8 @@ std::map<pid_t, std::size_t> resident_memory_by_group() {
     }
     ::closedir(proc);
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    for (auto& [group, n] : pages) n *= page;
+    for (auto& [group, n] : pages)
+        n *= page;
     return pages;
 }
 

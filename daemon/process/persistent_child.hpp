@@ -34,14 +34,16 @@ public:
 
     // Spawns the child: nullptr with `error` (an errno) when it cannot be started. on_stdout gets stdout as
     // it arrives; on_exit runs once, after the child has exited and been reaped.
-    static std::shared_ptr<PersistentChild> start(asio::any_io_executor executor, const PersistentChildSpec& spec,
-                                                  OutputHandler on_stdout, std::function<void()> on_exit,
-                                                  int& error);
+    static std::shared_ptr<PersistentChild> start(asio::any_io_executor executor,
+                                                  const PersistentChildSpec& spec, OutputHandler on_stdout,
+                                                  std::function<void()> on_exit, int& error);
     PersistentChild(Private, asio::any_io_executor executor, std::size_t stderr_tail_bytes);
     ~PersistentChild();
 
     // Queues bytes for stdin; they are written in order. False when stdin is already closed.
     bool write(std::string data);
+    // Bytes queued for stdin and not yet taken by the child (a caller's bound on a slow child).
+    std::size_t queued_bytes() const { return queued_bytes_; }
     // SIGTERM to the group now, SIGKILL after `grace` (idempotent; a shorter grace wins).
     void stop(std::chrono::milliseconds grace);
     bool exited() const { return exited_; }
@@ -63,6 +65,7 @@ private:
     OutputHandler on_stdout_;
     std::function<void()> on_exit_;
     std::deque<std::string> queued_;
+    std::size_t queued_bytes_ = 0;
     bool writing_ = false;
     std::size_t stderr_limit_;
     std::string stderr_tail_;

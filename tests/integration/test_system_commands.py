@@ -45,7 +45,7 @@ class SystemCommands(KsidTestCase):
         self.assertEqual(reply["error"]["code"], "COMMAND_PROCESSING_FAILED")
         self.assertEqual(reply["error"]["message"], "'NoneType' object has no attribute 'get'")
         with open(self.ksid.path("logs", "daemon.log")) as f:
-            self.assertIn("does not load Python modules", f.read())
+            self.assertIn("claude_modules/handler.py does not exist; nothing was loaded", f.read())
 
     def test_reload_daemon_answers_at_once_in_the_rollback_shape(self):
         start = time.monotonic()
