@@ -265,15 +265,7 @@ json::object anthropic_error_body(const OpenAIError& e) {
 }
 
 json::object anthropic_usage(const json::value& cli_usage) {
-    auto field = [&](const char* key) -> long long {
-        if (!cli_usage.is_object()) return 0;
-        const auto* v = cli_usage.get_object().if_contains(key);
-        if (!v) return 0;
-        if (v->is_int64()) return v->get_int64();
-        if (v->is_uint64()) return static_cast<long long>(v->get_uint64());
-        if (v->is_double()) return static_cast<long long>(v->get_double());
-        return 0;
-    };
+    auto field = [&](const char* key) { return usage_count(cli_usage, key); };
     return {{"input_tokens", field("input_tokens")},
             {"cache_creation_input_tokens", field("cache_creation_input_tokens")},
             {"cache_read_input_tokens", field("cache_read_input_tokens")},

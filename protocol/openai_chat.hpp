@@ -59,6 +59,8 @@ struct RenderedPrompt {
 // conversation is rendered as a transcript ("User: ...\n\nAssistant: ...") unless it is a single user turn.
 RenderedPrompt render_chat_prompt(const ChatRequest& request);
 
+// One token counter of the CLI's usage object ("input_tokens", ...): 0 when absent or not a number.
+long long usage_count(const boost::json::value& cli_usage, std::string_view key);
 // OpenAI usage from the CLI's usage object (prompt = input + cache creation + cache read).
 boost::json::object openai_usage(const boost::json::value& cli_usage);
 // end_turn/stop_sequence → stop, max_tokens → length.

@@ -212,6 +212,29 @@ def read_line(s):
     return data
 
 
+def wait_until(predicate, timeout=5, interval=0.05):
+    """True once predicate() is, False when `timeout` seconds passed first."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def assert_disconnect_stops_the_run(test, k, port, path, body):
+    """POSTs `body` (a dict) to `path` on a raw connection, waits for k's claude run to start, closes the
+    connection and asserts that the run's processes are gone within 5 s."""
+    import json as _json
+    s = socket.create_connection(("127.0.0.1", port))
+    data = _json.dumps(body).encode()
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+    test.assertTrue(wait_until(k.processes_with_marker), "the run never started")
+    s.close()
+    test.assertTrue(wait_until(lambda: not k.processes_with_marker()), f"the run outlived its client: {body}")
+
+
 class KsidTestCase(unittest.TestCase):
     """Starts one ksid per test; fails the test if the daemon crashed or a sanitizer spoke."""
 

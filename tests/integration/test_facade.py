@@ -13,7 +13,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
-from ksid_harness import free_port, Ksid, KsidTestCase, read_all  # noqa: E402
+from ksid_harness import assert_disconnect_stops_the_run, free_port, Ksid, KsidTestCase, read_all  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SDK = os.path.join(HERE, "..", "..", "build", "tools", "node_modules", "openai", "package.json")
@@ -178,20 +178,8 @@ class Faults(FacadeCase):
 
     def test_disconnect_kills_the_child(self):
         for stream in (False, True):
-            s = socket.create_connection(("127.0.0.1", self.port))
-            body = json.dumps({"model": "sonnet", "stream": stream, "messages": [
-                {"role": "user", "content": "FAKE:sleep=20000"}]}).encode()
-            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-            deadline = time.monotonic() + 5
-            while not self.ksid.processes_with_marker() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            self.assertTrue(self.ksid.processes_with_marker())
-            s.close()
-            deadline = time.monotonic() + 5
-            while self.ksid.processes_with_marker() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            self.assertEqual(self.ksid.processes_with_marker(), [], f"stream={stream}")
+            assert_disconnect_stops_the_run(self, self.ksid, self.port, "/v1/chat/completions", {
+                "model": "sonnet", "stream": stream, "messages": [{"role": "user", "content": "FAKE:sleep=20000"}]})
 
     def test_streamed_keepalive_and_error_after_headers(self):
         self.ksid.stop()

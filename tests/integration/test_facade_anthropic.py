@@ -2,7 +2,6 @@
 and the real claude CLI behind it, raw HTTP for the exact SSE framing and error shapes."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,7 +12,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from anthropic_stub import StubServerMixin  # noqa: E402
-from ksid_harness import free_port, KsidTestCase  # noqa: E402
+from ksid_harness import assert_disconnect_stops_the_run, free_port, KsidTestCase  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SDK = os.path.join(HERE, "..", "..", "build", "tools", "node_modules", "@anthropic-ai", "sdk", "package.json")
@@ -223,20 +222,10 @@ class RawHttp(AnthropicCase):
         self.assertEqual(self.ksid.processes_with_marker(), [])
 
     def test_disconnect_mid_stream_kills_the_child(self):
-        s = socket.create_connection(("127.0.0.1", self.port))
-        body = json.dumps({"model": "sonnet", "max_tokens": 9, "stream": True, "messages": [
-            {"role": "user", "content": "FAKE:sleep=20000"}]}).encode()
-        s.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        deadline = time.monotonic() + 5
-        while not self.ksid.processes_with_marker() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertTrue(self.ksid.processes_with_marker())
-        s.close()
-        deadline = time.monotonic() + 5
-        while self.ksid.processes_with_marker() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(self.ksid.processes_with_marker(), [])
+        for stream in (False, True):
+            assert_disconnect_stops_the_run(self, self.ksid, self.port, "/v1/messages", {
+                "model": "sonnet", "max_tokens": 9, "stream": stream,
+                "messages": [{"role": "user", "content": "FAKE:sleep=20000"}]})
 
     def test_count_tokens_and_metrics(self):
         status, headers, body = self.http("POST", "/v1/messages/count_tokens", {
