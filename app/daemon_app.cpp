@@ -1,6 +1,7 @@
 #include "app/daemon_app.hpp"
 
 #include "app/instance_guard.hpp"
+#include "app/socket_activation.hpp"
 #include "daemon/backends/cli_backend.hpp"
 #include "daemon/backends/upstream/upstream_backend.hpp"
 #include "daemon/backends/warm/warm_pool.hpp"
@@ -29,6 +30,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -68,8 +70,9 @@ struct Daemon {
           server(io.get_executor(),
                  ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes,
                                     config::to_ms(cfg.daemon.write_timeout)},
-                 cfg.daemon.max_connections, config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
-          guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
+                 cfg.daemon.max_connections, config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle,
+                 log),
+          guard(cfg.daemon.socket_path, cfg.daemon.pid_file), notifier(options.service) {
         system_commands.register_with(router);
         state_commands.register_with(router);
         identity_commands.register_with(router);
@@ -107,6 +110,7 @@ struct Daemon {
     asio::awaitable<void> shutdown_sequence() {
         co_await lifecycle.wait_for_shutdown_request();
         log->info("Shutting down ({})", lifecycle.reason());
+        notifier.stopping("stopping (" + lifecycle.reason() + ")");
         const ShutdownBudget budget; // every deadline below derives from it
         server.stop_accepting();
         guard.release_socket();
@@ -154,6 +158,9 @@ struct Daemon {
     AgentCommands agent_commands;
     SocketServer server;
     InstanceGuard guard;
+    // systemd's notify socket: READY, STOPPING, STATUS, the watchdog; SIGHUP's reload sends reloading()
+    // when it starts and ready() when it has ended (Type=notify-reload).
+    ServiceNotifier notifier;
 };
 
 } // namespace
@@ -206,10 +213,30 @@ int run_daemon(const DaemonOptions& options) {
             "limit is cut off before its answer arrives",
             cfg.api_shim.timeout.count(), cfg.queue.run_time_limit.count());
 
+    for (const auto& problem : options.service.problems)
+        log->warn("Service manager environment: {}", problem);
+
+    // Socket activation: listening sockets the service manager passed (ksid.socket) replace binding; one
+    // that matches nothing ksid serves stops the start, so that the unit does not promise it in vain.
+    ActivationPlan activation;
+    if (options.service.listen_fds > 0) {
+        activation = match_passed_sockets(inspect_passed_sockets(first_passed_fd, options.service.listen_fds,
+                                                                 options.service.listen_fd_names),
+                                          listen_targets(cfg));
+        if (activation.error) {
+            log->critical("{}", *activation.error);
+            return 1;
+        }
+        for (const auto& note : activation.notes)
+            log->info("{}", note);
+    }
+    const bool socket_passed = activation.legacy_fd >= 0;
+
     // 3. One daemon per working directory; the lock is held until run_daemon returns.
     DirectoryLock directory_lock;
-    const auto claim = claim_directory(directory_lock, "shared_state", cfg.daemon.socket_path,
-                                       options.skip_collision_detection, std::chrono::seconds(3));
+    const auto claim =
+        claim_directory(directory_lock, "shared_state", cfg.daemon.socket_path,
+                        options.skip_collision_detection, std::chrono::seconds(3), socket_passed);
     if (claim.kind == GuardDecision::Kind::already_running) {
         log->info("{}; exiting", claim.message);
         return 0;
@@ -221,6 +248,7 @@ int run_daemon(const DaemonOptions& options) {
     if (!claim.message.empty()) log->warn("{}", claim.message);
 
     Daemon d(options, log);
+    if (socket_passed) d.guard.use_passed_socket();
     if (d.upstream) {
         if (auto err = d.upstream->init()) {
             log->critical("API shim: {}", *err);
@@ -256,7 +284,8 @@ int run_daemon(const DaemonOptions& options) {
             log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
 
     // 5. Listen, then write the PID file.
-    if (auto err = d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {
+    if (auto err = socket_passed ? d.server.adopt(activation.legacy_fd)
+                                 : d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {
         log->critical("{}", *err);
         return 1;
     }
@@ -266,7 +295,8 @@ int run_daemon(const DaemonOptions& options) {
         d.guard.release_socket();
         return 1;
     }
-    log->info("Modular daemon listening on {}", cfg.daemon.socket_path);
+    log->info("Modular daemon listening on {}{}", cfg.daemon.socket_path,
+              socket_passed ? " (the socket the service manager passed)" : "");
 
     DaemonServices services{d.io.get_executor(),
                             cfg,
@@ -274,7 +304,9 @@ int run_daemon(const DaemonOptions& options) {
                             d.lifecycle,
                             log,
                             d.upstream ? &d.upstream->stats() : nullptr,
-                            d.pool.get()};
+                            d.pool.get(),
+                            activation.facade_fd,
+                            {}};
     if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, false, ""}); // SPAWN's default turn
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
@@ -299,6 +331,19 @@ int run_daemon(const DaemonOptions& options) {
     asio::co_spawn(d.io, d.server.first_line_sweeper(), report("first-line sweeper"));
     asio::co_spawn(d.io, d.watch_signals(), report("signal watcher"));
     asio::co_spawn(d.io, d.shutdown_sequence(), report("shutdown"));
+
+    // Ready once everything listens, sent from the running loop; the watchdog pings from it too, so a
+    // loop that hangs stops pinging.
+    std::string status = "serving " + cfg.daemon.socket_path;
+    for (const auto& what : services.serving)
+        status += " and " + what;
+    if (d.notifier.enabled() || d.notifier.watchdog_interval())
+        log->info("Service manager: {}", d.notifier.describe());
+    asio::post(d.io, [&d, &log, status] {
+        if (!d.notifier.ready(status) && d.notifier.enabled())
+            log->warn("Cannot notify the service manager: {}", d.notifier.last_error());
+    });
+    asio::co_spawn(d.io, d.notifier.watchdog_loop(), report("watchdog"));
 
     try {
         d.io.run();

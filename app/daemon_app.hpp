@@ -2,6 +2,7 @@
 // Wires the daemon together: start-up in the working directory (spec §2.2), the event loop, and the
 // shutdown sequence (spec §2.4 with the Recommended fixes).
 #include "config/config.hpp"
+#include "daemon/core/service_notify.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -29,6 +30,8 @@ struct DaemonServices {
     std::shared_ptr<spdlog::logger> log;
     const UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
     const WarmPool* pool = nullptr;          // the warm processes, when they are the backend
+    int facade_fd = -1;                      // socket activation: the facade's passed listening socket
+    std::vector<std::string> serving;        // what the extensions serve ("http://..."), for the status line
 };
 // Starts an extension once the socket listens; an error text aborts the start-up.
 using DaemonExtension = std::function<std::optional<std::string>(DaemonServices&)>;
@@ -37,6 +40,7 @@ struct DaemonOptions {
     config::Config config;
     bool skip_collision_detection = false; // --hot-reload-from
     std::vector<DaemonExtension> extensions;
+    ServiceEnvironment service; // what systemd passed (notify socket, watchdog, LISTEN_FDS), if anything
 };
 
 // Runs until shutdown; returns the process exit status.
