@@ -241,8 +241,9 @@ class DebianPackage(unittest.TestCase):
         assert debs, "scripts/package made no .deb"
         cls.deb = os.path.join(out, debs[-1])
 
-    def dpkg_deb(self, *args):
-        return subprocess.run(["dpkg-deb", *args, self.deb], stdout=subprocess.PIPE, check=True).stdout.decode()
+    def dpkg_deb(self, option, *args):
+        return subprocess.run(["dpkg-deb", option, self.deb, *args], stdout=subprocess.PIPE,
+                              check=True).stdout.decode()
 
     def test_contents_and_dependencies(self):
         listing = self.dpkg_deb("--contents")
