@@ -224,6 +224,62 @@ class SocketActivation(unittest.TestCase):
         self.assertEqual(self.ksid.stop(), 0, self.ksid.stderr())
 
 
+def unit_settings(path):
+    """A unit file's settings: {(section, key): [values]} (keys repeat, e.g. ListenStream)."""
+    settings, section = {}, None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("["):
+                section = line.strip("[]")
+                continue
+            key, value = line.split("=", 1)
+            settings.setdefault((section, key), []).append(value)
+    return settings
+
+
+class Units(unittest.TestCase):
+    """The units in packaging/systemd agree with ksid: notify, reload, the paths and the port it serves."""
+
+    UNITS = os.path.join(SOURCE_DIR, "packaging", "systemd")
+
+    def test_system_service_and_socket(self):
+        service = unit_settings(os.path.join(self.UNITS, "ksid.service"))
+        socket_unit = unit_settings(os.path.join(self.UNITS, "ksid.socket"))
+        get = lambda unit, key: unit.get(key, [None])[-1]  # noqa: E731
+        self.assertEqual(get(service, ("Service", "Type")), "notify")
+        self.assertEqual(get(service, ("Service", "ExecStart")), "/usr/bin/ksid")
+        self.assertEqual(get(service, ("Service", "ExecReload")), "/bin/kill -HUP $MAINPID")
+        self.assertEqual(get(service, ("Service", "WatchdogSec")), "30")
+        environment = service[("Service", "Environment")]
+        self.assertIn("HOME=/var/lib/ksid", environment)
+        self.assertIn("KSID_CONFIG=/etc/ksid/api_shim.yaml", environment)
+        workdir = get(service, ("Service", "WorkingDirectory"))
+        self.assertEqual(workdir, "/var/lib/ksid")
+        # The socket unit listens where ksid, started in WorkingDirectory with the shipped configuration,
+        # would: otherwise ksid refuses the passed socket.
+        listen = socket_unit[("Socket", "ListenStream")]
+        self.assertEqual(listen, [os.path.join(workdir, SOCKET), "127.0.0.1:8000"])
+        self.assertEqual(get(socket_unit, ("Socket", "Service")), "ksid.service")
+        user = unit_settings(os.path.join(self.UNITS, "user", "ksid.service"))
+        self.assertEqual(get(user, ("Service", "Type")), "notify")
+        self.assertEqual(get(user, ("Service", "WorkingDirectory")), "%h/ksi")
+
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze is not installed")
+    def test_systemd_analyze_verify(self):
+        with tempfile.TemporaryDirectory() as d:
+            # ExecStart must exist for verify; the unit itself is checked as shipped otherwise.
+            for name in ("ksid.service", "ksid.socket"):
+                with open(os.path.join(self.UNITS, name)) as f, open(os.path.join(d, name), "w") as out:
+                    out.write(f.read().replace("/usr/bin/ksid", "/bin/true"))
+            r = subprocess.run(["systemd-analyze", "verify", os.path.join(d, "ksid.service"),
+                                os.path.join(d, "ksid.socket")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.assertEqual(r.returncode, 0, r.stdout.decode())
+            self.assertEqual(r.stdout.decode().strip(), "")
+
+
 @unittest.skipUnless(shutil.which("dpkg-deb"), "dpkg-deb is not installed")
 class DebianPackage(unittest.TestCase):
     """scripts/package builds build/package/ksid_*.deb; in CI (root) it is installed, run and purged."""
