@@ -64,10 +64,10 @@ ActivationPlan match_passed_sockets(const std::vector<PassedSocket>& passed, con
             what = "the HTTP facade";
         }
         if (!slot) {
-            std::string wanted = "daemon.socket " + targets.socket_path;
+            std::string wanted = "daemon.socket is " + targets.socket_path;
             wanted += targets.address
-                          ? " or the facade's " + *targets.address + ":" + std::to_string(targets.port)
-                          : std::string(" (the facade is off)");
+                          ? ", the facade's address " + *targets.address + ":" + std::to_string(targets.port)
+                          : std::string("; the facade is off");
             plan.error = "socket activation: the passed socket " + describe_passed_socket(s) +
                          " matches nothing ksid serves (" + wanted + "); not starting";
             return plan;
