@@ -339,6 +339,41 @@ class DebianPackage(unittest.TestCase):
                                 env=dict(env, KSID_CONFIG="/etc/ksid/api_shim.yaml"), cwd="/tmp")
         self.assertIn(b"/etc/ksid/api_shim.yaml", config.stdout)
         self.assertEqual(subprocess.run(["getent", "passwd", "ksid"], stdout=subprocess.DEVNULL).returncode, 0)
+        self.run_as_the_service()
+
+    def run_as_the_service(self):
+        """What ksid.service does, without systemd: the installed binary as the ksid user, with the installed
+        configuration and a notify socket; it must report READY=1, serve, and stop on SIGTERM."""
+        with tempfile.TemporaryDirectory() as state:
+            notify = NotifySocket(state)
+            os.chmod(notify.path, 0o666)
+            subprocess.run(["chown", "-R", "ksid:ksid", state], check=True)
+            env = {"PATH": "/usr/bin:/bin", "HOME": state, "KSID_CONFIG": "/etc/ksid/api_shim.yaml",
+                   "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "30000000"}
+            # setpriv execs ksid in place (the pid is ksid's, as under systemd), as User=/Group= do.
+            stderr = open(os.path.join(state, "stderr.log"), "w+b")
+            proc = subprocess.Popen(["setpriv", "--reuid=ksid", "--regid=ksid", "--init-groups", "/usr/bin/ksid"],
+                                    cwd=state, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=stderr)
+            try:
+                ready = notify.wait_for("READY=1", timeout=15)
+                self.assertIsNotNone(ready, "the installed ksid sent no READY=1")
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(5)
+                    s.connect(os.path.join(state, SOCKET))
+                    s.sendall(HEALTH)
+                    self.assertEqual(json.loads(read_all(s))["status"], "success")
+                proc.send_signal(signal.SIGTERM)
+                self.assertIsNotNone(notify.wait_for("STOPPING=1", timeout=5))
+                code = proc.wait(10)
+                stderr.seek(0)
+                self.assertEqual(code, 0, stderr.read().decode(errors="replace"))
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                stderr.close()
+                notify.close()
 
     def tearDown(self):
         if type(self).installed:
