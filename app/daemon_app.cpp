@@ -70,8 +70,7 @@ struct Daemon {
           server(io.get_executor(),
                  ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes,
                                     config::to_ms(cfg.daemon.write_timeout)},
-                 cfg.daemon.max_connections, config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle,
-                 log),
+                 cfg.daemon.max_connections, config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file), notifier(options.service) {
         system_commands.register_with(router);
         state_commands.register_with(router);

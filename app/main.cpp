@@ -1,7 +1,7 @@
 // ksid: the KSI daemon replacement. Parses the command line and configuration, then runs the daemon.
+#include "config/config_loader.hpp"
 #include "app/cli_options.hpp"
 #include "app/daemon_app.hpp"
-#include "config/config_loader.hpp"
 #include "daemon/core/lifecycle.hpp"
 #include "daemon/core/service_notify.hpp"
 #include "facade/auth.hpp"
