@@ -120,3 +120,20 @@ TEST_CASE("notifier: silent without a socket, one datagram per message with one"
     CHECK_FALSE(notifier.stopping("gone")); // nobody listens any more: an error value, no exception
     CHECK_FALSE(notifier.last_error().empty());
 }
+
+TEST_CASE("take_service_environment: read once, then gone from what children inherit") {
+    const std::string pid = std::to_string(::getpid());
+    ::setenv("NOTIFY_SOCKET", "@ksid-test", 1);
+    ::setenv("WATCHDOG_USEC", "4000000", 1);
+    ::setenv("WATCHDOG_PID", pid.c_str(), 1);
+    ::setenv("LISTEN_PID", pid.c_str(), 1);
+    ::setenv("LISTEN_FDS", "0", 1);
+    ::setenv("LISTEN_FDNAMES", "", 1);
+    const auto env = take_service_environment();
+    CHECK(env.notify_socket == "@ksid-test");
+    CHECK(env.watchdog == microseconds(4000000));
+    CHECK(env.listen_fds == 0);
+    for (const char* name :
+         {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"})
+        CHECK(std::getenv(name) == nullptr);
+}
