@@ -157,9 +157,11 @@ struct Daemon {
     AgentCommands agent_commands;
     SocketServer server;
     InstanceGuard guard;
-    // systemd's notify socket: READY, STOPPING, STATUS, the watchdog; SIGHUP's reload sends reloading()
-    // when it starts and ready() when it has ended (Type=notify-reload).
+    // systemd's notify socket: READY, STOPPING, STATUS, the watchdog. SIGHUP's reload sends
+    // notifier.reloading("reloading the configuration") when it starts and notifier.ready(serving) when it
+    // has ended, applied or not (Type=notify-reload).
     ServiceNotifier notifier;
+    std::string serving; // the status line: "serving sockets/claude_daemon.sock and http://127.0.0.1:8000"
 };
 
 } // namespace
@@ -333,13 +335,13 @@ int run_daemon(const DaemonOptions& options) {
 
     // Ready once everything listens, sent from the running loop; the watchdog pings from it too, so a
     // loop that hangs stops pinging.
-    std::string status = "serving " + cfg.daemon.socket_path;
+    d.serving = "serving " + cfg.daemon.socket_path;
     for (const auto& what : services.serving)
-        status += " and " + what;
+        d.serving += " and " + what;
     if (d.notifier.enabled() || d.notifier.watchdog_interval())
         log->info("Service manager: {}", d.notifier.describe());
-    asio::post(d.io, [&d, &log, status] {
-        if (!d.notifier.ready(status) && d.notifier.enabled())
+    asio::post(d.io, [&d, &log] {
+        if (!d.notifier.ready(d.serving) && d.notifier.enabled())
             log->warn("Cannot notify the service manager: {}", d.notifier.last_error());
     });
     asio::co_spawn(d.io, d.notifier.watchdog_loop(), report("watchdog"));
