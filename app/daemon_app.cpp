@@ -2,6 +2,7 @@
 
 #include "app/config_reload.hpp"
 #include "app/instance_guard.hpp"
+#include "app/socket_activation.hpp"
 #include "daemon/backends/cli_backend.hpp"
 #include "daemon/backends/upstream/upstream_backend.hpp"
 #include "daemon/backends/warm/warm_pool.hpp"
@@ -31,6 +32,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -50,8 +52,9 @@ struct Daemon {
     Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
         : cfg(options.config), reload_config(options.reload_config), log(std::move(logger)),
           lifecycle(io.get_executor()), router(log), shared_state("shared_state", log),
-          modules(io.get_executor(), cfg, log), system_commands(lifecycle, modules, log), state_commands(shared_state, sessions, agents, log),
-          identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
+          modules(io.get_executor(), cfg, log), system_commands(lifecycle, modules, log),
+          state_commands(shared_state, sessions, agents, log), identity_commands(identities, log),
+          cleanup_command(sessions, cfg.daemon.socket_path, log),
           bus("claude_logs/message_bus.jsonl", BusLimits{}, log), backend(cli_settings()),
           upstream(cfg.api_shim.enabled
                        ? std::make_unique<UpstreamBackend>(io.get_executor(), cfg.api_shim,
@@ -67,7 +70,7 @@ struct Daemon {
           agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(), connection_settings(), cfg.daemon.max_connections,
                  config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
-          guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
+          guard(cfg.daemon.socket_path, cfg.daemon.pid_file), notifier(options.service) {
         system_commands.register_with(router);
         state_commands.register_with(router);
         identity_commands.register_with(router);
@@ -110,6 +113,12 @@ struct Daemon {
     // applies or, when the file or a component refuses the new values, nothing does.
     void reload() {
         if (!reload_config) return;
+        notifier.reloading("reloading the configuration"); // Type=notify-reload: RELOADING=1 ... READY=1
+        apply_reload();
+        notifier.ready(serving);
+    }
+
+    void apply_reload() {
         auto loaded = reload_config();
         if (!loaded) {
             log->error("SIGHUP: configuration not reloaded, nothing changed: {}", loaded.error());
@@ -164,6 +173,7 @@ struct Daemon {
     asio::awaitable<void> shutdown_sequence() {
         co_await lifecycle.wait_for_shutdown_request();
         log->info("Shutting down ({})", lifecycle.reason());
+        notifier.stopping("stopping (" + lifecycle.reason() + ")");
         const ShutdownBudget budget; // every deadline below derives from it
         server.stop_accepting();
         guard.release_socket();
@@ -214,6 +224,10 @@ struct Daemon {
     AgentCommands agent_commands;
     SocketServer server;
     InstanceGuard guard;
+    // systemd's notify socket: READY, STOPPING, STATUS, the watchdog; SIGHUP's reload sends RELOADING=1
+    // when it starts and READY=1 when it has ended, applied or not (Type=notify-reload).
+    ServiceNotifier notifier;
+    std::string serving; // the status line: "serving sockets/claude_daemon.sock and http://127.0.0.1:8000"
 };
 
 } // namespace
@@ -266,10 +280,30 @@ int run_daemon(const DaemonOptions& options) {
             "limit is cut off before its answer arrives",
             cfg.api_shim.timeout.count(), cfg.queue.run_time_limit.count());
 
+    for (const auto& problem : options.service.problems)
+        log->warn("Service manager environment: {}", problem);
+
+    // Socket activation: listening sockets the service manager passed (ksid.socket) replace binding; one
+    // that matches nothing ksid serves stops the start, so that the unit does not promise it in vain.
+    ActivationPlan activation;
+    if (options.service.listen_fds > 0) {
+        activation = match_passed_sockets(inspect_passed_sockets(first_passed_fd, options.service.listen_fds,
+                                                                 options.service.listen_fd_names),
+                                          listen_targets(cfg));
+        if (activation.error) {
+            log->critical("{}", *activation.error);
+            return 1;
+        }
+        for (const auto& note : activation.notes)
+            log->info("{}", note);
+    }
+    const bool socket_passed = activation.legacy_fd >= 0;
+
     // 3. One daemon per working directory; the lock is held until run_daemon returns.
     DirectoryLock directory_lock;
-    const auto claim = claim_directory(directory_lock, "shared_state", cfg.daemon.socket_path,
-                                       options.skip_collision_detection, std::chrono::seconds(3));
+    const auto claim =
+        claim_directory(directory_lock, "shared_state", cfg.daemon.socket_path,
+                        options.skip_collision_detection, std::chrono::seconds(3), socket_passed);
     if (claim.kind == GuardDecision::Kind::already_running) {
         log->info("{}; exiting", claim.message);
         return 0;
@@ -281,6 +315,7 @@ int run_daemon(const DaemonOptions& options) {
     if (!claim.message.empty()) log->warn("{}", claim.message);
 
     Daemon d(options, log);
+    if (socket_passed) d.guard.use_passed_socket();
     if (d.upstream) {
         if (auto err = d.upstream->init()) {
             log->critical("API shim: {}", *err);
@@ -316,7 +351,8 @@ int run_daemon(const DaemonOptions& options) {
             log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
 
     // 5. Listen, then write the PID file.
-    if (auto err = d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {
+    if (auto err = socket_passed ? d.server.adopt(activation.legacy_fd)
+                                 : d.server.listen(cfg.daemon.socket_path, cfg.daemon.socket_mode)) {
         log->critical("{}", *err);
         return 1;
     }
@@ -326,7 +362,8 @@ int run_daemon(const DaemonOptions& options) {
         d.guard.release_socket();
         return 1;
     }
-    log->info("Modular daemon listening on {}", cfg.daemon.socket_path);
+    log->info("Modular daemon listening on {}{}", cfg.daemon.socket_path,
+              socket_passed ? " (the socket the service manager passed)" : "");
 
     DaemonServices services{d.io.get_executor(),
                             d.cfg,
@@ -335,7 +372,9 @@ int run_daemon(const DaemonOptions& options) {
                             log,
                             d.upstream ? &d.upstream->stats() : nullptr,
                             d.pool.get(),
-                            [&d](ReloadHook hook) { d.reload_hooks.push_back(std::move(hook)); }};
+                            [&d](ReloadHook hook) { d.reload_hooks.push_back(std::move(hook)); },
+                            activation.facade_fd,
+                            {}};
     if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, false, ""}); // SPAWN's default turn
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
@@ -361,6 +400,19 @@ int run_daemon(const DaemonOptions& options) {
     asio::co_spawn(d.io, d.watch_signals(), report("signal watcher"));
     asio::co_spawn(d.io, d.watch_reload(), report("SIGHUP watcher"));
     asio::co_spawn(d.io, d.shutdown_sequence(), report("shutdown"));
+
+    // Ready once everything listens, sent from the running loop; the watchdog pings from it too, so a
+    // loop that hangs stops pinging.
+    d.serving = "serving " + cfg.daemon.socket_path;
+    for (const auto& what : services.serving)
+        d.serving += " and " + what;
+    if (d.notifier.enabled() || d.notifier.watchdog_interval())
+        log->info("Service manager: {}", d.notifier.describe());
+    asio::post(d.io, [&d, &log] {
+        if (!d.notifier.ready(d.serving) && d.notifier.enabled())
+            log->warn("Cannot notify the service manager: {}", d.notifier.last_error());
+    });
+    asio::co_spawn(d.io, d.notifier.watchdog_loop(), report("watchdog"));
 
     try {
         d.io.run();

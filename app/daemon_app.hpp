@@ -2,6 +2,7 @@
 // Wires the daemon together: start-up in the working directory (spec §2.2), the event loop, and the
 // shutdown sequence (spec §2.4 with the Recommended fixes).
 #include "config/config.hpp"
+#include "daemon/core/service_notify.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/system/result.hpp>
@@ -37,6 +38,8 @@ struct DaemonServices {
     const UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
     const WarmPool* pool = nullptr;          // the warm processes, when they are the backend
     std::function<void(ReloadHook)> on_reload;
+    int facade_fd = -1;               // socket activation: the facade's passed listening socket
+    std::vector<std::string> serving; // what the extensions serve ("http://..."), for the status line
 };
 // Starts an extension once the socket listens; an error text aborts the start-up.
 using DaemonExtension = std::function<std::optional<std::string>(DaemonServices&)>;
@@ -48,6 +51,7 @@ struct DaemonOptions {
     // cannot be used. Unset: SIGHUP is ignored.
     std::function<boost::system::result<config::Config, std::string>()> reload_config;
     std::vector<DaemonExtension> extensions;
+    ServiceEnvironment service; // what systemd passed (notify socket, watchdog, LISTEN_FDS), if anything
 };
 
 // Runs until shutdown; returns the process exit status.

@@ -115,7 +115,7 @@ ProbeResult probe_socket(const std::string& socket_path, std::chrono::millisecon
 
 GuardDecision claim_directory(DirectoryLock& lock, const std::string& directory,
                               const std::string& socket_path, bool hot_reload,
-                              std::chrono::milliseconds patience) {
+                              std::chrono::milliseconds patience, bool socket_passed) {
     using Kind = GuardDecision::Kind;
     const auto deadline = std::chrono::steady_clock::now() + patience;
     for (bool first = true;; first = false) {
@@ -129,7 +129,8 @@ GuardDecision claim_directory(DirectoryLock& lock, const std::string& directory,
             return {Kind::proceed, "--hot-reload-from: the daemon being replaced holds the lock on " +
                                        directory + "/; running next to it without the lock"};
         // The holder may be starting (not listening yet) or stopping (the lock goes when it exits).
-        if (probe_socket(socket_path, std::chrono::milliseconds(1000)) == ProbeResult::healthy)
+        if (!socket_passed &&
+            probe_socket(socket_path, std::chrono::milliseconds(1000)) == ProbeResult::healthy)
             return {Kind::already_running, "Daemon already running and healthy on " + socket_path};
         if (!first && std::chrono::steady_clock::now() >= deadline) break;
         ::usleep(100'000);
@@ -160,6 +161,10 @@ GuardDecision InstanceGuard::check(bool skip_pid_check, std::string& notes) {
             } else if (!looks_like_daemon(static_cast<pid_t>(pid))) {
                 notes += "removed PID file naming an unrelated process " + std::to_string(pid) + "; ";
                 ::unlink(pid_file_.c_str());
+            } else if (socket_passed_) {
+                notes += "removed PID file naming process " + std::to_string(pid) +
+                         ": the service manager passed the socket to this daemon; ";
+                ::unlink(pid_file_.c_str());
             } else if (probe_socket(socket_path_, probe_timeout) == ProbeResult::healthy) {
                 return {Kind::already_running, "Daemon already running (PID " + std::to_string(pid) +
                                                    ") and healthy on " + socket_path_};
@@ -170,6 +175,7 @@ GuardDecision InstanceGuard::check(bool skip_pid_check, std::string& notes) {
             }
         }
     }
+    if (socket_passed_) return {Kind::proceed, {}};
     struct stat st {};
     if (::lstat(socket_path_.c_str(), &st) != 0) return {Kind::proceed, {}};
     if (!S_ISSOCK(st.st_mode))
@@ -192,6 +198,7 @@ GuardDecision InstanceGuard::check(bool skip_pid_check, std::string& notes) {
 }
 
 void InstanceGuard::claim_socket() {
+    if (socket_passed_) return; // the unit's socket: it stays when ksid exits, so no connection is refused
     struct stat st {};
     if (::lstat(socket_path_.c_str(), &st) == 0) socket_identity_ = std::pair{st.st_dev, st.st_ino};
 }

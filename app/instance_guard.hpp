@@ -33,10 +33,12 @@ struct GuardDecision {
 // answers on our socket, else refuse, after trying both again for up to `patience` (the holder may be
 // starting, or exiting). With hot_reload
 // (--hot-reload-from, which starts the new daemon next to the old one on purpose) it proceeds without the
-// lock. A lock that cannot be taken at all (e.g. NFS) proceeds with a warning in `message`.
+// lock. A lock that cannot be taken at all (e.g. NFS) proceeds with a warning in `message`. With
+// socket_passed (socket activation: the listening socket is ours already) the socket is not probed: no other
+// daemon can be serving it, and a probe would only wait in our own backlog.
 GuardDecision claim_directory(DirectoryLock& lock, const std::string& directory,
                               const std::string& socket_path, bool hot_reload,
-                              std::chrono::milliseconds patience);
+                              std::chrono::milliseconds patience, bool socket_passed = false);
 
 class InstanceGuard {
 public:
@@ -45,6 +47,10 @@ public:
     // Collision detection. With skip_pid_check (--hot-reload-from) the PID file is not consulted, but an
     // answering socket is still never unlinked.
     GuardDecision check(bool skip_pid_check, std::string& log_notes);
+    // Socket activation: the service manager bound the socket and passed it. check() then leaves the path
+    // alone (it is not probed, never unlinked), a PID file naming another live process is stale (that
+    // process cannot be serving our socket), and release_socket() never removes it.
+    void use_passed_socket() { socket_passed_ = true; }
 
     // Call right after bind(): remembers the socket's inode so that exit removes only our own socket.
     void claim_socket();
@@ -58,6 +64,7 @@ private:
     std::string pid_file_;
     std::optional<std::pair<dev_t, ino_t>> socket_identity_;
     bool wrote_pid_ = false;
+    bool socket_passed_ = false;
 };
 
 } // namespace ksid::daemon

@@ -3,6 +3,7 @@
 #include "app/daemon_app.hpp"
 #include "config/config_loader.hpp"
 #include "daemon/core/lifecycle.hpp"
+#include "daemon/core/service_notify.hpp"
 #include "facade/auth.hpp"
 #include "facade/http_server.hpp"
 
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
     using namespace ksid;
     std::signal(SIGPIPE, SIG_IGN); // a client that goes away must not kill the daemon
     std::signal(SIGHUP, SIG_IGN);  // until the daemon's handler takes over: a reload, never the end
+    // systemd's variables, before anything else: children (claude, agents) inherit the environment and
+    // must not notify or take sockets as if they were ksid.
+    auto service = daemon::take_service_environment();
 #ifdef __GLIBC__
     // What is held for one client (a large reply, a stream's backlog) is often megabytes, briefly. glibc
     // raises its mmap threshold after each large free and then keeps such memory in the heap; a fixed
@@ -88,7 +92,8 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    daemon::DaemonOptions options{std::move(cfg), opt.hot_reload_from.has_value(), {}, {}};
+    daemon::DaemonOptions options{
+        std::move(cfg), opt.hot_reload_from.has_value(), {}, {}, std::move(service)};
     options.reload_config = [opt]() -> boost::system::result<config::Config, std::string> {
         bool ignored = false;
         return effective_config(opt, ignored);
@@ -99,8 +104,9 @@ int main(int argc, char** argv) {
                                          daemon::DaemonServices& s) -> std::optional<std::string> {
             auto server = std::make_shared<facade::HttpServer>(
                 s.executor, facade::FacadeDeps{s.config, s.turns, s.log, s.upstream, s.pool}, keys);
-            if (auto err = server->listen()) return "HTTP facade: " + *err;
+            if (auto err = server->listen(s.facade_fd)) return "HTTP facade: " + *err;
             server->start();
+            s.serving.push_back("http://" + server->endpoint());
             s.log->info("HTTP facade listening on http://{} ({})", server->endpoint(),
                         keys.empty() ? "no API keys: loopback only"
                                      : std::to_string(keys.size()) + " API key(s)");

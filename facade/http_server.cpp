@@ -240,13 +240,18 @@ void HttpServer::set_api_keys(std::vector<std::string> api_keys) {
     impl_->context.api_keys = std::move(api_keys);
 }
 
-std::optional<std::string> HttpServer::listen() {
+std::optional<std::string> HttpServer::listen(int passed_fd) {
     const auto& fs = impl_->settings();
     boost::system::error_code ec;
-    const std::string host = fs.host == "localhost" ? "127.0.0.1" : fs.host;
+    const std::string host = facade_bind_host(fs.host);
     auto addr = asio::ip::make_address(host, ec);
     if (ec) return "facade.host: '" + fs.host + "' is not an IP address";
     tcp::endpoint ep(addr, fs.port);
+    if (passed_fd >= 0) { // socket activation: already bound and listening (app/socket_activation)
+        impl_->acceptor.assign(ep.protocol(), passed_fd, ec);
+        if (ec) return "cannot use the passed socket (fd " + std::to_string(passed_fd) + "): " + ec.message();
+        return std::nullopt;
+    }
     impl_->acceptor.open(ep.protocol(), ec);
     if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) impl_->acceptor.bind(ep, ec);

@@ -17,6 +17,11 @@
 
 namespace ksid::facade {
 
+// The address facade.host names for bind(): "localhost" is 127.0.0.1, anything else as written.
+inline std::string facade_bind_host(const std::string& host) {
+    return host == "localhost" ? "127.0.0.1" : host;
+}
+
 class HttpServer {
 public:
     HttpServer(boost::asio::any_io_executor executor, FacadeDeps deps, std::vector<std::string> api_keys);
@@ -24,7 +29,9 @@ public:
     void set_api_keys(std::vector<std::string> api_keys);
     ~HttpServer();
 
-    std::optional<std::string> listen(); // error text on failure
+    // Binds facade.host:facade.port, or serves `passed_fd` (a listening socket the service manager passed)
+    // when it is not -1. Error text on failure.
+    std::optional<std::string> listen(int passed_fd = -1);
     std::string endpoint() const;        // "host:port" actually bound
     void start();
     void stop(); // stop accepting; idle keep-alive connections close

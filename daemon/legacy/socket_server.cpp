@@ -38,6 +38,13 @@ std::optional<std::string> SocketServer::listen(const std::string& socket_path, 
     return std::nullopt;
 }
 
+std::optional<std::string> SocketServer::adopt(int listening_fd) {
+    boost::system::error_code ec;
+    acceptor_.assign(asio::local::stream_protocol(), listening_fd, ec);
+    if (ec) return "cannot use the passed socket (fd " + std::to_string(listening_fd) + "): " + ec.message();
+    return std::nullopt;
+}
+
 asio::awaitable<void> SocketServer::accept_loop() {
     for (;;) {
         auto [ec, socket] = co_await acceptor_.async_accept(as_tuple(use_awaitable));

@@ -22,6 +22,9 @@ public:
 
     // Binds and listens (backlog 100, as the legacy daemon). Returns an error text on failure.
     std::optional<std::string> listen(const std::string& socket_path, unsigned mode);
+    // Socket activation: serves a listening socket the service manager bound (its path, mode and backlog
+    // are the unit's). Returns an error text on failure.
+    std::optional<std::string> adopt(int listening_fd);
 
     asio::awaitable<void> accept_loop();
     // Closes connections that send no complete first line in time: one periodic sweep over the open

@@ -79,11 +79,12 @@ class Ksid:
             return os.path.join(self.dir, self.args[self.args.index("--socket") + 1])
         return self.path(SOCKET)
 
-    def start(self, wait=True):
+    def start(self, wait=True, launcher=(), pass_fds=()):
+        """launcher: argv put before ksid's (a program that execs the rest, as test_systemd's does)."""
         self.stderr_file = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([KSID_BIN] + self.args, cwd=self.dir, env=self.env,
+        self.proc = subprocess.Popen(list(launcher) + [KSID_BIN] + self.args, cwd=self.dir, env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr_file)
+                                     stderr=self.stderr_file, pass_fds=pass_fds)
         if wait:
             self.wait_healthy()
         return self
