@@ -50,7 +50,10 @@ struct Daemon {
           shared_state("shared_state", log), system_commands(lifecycle, log),
           state_commands(shared_state, sessions, agents, log), identity_commands(identities, log),
           cleanup_command(sessions, cfg.daemon.socket_path, log),
-          bus("claude_logs/message_bus.jsonl", BusLimits{}, log),
+          bus("claude_logs/message_bus.jsonl",
+              BusLimits{.offline_bytes_per_agent = cfg.daemon.max_offline_bytes,
+                        .offline_total_bytes = cfg.daemon.max_offline_total_bytes},
+              log),
           backend(CliBackendSettings{cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
                                      config::to_ms(cfg.queue.kill_grace)}),
           upstream(cfg.api_shim.enabled

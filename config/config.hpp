@@ -55,6 +55,8 @@ struct DaemonSettings {
     std::size_t max_connections = 10000;
     std::size_t max_outbox_bytes = 8u << 20; // per connection (and HTTP stream), for peers that stop reading
     Seconds write_timeout{30}; // a reply or event that makes no progress this long drops the connection
+    std::size_t max_offline_bytes = 4u << 20;         // direct messages queued for one offline agent
+    std::size_t max_offline_total_bytes = 256u << 20; // ... and for all of them together
     // SPAWN with enable_tools false: no tool at all (--tools ""), instead of the legacy CLI defaults.
     bool tools_off_means_none = false;
     // SPAWN_AGENT runs this (split on spaces) with --id ID --profile PROFILE --socket PATH appended.
