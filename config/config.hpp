@@ -61,6 +61,7 @@ struct DaemonSettings {
     bool tools_off_means_none = false;
     // SPAWN_AGENT runs this (split on spaces) with --id ID --profile PROFILE --socket PATH appended.
     std::string agent_command = "python3 daemon/agent_process.py";
+    std::size_t max_agent_processes = 64; // SPAWN_AGENT processes running at once
 };
 
 struct QueueSettings {

@@ -178,6 +178,9 @@ const std::vector<Setting>& settings() {
         t.push_back(make("daemon.agent_command", "KSID_AGENT_COMMAND",
                          "what SPAWN_AGENT runs (split on spaces; --id, --profile, --socket appended)",
                          KSID_FIELD(daemon.agent_command), nonempty_p, str_r));
+        t.push_back(make("daemon.max_agent_processes", "KSID_MAX_AGENT_PROCESSES",
+                         "SPAWN_AGENT processes running at once (more are refused with SPAWN_AGENT_FAILED)",
+                         KSID_FIELD(daemon.max_agent_processes), uint_p(1, 100'000), num_r));
         // queue
         t.push_back(make("queue.max_concurrent", "KSID_MAX_CONCURRENT", "claude runs at once",
                          KSID_FIELD(queue.max_concurrent), uint_p(1, 1024), num_r));

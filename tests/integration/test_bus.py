@@ -312,6 +312,38 @@ class SpawnAgent(KsidTestCase):
         self.assertTrue(self.ksid.processes_with_marker())  # tearDown checks they are gone after SIGTERM
 
 
+class AgentProcessCap(KsidTestCase):
+    """SPAWN_AGENT is bounded (300 agents held 912 fds): past daemon.max_agent_processes a clear error."""
+    ksid_env = {"KSID_AGENT_COMMAND": f"{sys.executable} {AGENT_SCRIPT}", "KSID_MAX_AGENT_PROCESSES": "2"}
+
+    def spawn(self, agent_id):
+        return self.ksid.request(cmd("SPAWN_AGENT", profile_name="p", task="x", agent_id=agent_id))
+
+    def processes(self):
+        return self.ksid.request(cmd("GET_PROCESSES"))["result"]["processes"]
+
+    def test_spawn_agent_is_refused_at_the_cap_and_allowed_again_when_one_exits(self):
+        self.assertEqual(self.spawn("a1")["result"]["status"], "spawned")
+        self.assertEqual(self.spawn("a2")["result"]["status"], "spawned")
+        r = self.spawn("a3")
+        self.assertEqual((r["status"], r["error"]["code"]), ("error", "SPAWN_AGENT_FAILED"))
+        self.assertIn("2 agent processes are running, the most daemon.max_agent_processes allows",
+                      r["error"]["message"])
+        self.assertEqual(len(self.processes()), 2)
+        self.assertNotIn("a3", self.ksid.request(cmd("GET_AGENTS"))["result"]["agents"])
+        deadline = time.monotonic() + 10
+        while "a1" not in self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]["subscriptions"].get(
+                "DIRECT_MESSAGE", []) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.ksid.request(cmd("PUBLISH", from_agent="t", event_type="DIRECT_MESSAGE",
+                              payload={"to": "a1", "content": "[END]"}))
+        while len(self.processes()) == 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.spawn("a3")["result"]["status"], "spawned")
+        with open(self.ksid.path("logs", "daemon.log")) as f:
+            self.assertIn("SPAWN_AGENT a3: 2 agent processes are running (daemon.max_agent_processes)", f.read())
+
+
 class MissingAgentCommand(KsidTestCase):
     ksid_env = {"KSID_AGENT_COMMAND": "no-such-agent-runner"}
 
