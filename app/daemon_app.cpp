@@ -1,5 +1,7 @@
 #include "app/daemon_app.hpp"
 
+#include "app/fd_limits.hpp"
+
 #include "app/instance_guard.hpp"
 #include "daemon/backends/cli_backend.hpp"
 #include "daemon/backends/upstream/upstream_backend.hpp"
@@ -71,7 +73,8 @@ struct Daemon {
           server(io.get_executor(),
                  ConnectionSettings{cfg.daemon.max_line_bytes, cfg.daemon.max_outbox_bytes,
                                     config::to_ms(cfg.daemon.write_timeout)},
-                 cfg.daemon.max_connections, config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
+                 cfg.daemon.max_connections, config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle,
+                 log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file) {
         system_commands.register_with(router);
         state_commands.register_with(router);
@@ -161,8 +164,9 @@ struct Daemon {
 
 } // namespace
 
-int run_daemon(const DaemonOptions& options) {
+int run_daemon(DaemonOptions options) {
     const auto& cfg = options.config;
+    const FdLimit fds = raise_fd_limit();
 
     // 1. Logging first, so that every later step can report.
     const auto log_dir = parent_directory(cfg.daemon.log_file);
@@ -219,6 +223,15 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
     if (!claim.message.empty()) log->warn("{}", claim.message);
+
+    // File descriptors: the soft limit raised to the hard one, and the connection caps kept below it.
+    if (fds.error != 0)
+        log->warn("Cannot raise the file descriptor limit: {}", std::generic_category().message(fds.error));
+    else if (fds.soft != fds.before)
+        log->info("File descriptor limit raised from {} to {}", fds.before, fds.soft);
+    if (fds.soft > 0)
+        if (auto lowered = fit_connections_to_fds(options.config, fds.soft, open_fd_count()))
+            log->warn("{}", *lowered);
 
     Daemon d(options, log);
     if (d.upstream) {
