@@ -19,6 +19,7 @@
 #include "daemon/legacy/socket_server.hpp"
 #include "daemon/legacy/state_commands.hpp"
 #include "daemon/legacy/system_commands.hpp"
+#include "daemon/process/orphan_reaper.hpp"
 #include "daemon/services/agent_supervisor.hpp"
 #include "daemon/services/message_bus.hpp"
 #include "daemon/services/session_log.hpp"
@@ -120,6 +121,9 @@ struct Daemon {
         // concurrently; waiting clients get their error replies through the normal reply path.
         co_await lifecycle.run_hooks(
             budget, [this](const std::string& what) { log->error("Shutdown step failed: {}", what); });
+        // Every child is gone: what escaped their process groups goes too.
+        co_await reaper.shutdown(
+            std::min(ShutdownBudget::Clock::now() + std::chrono::milliseconds(500), budget.deadline()));
         server.close_idle_connections();
         co_await server.wait_until_no_connections(budget.deadline());
         if (server.connection_count() > 0) {
@@ -160,6 +164,7 @@ struct Daemon {
     AgentCommands agent_commands;
     SocketServer server;
     InstanceGuard guard;
+    OrphanReaper reaper{io.get_executor(), log}; // processes that escaped a run's process group
 };
 
 } // namespace
@@ -234,6 +239,8 @@ int run_daemon(DaemonOptions options) {
             log->warn("{}", *lowered);
 
     Daemon d(options, log);
+    if (auto err = d.reaper.start())
+        log->warn("{}; processes that leave their run's process group may outlive it", *err);
     if (d.upstream) {
         if (auto err = d.upstream->init()) {
             log->critical("API shim: {}", *err);
