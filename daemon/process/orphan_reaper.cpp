@@ -119,6 +119,21 @@ asio::awaitable<void> OrphanReaper::sweep_later(std::chrono::milliseconds delay)
     }
 }
 
+void OrphanReaper::recheck_soon() {
+    // The peek sees only the first exited child: while one of ksid's own waits for its owner (on this
+    // loop, within moments), a re-parented one behind it is looked at again 10 ms later.
+    if (recheck_pending_ || stopping_) return;
+    recheck_pending_ = true;
+    asio::co_spawn(executor_, recheck_later(), asio::detached);
+}
+
+asio::awaitable<void> OrphanReaper::recheck_later() {
+    asio::steady_timer timer(executor_, std::chrono::milliseconds(10));
+    co_await timer.async_wait(as_tuple(use_awaitable));
+    recheck_pending_ = false;
+    if (!stopping_ && reap_exited() > 0) schedule_sweeps();
+}
+
 std::size_t OrphanReaper::reap_exited() {
     const auto& own = own_children();
     std::size_t reaped = 0;
@@ -126,7 +141,10 @@ std::size_t OrphanReaper::reap_exited() {
         siginfo_t info{};
         // Peek: the exit status of ksid's own children belongs to their pidfd owners.
         if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
-        if (own.spawn_id_of.contains(info.si_pid)) break; // reaped by its owner; the rest at the next SIGCHLD
+        if (own.spawn_id_of.contains(info.si_pid)) { // its owner reaps it; look behind it again soon
+            recheck_soon();
+            break;
+        }
         siginfo_t gone{};
         if (::waitid(P_PID, static_cast<id_t>(info.si_pid), &gone, WEXITED | WNOHANG) != 0) break;
         ++reaped;

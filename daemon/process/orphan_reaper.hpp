@@ -57,8 +57,10 @@ private:
     asio::awaitable<void> watch_sigchld();
     void schedule_sweeps();
     asio::awaitable<void> sweep_later(std::chrono::milliseconds delay);
-    std::size_t reap_exited();           // reaps exited processes that are not ksid's own children
-    std::size_t kill_finished(bool all); // SIGKILLs re-parented processes that must go; how many
+    std::size_t reap_exited(); // reaps exited processes that are not ksid's own children
+    void recheck_soon();
+    asio::awaitable<void> recheck_later(); // reap_exited() again in 10 ms (an own child was in the way)
+    std::size_t kill_finished(bool all);   // SIGKILLs re-parented processes that must go; how many
     std::vector<Orphan> find_orphans() const;
 
     asio::any_io_executor executor_;
@@ -67,6 +69,7 @@ private:
     bool enabled_ = false;
     bool stopping_ = false;
     bool sweep_pending_ = false;
+    bool recheck_pending_ = false;
     pid_t self_ = 0;
 };
 
