@@ -42,6 +42,7 @@ void MessageBus::flush_offline(const std::string& agent_id) {
                    queue.dropped);
     queue.dropped = 0;
     offline_total_logged_ = false;
+    offline_refusal_logged_ = false;
     while (!queue.lines.empty()) {
         if (!ep->second->deliver(queue.lines.front())) break; // the rest stays queued
         offline_bytes_ -= queue.lines.front()->size();
@@ -101,14 +102,21 @@ json::object MessageBus::build_message(const json::value& from, std::string_view
 
 void MessageBus::enqueue_offline(const std::string& agent_id, std::shared_ptr<const std::string> line) {
     if (line->size() > limits_.offline_bytes_per_agent) {
-        log_->warn("A {}-byte message for {} is over daemon.max_offline_bytes ({}); not queued", line->size(),
-                   agent_id, limits_.offline_bytes_per_agent);
+        if (!offline_refusal_logged_)
+            log_->warn("A {}-byte message for {} is over daemon.max_offline_bytes ({}); not queued (such "
+                       "messages are logged once until a queue is flushed)",
+                       line->size(), agent_id, limits_.offline_bytes_per_agent);
+        offline_refusal_logged_ = true;
         return;
     }
     auto it = offline_.find(agent_id);
     if (it == offline_.end()) {
         if (offline_.size() >= limits_.offline_agents) {
-            log_->warn("Offline queues are full ({} agents); dropping a message for {}", offline_.size(), agent_id);
+            if (!offline_refusal_logged_)
+                log_->warn("Offline queues are full ({} agents); dropping a message for {} (such messages are "
+                           "logged once until a queue is flushed)",
+                           offline_.size(), agent_id);
+            offline_refusal_logged_ = true;
             return;
         }
         it = offline_.emplace(agent_id, OfflineQueue{}).first;

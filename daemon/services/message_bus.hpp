@@ -91,7 +91,8 @@ private:
     std::unordered_map<std::string, OfflineQueue> offline_;
     std::vector<std::string> offline_order_;
     std::size_t offline_bytes_ = 0;     // all queues together
-    bool offline_total_logged_ = false; // the total bound was logged since the last flush
+    bool offline_total_logged_ = false;   // the total bound was logged since the last flush
+    bool offline_refusal_logged_ = false; // a message that could not be queued was, since the last flush
     std::deque<std::shared_ptr<const std::string>> history_;
 };
 

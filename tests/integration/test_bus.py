@@ -312,6 +312,19 @@ class SpawnAgent(KsidTestCase):
         self.assertTrue(self.ksid.processes_with_marker())  # tearDown checks they are gone after SIGTERM
 
 
+class OversizedOfflineMessages(KsidTestCase):
+    ksid_config = "daemon:\n  max_offline_bytes: 1KiB\n"
+
+    def test_a_message_larger_than_a_queue_is_not_queued_and_logged_once(self):
+        for n in range(5):
+            r = self.ksid.request(cmd("PUBLISH", from_agent="B", event_type="DIRECT_MESSAGE",
+                                      payload={"to": f"OFF{n}", "pad": "x" * 2000}))
+            self.assertEqual(r["result"]["status"], "queued")  # the legacy reply; the queue cannot take it
+        self.assertEqual(self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]["offline_queues"], {})
+        with open(self.ksid.path("logs", "daemon.log")) as f:
+            self.assertEqual(f.read().count("is over daemon.max_offline_bytes (1024); not queued"), 1)
+
+
 class AgentProcessCap(KsidTestCase):
     """SPAWN_AGENT is bounded (300 agents held 912 fds): past daemon.max_agent_processes a clear error."""
     ksid_env = {"KSID_AGENT_COMMAND": f"{sys.executable} {AGENT_SCRIPT}", "KSID_MAX_AGENT_PROCESSES": "2"}
