@@ -16,18 +16,19 @@ FdLimit raise_fd_limit() {
         out.error = errno;
         return out;
     }
-    auto size = [](rlim_t v) {
-        return v == RLIM_INFINITY ? static_cast<std::size_t>(1) << 20 : static_cast<std::size_t>(v);
-    };
+    // An unlimited hard limit still stops at fs.nr_open (1 048 576 by default) for open files.
+    constexpr rlim_t nr_open = rlim_t(1) << 20;
+    auto size = [](rlim_t v) { return static_cast<std::size_t>(v == RLIM_INFINITY ? nr_open : v); };
     out.before = out.soft = size(lim.rlim_cur);
     out.hard = size(lim.rlim_max);
-    if (lim.rlim_cur != lim.rlim_max) {
+    const rlim_t target = lim.rlim_max == RLIM_INFINITY ? nr_open : lim.rlim_max;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < target) {
         rlimit raised = lim;
-        raised.rlim_cur = lim.rlim_max;
+        raised.rlim_cur = target;
         if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
-            out.soft = out.hard;
+            out.soft = static_cast<std::size_t>(target);
         else
-            out.error = errno; // e.g. an infinite hard limit above fs.nr_open: keep the soft one
+            out.error = errno; // keep the soft limit ksid was given
     }
     return out;
 }
