@@ -122,8 +122,9 @@ struct Daemon {
         co_await lifecycle.run_hooks(
             budget, [this](const std::string& what) { log->error("Shutdown step failed: {}", what); });
         // Every child is gone: what escaped their process groups goes too.
-        co_await reaper.shutdown(
-            std::min(ShutdownBudget::Clock::now() + std::chrono::milliseconds(500), budget.deadline()));
+        const auto reap_deadline =
+            std::min(ShutdownBudget::Clock::now() + std::chrono::milliseconds(500), budget.deadline());
+        co_await reaper.shutdown(reap_deadline);
         server.close_idle_connections();
         co_await server.wait_until_no_connections(budget.deadline());
         if (server.connection_count() > 0) {
