@@ -102,21 +102,28 @@ asio::awaitable<void> OrphanReaper::watch_sigchld() {
 void OrphanReaper::schedule_sweeps() {
     if (!enabled_ || stopping_ || sweep_pending_) return;
     sweep_pending_ = true;
-    asio::co_spawn(executor_, sweep_later(std::chrono::milliseconds(100)), asio::detached);
+    asio::co_spawn(executor_, sweep_later(++sweep_generation_), asio::detached);
 }
 
-asio::awaitable<void> OrphanReaper::sweep_later(std::chrono::milliseconds delay) {
+asio::awaitable<void> OrphanReaper::sweep_later(std::uint64_t generation) {
     asio::steady_timer timer(executor_);
-    // Twice: soon after a run ended, and once more for a process whose parent (killed with the run's
-    // group) took a moment to exit and re-parent it. Coalesced: one pair of sweeps however many runs end.
-    for (const auto wait : {delay, std::chrono::milliseconds(1000)}) {
-        timer.expires_after(wait);
-        co_await timer.async_wait(as_tuple(use_awaitable));
-        if (stopping_) break;
-        if (wait == delay) sweep_pending_ = false; // runs ending from now on get sweeps of their own
-        reap_exited();
-        if (kill_finished(false) > 0) schedule_sweeps(); // what the killed ones started is re-parented next
-    }
+    // Soon after a run ended, and once more a second later for a process whose parent (killed with the
+    // run's group) took a moment to exit and re-parent it. Coalesced, so that a /proc scan (under a
+    // millisecond for a hundred processes) runs at most ten times a second however many runs end: one
+    // first sweep per 100 ms, and the later one only if no run has ended since (the next pair covers it).
+    timer.expires_after(std::chrono::milliseconds(100));
+    co_await timer.async_wait(as_tuple(use_awaitable));
+    if (stopping_) co_return;
+    sweep_pending_ = false; // runs ending from now on get sweeps of their own
+    sweep();
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(as_tuple(use_awaitable));
+    if (!stopping_ && generation == sweep_generation_) sweep();
+}
+
+void OrphanReaper::sweep() {
+    reap_exited();
+    if (kill_finished(false) > 0) schedule_sweeps(); // what the killed ones started is re-parented next
 }
 
 void OrphanReaper::recheck_soon() {

@@ -8,7 +8,7 @@
 // - kills (SIGKILL) re-parented processes whose run has ended: each child of ksid and everything it starts
 //   inherits KSID_SPAWN_ID (posix_spawn.hpp), and a process whose spawn id is no longer live belongs to a
 //   finished run. A process without one (it cleared its environment) is killed when ksid has no children
-//   at all, and at shutdown. Sweeps run 100 ms and 1 s after a child of ksid was reaped.
+//   at all, and at shutdown. Sweeps run 100 ms and 1.1 s after a child of ksid was reaped (coalesced).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -56,7 +56,8 @@ public:
 private:
     asio::awaitable<void> watch_sigchld();
     void schedule_sweeps();
-    asio::awaitable<void> sweep_later(std::chrono::milliseconds delay);
+    asio::awaitable<void> sweep_later(std::uint64_t generation);
+    void sweep();              // reaps, then kills what must go
     std::size_t reap_exited(); // reaps exited processes that are not ksid's own children
     void recheck_soon();
     asio::awaitable<void> recheck_later(); // reap_exited() again in 10 ms (an own child was in the way)
@@ -69,6 +70,7 @@ private:
     bool enabled_ = false;
     bool stopping_ = false;
     bool sweep_pending_ = false;
+    std::uint64_t sweep_generation_ = 0; // pairs of sweeps started
     bool recheck_pending_ = false;
     pid_t self_ = 0;
 };
