@@ -1,6 +1,7 @@
 #include "app/daemon_app.hpp"
 
 #include "app/config_reload.hpp"
+#include "app/fd_limits.hpp"
 #include "app/instance_guard.hpp"
 #include "app/socket_activation.hpp"
 #include "daemon/backends/cli_backend.hpp"
@@ -19,6 +20,7 @@
 #include "daemon/legacy/socket_server.hpp"
 #include "daemon/legacy/state_commands.hpp"
 #include "daemon/legacy/system_commands.hpp"
+#include "daemon/process/orphan_reaper.hpp"
 #include "daemon/services/agent_supervisor.hpp"
 #include "daemon/services/message_bus.hpp"
 #include "daemon/services/module_host.hpp"
@@ -55,7 +57,11 @@ struct Daemon {
           modules(io.get_executor(), cfg, log), system_commands(lifecycle, modules, log),
           state_commands(shared_state, sessions, agents, log), identity_commands(identities, log),
           cleanup_command(sessions, cfg.daemon.socket_path, log),
-          bus("claude_logs/message_bus.jsonl", BusLimits{}, log), backend(cli_settings()),
+          bus("claude_logs/message_bus.jsonl",
+              BusLimits{.offline_bytes_per_agent = cfg.daemon.max_offline_bytes,
+                        .offline_total_bytes = cfg.daemon.max_offline_total_bytes},
+              log),
+          backend(cli_settings()),
           upstream(cfg.api_shim.enabled
                        ? std::make_unique<UpstreamBackend>(io.get_executor(), cfg.api_shim,
                                                            cfg.queue.max_output_bytes, &backend, log)
@@ -125,6 +131,9 @@ struct Daemon {
             return;
         }
         ReloadPlan plan = plan_reload(cfg, *loaded);
+        if (fd_soft_limit > 0) // the connection caps stay within the descriptors, as at start-up
+            if (auto lowered = fit_connections_to_fds(plan.next, fd_soft_limit, fds_at_start))
+                log->warn("SIGHUP: {}", *lowered);
         std::vector<ReloadCommit> commits;
         for (const auto& hook : reload_hooks) {
             auto commit = hook(plan.next);
@@ -138,6 +147,7 @@ struct Daemon {
         cfg = std::move(plan.next);
         log->set_level(log_level_of(cfg.daemon.log_level));
         backend.set_settings(cli_settings());
+        bus.set_offline_bytes(cfg.daemon.max_offline_bytes, cfg.daemon.max_offline_total_bytes);
         if (upstream) upstream->set_max_output_bytes(cfg.queue.max_output_bytes);
         queue.set_limits(cfg.queue.max_concurrent, cfg.queue.max_pending);
         server.set_limits(connection_settings(), cfg.daemon.max_connections,
@@ -181,6 +191,10 @@ struct Daemon {
         // concurrently; waiting clients get their error replies through the normal reply path.
         co_await lifecycle.run_hooks(
             budget, [this](const std::string& what) { log->error("Shutdown step failed: {}", what); });
+        // Every child is gone: what escaped their process groups goes too.
+        const auto reap_deadline =
+            std::min(ShutdownBudget::Clock::now() + std::chrono::milliseconds(500), budget.deadline());
+        co_await reaper.shutdown(reap_deadline);
         server.close_idle_connections();
         co_await server.wait_until_no_connections(budget.deadline());
         if (server.connection_count() > 0) {
@@ -228,12 +242,16 @@ struct Daemon {
     // when it starts and READY=1 when it has ended, applied or not (Type=notify-reload).
     ServiceNotifier notifier;
     std::string serving; // the status line: "serving sockets/claude_daemon.sock and http://127.0.0.1:8000"
+    OrphanReaper reaper{io.get_executor(), log}; // processes that escaped a run's process group
+    std::size_t fd_soft_limit = 0;               // RLIMIT_NOFILE after start-up raised it (0: unknown)
+    std::size_t fds_at_start = 0;                // descriptors open before the daemon served anything
 };
 
 } // namespace
 
-int run_daemon(const DaemonOptions& options) {
+int run_daemon(DaemonOptions options) {
     const auto& cfg = options.config;
+    const FdLimit fds = raise_fd_limit();
 
     // 1. Logging first, so that every later step can report.
     const auto log_dir = parent_directory(cfg.daemon.log_file);
@@ -314,8 +332,22 @@ int run_daemon(const DaemonOptions& options) {
     }
     if (!claim.message.empty()) log->warn("{}", claim.message);
 
+    // File descriptors: the soft limit raised to the hard one, and the connection caps kept below it.
+    if (fds.error != 0)
+        log->warn("Cannot raise the file descriptor limit: {}", std::generic_category().message(fds.error));
+    else if (fds.soft != fds.before)
+        log->info("File descriptor limit raised from {} to {}", fds.before, fds.soft);
+    const std::size_t fds_in_use = open_fd_count();
+    if (fds.soft > 0)
+        if (auto lowered = fit_connections_to_fds(options.config, fds.soft, fds_in_use))
+            log->warn("{}", *lowered);
+
     Daemon d(options, log);
+    d.fd_soft_limit = fds.soft;
+    d.fds_at_start = fds_in_use;
     if (socket_passed) d.guard.use_passed_socket();
+    if (auto err = d.reaper.start())
+        log->warn("{}; processes that leave their run's process group may outlive it", *err);
     if (d.upstream) {
         if (auto err = d.upstream->init()) {
             log->critical("API shim: {}", *err);

@@ -55,6 +55,6 @@ struct DaemonOptions {
 };
 
 // Runs until shutdown; returns the process exit status.
-int run_daemon(const DaemonOptions& options);
+int run_daemon(DaemonOptions options);
 
 } // namespace ksid::daemon

@@ -128,5 +128,5 @@ int main(int argc, char** argv) {
             return std::nullopt;
         });
     }
-    return daemon::run_daemon(options);
+    return daemon::run_daemon(std::move(options));
 }

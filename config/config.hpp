@@ -61,10 +61,13 @@ struct DaemonSettings {
     std::size_t max_connections = 10000;
     std::size_t max_outbox_bytes = 8u << 20; // per connection (and HTTP stream), for peers that stop reading
     Seconds write_timeout{30}; // a reply or event that makes no progress this long drops the connection
+    std::size_t max_offline_bytes = 4u << 20;         // direct messages queued for one offline agent
+    std::size_t max_offline_total_bytes = 256u << 20; // ... and for all of them together
     // SPAWN with enable_tools false: no tool at all (--tools ""), instead of the legacy CLI defaults.
     bool tools_off_means_none = false;
     // SPAWN_AGENT runs this (split on spaces) with --id ID --profile PROFILE --socket PATH appended.
     std::string agent_command = "python3 daemon/agent_process.py";
+    std::size_t max_agent_processes = 64; // SPAWN_AGENT processes running at once
     // RELOAD module_name runs claude_modules/<name>.py's handle_output in a host process of this Python.
     bool module_host = true;
     std::string module_python = "python3";

@@ -181,12 +181,22 @@ const std::vector<Setting>& settings() {
         t.push_back(make("daemon.write_timeout", "KSID_WRITE_TIMEOUT",
                          "seconds a socket reply or event may wait for the peer to read before it is dropped",
                          KSID_FIELD(daemon.write_timeout), sec_p(0.1, day), sec_r));
+        t.push_back(make("daemon.max_offline_bytes", "KSID_MAX_OFFLINE_BYTES",
+                         "bytes of direct messages queued for one offline agent (oldest dropped first)",
+                         KSID_FIELD(daemon.max_offline_bytes), bytes_p(1024, std::size_t(1) << 34), num_r));
+        t.push_back(
+            make("daemon.max_offline_total_bytes", "KSID_MAX_OFFLINE_TOTAL_BYTES",
+                 "bytes of direct messages queued for all offline agents together (oldest dropped first)",
+                 KSID_FIELD(daemon.max_offline_total_bytes), bytes_p(1024, std::size_t(1) << 36), num_r));
         t.push_back(make("daemon.tools_off_means_none", "KSID_TOOLS_OFF_MEANS_NONE",
                          "SPAWN with enable_tools false gets no tool at all (--tools \"\"), not the CLI's defaults",
                          KSID_FIELD(daemon.tools_off_means_none), bool_p, bool_r));
         t.push_back(make("daemon.agent_command", "KSID_AGENT_COMMAND",
                          "what SPAWN_AGENT runs (split on spaces; --id, --profile, --socket appended)",
                          KSID_FIELD(daemon.agent_command), nonempty_p, str_r));
+        t.push_back(make("daemon.max_agent_processes", "KSID_MAX_AGENT_PROCESSES",
+                         "SPAWN_AGENT processes running at once (more are refused with SPAWN_AGENT_FAILED)",
+                         KSID_FIELD(daemon.max_agent_processes), uint_p(1, 100'000), num_r));
         t.push_back(make("daemon.module_host", "KSID_MODULE_HOST",
                          "RELOAD module_name runs claude_modules/<name>.py's handle_output after each turn",
                          KSID_FIELD(daemon.module_host), bool_p, bool_r));

@@ -41,14 +41,11 @@ std::string random_request_id() {
     return buf;
 }
 
-// An error response's message for the access line: it may quote the client, so no control characters
-// (a newline would forge a log line) and at most 300 bytes.
+// An error response's message for the access line, at most 300 bytes (it may quote the client: the log's
+// formatter escapes control characters, so it cannot forge a line).
 std::string log_reason(const std::string& reason) {
     if (reason.empty()) return {};
-    std::string out = " (" + reason.substr(0, 300) + ")";
-    for (auto& c : out)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    return out;
+    return " (" + reason.substr(0, 300) + ")";
 }
 
 } // namespace
@@ -65,11 +62,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     tcp::acceptor acceptor;
     struct ConnectionInfo {
         std::weak_ptr<beast::tcp_stream> stream;
-        bool busy = false; // a request is being handled
+        bool busy = false;    // a request is being handled
+        bool evicted = false; // closed by make_room(), not yet gone
     };
     std::unordered_map<std::uint64_t, ConnectionInfo> connections;
     std::uint64_t next_connection = 1;
     bool stopping = false;
+    bool eviction_logged = false; // make_room() logs once until the connections fall to half the cap
     daemon::AsyncSignal connections_changed;
 
     const config::FacadeSettings& settings() const { return context.settings(); }
@@ -191,6 +190,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
         stream->close();
         connections.erase(id);
+        if (connections.size() < settings().max_connections / 2) eviction_logged = false;
         connections_changed.notify();
     }
 
@@ -209,6 +209,26 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         co_await discard_input_before_close(stream);
     }
 
+    // At facade.max_connections: closes the oldest connection that is not handling a request (idle
+    // keep-alive, or not done sending one), so that idle connections cannot lock out /health and new
+    // clients. False when every connection is busy.
+    bool make_room() {
+        std::uint64_t oldest = 0;
+        for (const auto& [id, info] : connections)
+            if (!info.busy && !info.evicted && (oldest == 0 || id < oldest)) oldest = id;
+        if (oldest == 0) return false;
+        auto& info = connections[oldest];
+        info.evicted = true;
+        if (!eviction_logged)
+            context.deps.log->warn(
+                "{} HTTP connections are open (facade.max_connections): closing the oldest idle "
+                "ones to make room for new ones",
+                connections.size());
+        eviction_logged = true;
+        if (auto s = info.stream.lock()) s->close();
+        return true;
+    }
+
     asio::awaitable<void> accept_loop() {
         auto self = shared_from_this();
         while (!stopping) {
@@ -220,7 +240,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                 co_await t.async_wait(as_tuple(use_awaitable));
                 continue;
             }
-            if (connections.size() >= settings().max_connections) {
+            if (connections.size() >= settings().max_connections && !make_room()) {
                 boost::system::error_code ignored;
                 socket.close(ignored);
                 continue;

@@ -1,9 +1,13 @@
 #include "daemon/core/logging.hpp"
 
+#include "protocol/utf8.hpp"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 namespace ksid::daemon {
 
@@ -23,9 +27,37 @@ public:
     }
 };
 
+// The message with control characters and non-UTF-8 bytes escaped (protocol::append_escaped_controls):
+// messages carry client values (agent ids, event types, keys, names), and one must never end a line,
+// start a forged one or reach a terminal as an escape sequence. Every line goes through here.
+class EscapedMessageFlag final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        const std::string_view text(msg.payload.data(), msg.payload.size());
+        const bool plain = std::all_of(text.begin(), text.end(), [](char ch) {
+            const auto c = static_cast<unsigned char>(ch);
+            return c >= 0x20 && c < 0x7f;
+        });
+        if (plain) {
+            dest.append(text.data(), text.data() + text.size());
+            return;
+        }
+        escaped_.clear();
+        protocol::append_escaped_controls(text, escaped_);
+        dest.append(escaped_.data(), escaped_.data() + escaped_.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<EscapedMessageFlag>();
+    }
+
+private:
+    std::string escaped_;
+};
+
 std::unique_ptr<spdlog::formatter> legacy_formatter() {
     auto f = std::make_unique<spdlog::pattern_formatter>();
-    f->add_flag<PythonLevelFlag>('*').set_pattern("%Y-%m-%d %H:%M:%S,%e - %n - %* - %v");
+    f->add_flag<PythonLevelFlag>('*').add_flag<EscapedMessageFlag>('&').set_pattern(
+        "%Y-%m-%d %H:%M:%S,%e - %n - %* - %&");
     return f;
 }
 

@@ -215,6 +215,16 @@ CommandOutcome AgentCommands::spawn_agent(const protocol::LegacyRequest& request
     const std::string agent_id = protocol::python_truthy(requested_id)
                                      ? std::string(requested_id.get_string())
                                      : composition + "_" + short_process_id();
+    if (supervisor_.full()) {
+        // Each agent holds a process and its pipes (300 agents held 912 fds): refused before they run out.
+        log_->warn("SPAWN_AGENT {}: {} agent processes are running (daemon.max_agent_processes); refused",
+                   agent_id, supervisor_.running());
+        return CommandOutcome::failure(
+            "SPAWN_AGENT_FAILED", "Failed to spawn agent with composition " + composition + ": " +
+                                      std::to_string(supervisor_.running()) +
+                                      " agent processes are running, the most daemon.max_agent_processes "
+                                      "allows; try again when one has exited");
+    }
     auto process_id = supervisor_.start(agent_id, profile);
     if (!process_id)
         return CommandOutcome::failure("SPAWN_AGENT_FAILED",

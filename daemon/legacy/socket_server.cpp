@@ -56,7 +56,7 @@ asio::awaitable<void> SocketServer::accept_loop() {
             co_await t.async_wait(as_tuple(use_awaitable));
             continue;
         }
-        if (connections_.size() >= max_connections_) {
+        if (connections_.size() >= max_connections_ && !make_room()) {
             log_->warn("Refusing a connection: {} connections are open (daemon.max_connections)",
                        connections_.size());
             boost::system::error_code ignored;
@@ -71,6 +71,28 @@ asio::awaitable<void> SocketServer::accept_loop() {
     }
 }
 
+bool SocketServer::make_room() {
+    // At the cap, the connection that has waited longest without sending a line goes, so that idle
+    // connections cannot lock out a client that has something to say (a HEALTH_CHECK, a SPAWN). Clients
+    // send their line right after connecting; agents' persistent connections are never chosen.
+    std::shared_ptr<Connection> oldest;
+    for (auto& [id, weak] : connections_) {
+        auto c = weak.lock();
+        if (c && !c->closed() && !c->first_line_done() &&
+            (!oldest || c->accepted_at() < oldest->accepted_at()))
+            oldest = std::move(c);
+    }
+    if (!oldest) return false;
+    if (!evicting_logged_)
+        log_->warn(
+            "{} connections are open (daemon.max_connections): closing the oldest ones that sent nothing "
+            "to make room for new ones",
+            connections_.size());
+    evicting_logged_ = true;
+    oldest->close();
+    return true;
+}
+
 asio::awaitable<void> SocketServer::serve(std::shared_ptr<Connection> connection) {
     const auto id = connection->id();
     try {
@@ -81,6 +103,7 @@ asio::awaitable<void> SocketServer::serve(std::shared_ptr<Connection> connection
     connection->close();
     if (on_closed_) on_closed_(*connection);
     connections_.erase(id);
+    if (connections_.size() < max_connections_ / 2) evicting_logged_ = false;
     if (connections_changed_) connections_changed_->notify();
 }
 

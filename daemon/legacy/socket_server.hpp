@@ -51,6 +51,8 @@ public:
 
 private:
     asio::awaitable<void> serve(std::shared_ptr<Connection> connection);
+    // At max_connections: closes the oldest connection that has sent no line yet; false if there is none.
+    bool make_room();
 
     asio::local::stream_protocol::acceptor acceptor_;
     ConnectionSettings settings_;
@@ -64,6 +66,7 @@ private:
     std::function<void(Connection&)> on_closed_;
     std::chrono::milliseconds first_line_timeout_;
     std::unique_ptr<AsyncSignal> sweeper_wakeup_;
+    bool evicting_logged_ = false; // make_room() logs once until the connections fall to half the cap
 };
 
 } // namespace ksid::daemon

@@ -82,6 +82,7 @@ public:
         if (pidfd < 0) { // cannot happen on Linux >= 5.3; never leave the child behind
             ::kill(-pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
+            child_reaped(pid);
             outcome_.status = ChildOutcome::Status::spawn_failed;
             outcome_.spawn_errno = errno;
             co_return std::move(outcome_);
@@ -179,6 +180,7 @@ private:
                         WEXITED) != 0 &&
                errno == EINTR) {
         }
+        child_reaped(pid_);
         boost::system::error_code ignored;
         pidfd_.close(ignored);
         if (stopping_) {

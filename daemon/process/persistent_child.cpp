@@ -43,6 +43,7 @@ PersistentChild::~PersistentChild() {
     if (pid_ > 0 && !exited_) { // never leave a child behind (the supervisor holds us while it runs)
         ::kill(-pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
+        child_reaped(pid_);
     }
 }
 
@@ -66,6 +67,7 @@ std::shared_ptr<PersistentChild> PersistentChild::start(asio::any_io_executor ex
         error = errno;
         ::kill(-pid, SIGKILL);
         ::waitpid(pid, nullptr, 0);
+        child_reaped(pid);
         return nullptr;
     }
     auto child = std::make_shared<PersistentChild>(Private{}, executor, spec.stderr_tail_bytes);
@@ -174,6 +176,7 @@ asio::awaitable<void> PersistentChild::watch_exit() {
                     &info, WEXITED) != 0 &&
            errno == EINTR) {
     }
+    child_reaped(pid_);
     returncode_ = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
     exited_ = true;
     boost::system::error_code ignored;

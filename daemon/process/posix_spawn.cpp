@@ -1,6 +1,7 @@
 #include "daemon/process/posix_spawn.hpp"
 
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -9,6 +10,20 @@
 extern char** environ;
 
 namespace ksid::daemon {
+
+OwnChildren& own_children() {
+    static OwnChildren children;
+    return children;
+}
+
+void child_reaped(pid_t pid) {
+    auto& own = own_children();
+    auto it = own.spawn_id_of.find(pid);
+    if (it == own.spawn_id_of.end()) return;
+    own.live_spawn_ids.erase(it->second);
+    own.spawn_id_of.erase(it);
+    if (own.on_reaped) own.on_reaped();
+}
 
 void Fd::reset() {
     if (fd >= 0) ::close(fd);
@@ -44,9 +59,21 @@ int spawn_in_own_group(const std::vector<std::string>& args, const std::string& 
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    const int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), environ);
+    auto& own = own_children();
+    const std::uint64_t spawn_id = own.next_spawn_id++;
+    const std::string marker = "KSID_SPAWN_ID=" + std::to_string(spawn_id);
+    std::vector<char*> envp;
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "KSID_SPAWN_ID=", 14) != 0) envp.push_back(*e);
+    envp.push_back(const_cast<char*>(marker.c_str()));
+    envp.push_back(nullptr);
+    const int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
+    if (rc == 0) {
+        own.spawn_id_of[pid] = spawn_id;
+        own.live_spawn_ids.insert(spawn_id);
+    }
     return rc;
 }
 

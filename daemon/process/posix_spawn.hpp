@@ -2,12 +2,30 @@
 // The pieces every child of ksid is started with (design "Children"): close-on-exec pipes, and posix_spawn
 // of an argv vector (no shell) in its own process group, with pipes on 0/1/2, every other descriptor
 // closed, default signal dispositions and an empty signal mask.
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <sys/types.h>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 namespace ksid::daemon {
+
+// ksid's own children (the event loop's thread only). Every child started by spawn_in_own_group is
+// listed until it is reaped, with its spawn id; the child and everything it starts carry that id in
+// KSID_SPAWN_ID=<id> in their environment, so the orphan reaper (orphan_reaper.hpp) can tell which run a
+// process that escaped the run's process group (setsid) belongs to, and whether that run has ended.
+struct OwnChildren {
+    std::unordered_map<pid_t, std::uint64_t> spawn_id_of; // live (not yet reaped) children
+    std::unordered_set<std::uint64_t> live_spawn_ids;
+    std::uint64_t next_spawn_id = 1;
+    std::function<void()> on_reaped; // after one was reaped: the orphan reaper looks for what it left
+};
+OwnChildren& own_children();
+// Call right after waitpid/waitid reaped `pid` (a child spawn_in_own_group started).
+void child_reaped(pid_t pid);
 
 // An owned file descriptor.
 struct Fd {
@@ -32,7 +50,7 @@ struct Pipe {
 // pipe2(O_CLOEXEC); false with errno set on failure.
 bool make_pipe(Pipe& p);
 
-// 0 on success (pid set), else the errno posix_spawn reported.
+// 0 on success (pid set, and listed in own_children()), else the errno posix_spawn reported.
 int spawn_in_own_group(const std::vector<std::string>& argv, const std::string& cwd, int in_fd, int out_fd,
                        int err_fd, pid_t& pid);
 

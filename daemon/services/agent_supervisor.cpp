@@ -18,7 +18,7 @@ AgentSupervisor::AgentSupervisor(asio::any_io_executor executor, const config::C
       all_exited_(std::make_unique<AsyncSignal>(executor)) {}
 
 std::optional<std::string> AgentSupervisor::start(const std::string& agent_id, const std::string& profile) {
-    if (stopping_) return std::nullopt;
+    if (stopping_ || full()) return std::nullopt;
     ChildSpec spec;
     std::istringstream words(config_.daemon.agent_command);
     for (std::string w; words >> w;) spec.argv.push_back(w);

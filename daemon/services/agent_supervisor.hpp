@@ -22,8 +22,12 @@ public:
     AgentSupervisor(asio::any_io_executor executor, const config::Config& config, EventSink& events,
                     std::shared_ptr<spdlog::logger> log);
 
-    // Starts the agent command; the process id, or nullopt when it cannot be started.
+    // Starts the agent command; the process id, or nullopt when it cannot be started (or full()).
     std::optional<std::string> start(const std::string& agent_id, const std::string& profile);
+
+    // Agent processes running now, and whether that is daemon.max_agent_processes (start() would be refused).
+    std::size_t running() const { return agents_.size(); }
+    bool full() const { return agents_.size() >= config_.daemon.max_agent_processes; }
 
     // GET_PROCESSES entries: {process_id: {agent_id, model: null, started_at, session_id: null, type, ...}}.
     void add_process_entries(boost::json::object& table) const;

@@ -37,11 +37,18 @@ void MessageBus::flush_offline(const std::string& agent_id) {
     auto ep = endpoints_.find(agent_id);
     if (it == offline_.end() || ep == endpoints_.end()) return;
     auto& queue = it->second;
-    while (!queue.empty()) {
-        if (!ep->second->deliver(queue.front())) break; // the rest stays queued
+    if (queue.dropped > 0)
+        log_->warn("Offline queue of {}: {} oldest messages were dropped while it was offline", agent_id,
+                   queue.dropped);
+    queue.dropped = 0;
+    offline_total_logged_ = false;
+    offline_refusal_logged_ = false;
+    while (!queue.lines.empty()) {
+        if (!ep->second->deliver(queue.lines.front())) break; // the rest stays queued
+        offline_bytes_ -= queue.lines.front()->size();
         queue.pop_front();
     }
-    if (queue.empty()) {
+    if (queue.lines.empty()) {
         offline_.erase(it);
         erase_value(offline_order_, agent_id);
     }
@@ -94,20 +101,67 @@ json::object MessageBus::build_message(const json::value& from, std::string_view
 }
 
 void MessageBus::enqueue_offline(const std::string& agent_id, std::shared_ptr<const std::string> line) {
+    if (line->size() > limits_.offline_bytes_per_agent) {
+        if (!offline_refusal_logged_)
+            log_->warn("A {}-byte message for {} is over daemon.max_offline_bytes ({}); not queued (such "
+                       "messages are logged once until a queue is flushed)",
+                       line->size(), agent_id, limits_.offline_bytes_per_agent);
+        offline_refusal_logged_ = true;
+        return;
+    }
     auto it = offline_.find(agent_id);
     if (it == offline_.end()) {
         if (offline_.size() >= limits_.offline_agents) {
-            log_->warn("Offline queues are full ({} agents); dropping a message for {}", offline_.size(), agent_id);
+            if (!offline_refusal_logged_)
+                log_->warn("Offline queues are full ({} agents); dropping a message for {} (such messages are "
+                           "logged once until a queue is flushed)",
+                           offline_.size(), agent_id);
+            offline_refusal_logged_ = true;
             return;
         }
-        it = offline_.emplace(agent_id, std::deque<std::shared_ptr<const std::string>>{}).first;
+        it = offline_.emplace(agent_id, OfflineQueue{}).first;
         offline_order_.push_back(agent_id);
     }
-    if (it->second.size() >= limits_.offline_per_agent) {
-        it->second.pop_front();
-        log_->warn("Offline queue of {} is full ({}); dropped its oldest message", agent_id, limits_.offline_per_agent);
+    auto& queue = it->second;
+    const std::size_t before = queue.dropped;
+    while (!queue.lines.empty() && (queue.lines.size() >= limits_.offline_per_agent ||
+                                    queue.bytes + line->size() > limits_.offline_bytes_per_agent)) {
+        offline_bytes_ -= queue.lines.front()->size();
+        queue.pop_front();
+        ++queue.dropped;
     }
-    it->second.push_back(std::move(line));
+    if (before == 0 && queue.dropped > 0) // once per burst: the next line is at flush_offline()
+        log_->warn(
+            "Offline queue of {} is full ({} messages, {} bytes at most); dropping its oldest messages",
+            agent_id, limits_.offline_per_agent, limits_.offline_bytes_per_agent);
+    queue.bytes += line->size();
+    offline_bytes_ += line->size();
+    queue.lines.push_back(std::move(line));
+    if (offline_bytes_ > limits_.offline_total_bytes)
+        drop_oldest_offline(offline_bytes_ - limits_.offline_total_bytes);
+}
+
+void MessageBus::drop_oldest_offline(std::size_t room) {
+    if (!offline_total_logged_)
+        log_->warn("Offline queues hold over {} bytes (daemon.max_offline_total_bytes); dropping the oldest "
+                   "queued messages",
+                   limits_.offline_total_bytes);
+    offline_total_logged_ = true;
+    std::size_t freed = 0;
+    // The queue that was started first holds the oldest messages; the one just appended to is last to go.
+    while (freed < room && !offline_order_.empty()) {
+        const std::string id = offline_order_.front();
+        auto& queue = offline_.at(id);
+        while (freed < room && !queue.lines.empty()) {
+            freed += queue.lines.front()->size();
+            queue.pop_front();
+            ++queue.dropped;
+        }
+        if (!queue.lines.empty()) break;
+        offline_.erase(id);
+        offline_order_.erase(offline_order_.begin());
+    }
+    offline_bytes_ -= freed;
 }
 
 json::object MessageBus::route_direct(const json::object& message, std::shared_ptr<const std::string> line) {
@@ -187,7 +241,8 @@ json::object MessageBus::stats() const {
         subscriptions[type] = std::move(ids);
     }
     json::object offline;
-    for (const auto& id : offline_order_) offline[id] = offline_.at(id).size();
+    for (const auto& id : offline_order_)
+        offline[id] = offline_.at(id).lines.size();
     return {{"connected_agents", std::move(connected)},
             {"subscriptions", std::move(subscriptions)},
             {"offline_queues", std::move(offline)},

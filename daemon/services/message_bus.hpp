@@ -27,14 +27,21 @@ public:
 };
 
 struct BusLimits {
-    std::size_t history = 1000;            // the legacy in-memory history
-    std::size_t offline_per_agent = 1000;  // queued direct messages per agent (oldest dropped first)
-    std::size_t offline_agents = 10000;    // agents with a queue
+    std::size_t history = 1000;                     // the legacy in-memory history
+    std::size_t offline_per_agent = 1000;           // queued direct messages per agent (oldest dropped first)
+    std::size_t offline_bytes_per_agent = 4u << 20; // ... and their bytes (daemon.max_offline_bytes)
+    std::size_t offline_agents = 10000;             // agents with a queue
+    std::size_t offline_total_bytes = 256u << 20;   // all queues together (daemon.max_offline_total_bytes)
 };
 
 class MessageBus final : public EventSink {
 public:
     MessageBus(std::string log_path, BusLimits limits, std::shared_ptr<spdlog::logger> log);
+    // SIGHUP: the offline queues' byte bounds for messages queued from now on.
+    void set_offline_bytes(std::size_t per_agent, std::size_t total) {
+        limits_.offline_bytes_per_agent = per_agent;
+        limits_.offline_total_bytes = total;
+    }
 
     // AGENT_CONNECTION connect: binds the agent id to the endpoint (replacing an earlier one). Queued direct
     // messages are then written to it by flush_offline(), after the reply.
@@ -53,7 +60,8 @@ public:
                                 const boost::json::object& payload);
 
     // Daemon-originated events (PROCESS_COMPLETE, AGENT_TERMINATED) route like PUBLISH.
-    void publish_event(std::string_view event_type, std::string_view from, boost::json::object payload) override;
+    void publish_event(std::string_view event_type, std::string_view from,
+                       boost::json::object payload) override;
 
     boost::json::object stats() const; // MESSAGE_BUS_STATS
     bool connected(const std::string& agent_id) const { return endpoints_.contains(agent_id); }
@@ -66,18 +74,32 @@ private:
 
     boost::json::object build_message(const boost::json::value& from, std::string_view event_type,
                                       const boost::json::object& payload) const;
-    boost::json::object route_direct(const boost::json::object& message, std::shared_ptr<const std::string> line);
+    boost::json::object route_direct(const boost::json::object& message,
+                                     std::shared_ptr<const std::string> line);
     void enqueue_offline(const std::string& agent_id, std::shared_ptr<const std::string> line);
+    void drop_oldest_offline(std::size_t room); // frees queued bytes, earliest queue first
 
     AppendLog log_file_;
     BusLimits limits_;
     std::shared_ptr<spdlog::logger> log_;
     std::unordered_map<std::string, std::shared_ptr<BusEndpoint>> endpoints_;
-    std::vector<std::string> endpoint_order_; // connected_agents in connection order
+    std::vector<std::string> endpoint_order_;                      // connected_agents in connection order
     std::map<std::string, std::vector<Subscriber>> subscriptions_; // every type ever subscribed stays
     std::vector<std::string> subscription_order_;
-    std::unordered_map<std::string, std::deque<std::shared_ptr<const std::string>>> offline_;
+    struct OfflineQueue {
+        std::deque<std::shared_ptr<const std::string>> lines;
+        std::size_t bytes = 0;
+        std::size_t dropped = 0; // since the queue was last flushed: logged once when dropping starts
+        void pop_front() {
+            bytes -= lines.front()->size();
+            lines.pop_front();
+        }
+    };
+    std::unordered_map<std::string, OfflineQueue> offline_;
     std::vector<std::string> offline_order_;
+    std::size_t offline_bytes_ = 0;       // all queues together
+    bool offline_total_logged_ = false;   // the total bound was logged since the last flush
+    bool offline_refusal_logged_ = false; // a message that could not be queued was, since the last flush
     std::deque<std::shared_ptr<const std::string>> history_;
 };
 

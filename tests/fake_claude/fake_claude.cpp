@@ -219,6 +219,34 @@ int main(int argc, char** argv) {
             _exit(0);
         }
     }
+    if (has(prompt, "setsid-grandchild")) {
+        // A tool that daemonises: a grandchild in a session of its own (out of our process group), which
+        // starts a child of its own; both pids go to setsid_grandchild.pid in the working directory.
+        if (::fork() == 0) {
+            ::setsid();
+            const int null = ::open("/dev/null", O_RDWR);
+            for (int fd = 0; fd < 3; ++fd)
+                ::dup2(null, fd);
+            const pid_t child = ::fork();
+            if (child == 0) {
+                ::sleep(60);
+                _exit(0);
+            }
+            const std::string pids = std::to_string(::getpid()) + " " + std::to_string(child) + "\n";
+            const int f = ::open("setsid_grandchild.pid.tmp", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            write_all(f, pids);
+            ::close(f);
+            ::rename("setsid_grandchild.pid.tmp", "setsid_grandchild.pid");
+            ::sleep(60);
+            _exit(0);
+        }
+        while (::access("setsid_grandchild.pid", F_OK) != 0) // the run ends once the escape is complete
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (has(prompt, "linger=")) { // like sleep=, after the modes above
+        const auto pos = prompt.find("FAKE:linger=") + 12;
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(prompt.c_str() + pos)));
+    }
     if (has(prompt, "crash")) {
         write_all(2, "fake claude: simulated crash\n");
         return 3;

@@ -4,6 +4,7 @@ Standard library only, like KSI's own clients. KSID_BIN names the binary (CTest 
 """
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -46,7 +47,7 @@ def open_fds(pid):
 class Ksid:
     """One ksid process in its own working directory."""
 
-    def __init__(self, workdir=None, args=(), env=None, config=None, fake_claude=True):
+    def __init__(self, workdir=None, args=(), env=None, config=None, fake_claude=True, fd_limit=None):
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="ksid-test-")
         self.args = list(args)
@@ -67,6 +68,7 @@ class Ksid:
             with open(path, "w") as f:
                 f.write(config)
             self.args = ["--config", path] + self.args
+        self.fd_limit = fd_limit  # (soft, hard) RLIMIT_NOFILE for ksid, as `ulimit -n` would set it
         self.proc = None
         self.stderr_path = os.path.join(self.dir, "ksid-stderr.log")
 
@@ -82,9 +84,12 @@ class Ksid:
     def start(self, wait=True, launcher=(), pass_fds=()):
         """launcher: argv put before ksid's (a program that execs the rest, as test_systemd's does)."""
         self.stderr_file = open(self.stderr_path, "ab")
+        limit = self.fd_limit
         self.proc = subprocess.Popen(list(launcher) + [KSID_BIN] + self.args, cwd=self.dir, env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr_file, pass_fds=pass_fds)
+                                     stderr=self.stderr_file, pass_fds=pass_fds,
+                                     preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit))
+                                     if limit else None)
         if wait:
             self.wait_healthy()
         return self

@@ -222,6 +222,40 @@ class StalledReader(KsidTestCase):
         reader.close()
 
 
+class OfflineQueueBytes(KsidTestCase):
+    """Offline queues are bounded in bytes, per agent and for all agents, not only by count (60 KB messages
+    used to grow the daemon by 1.1 GB in 19 s)."""
+    ksid_config = "daemon:\n  max_offline_bytes: 256KiB\n  max_offline_total_bytes: 1MiB\n"
+
+    def publish(self, to, n, size=60000):
+        return self.ksid.request(cmd("PUBLISH", from_agent="B", event_type="DIRECT_MESSAGE",
+                                     payload={"to": to, "n": n, "pad": "x" * size}))
+
+    def test_queues_keep_their_newest_messages_within_the_byte_bounds(self):
+        for n in range(100):  # 6 MB for one agent: only the newest 4 (~240 KB) fit its 256 KiB
+            self.assertEqual(self.publish("OFF", n)["result"]["status"], "queued")
+        self.assertEqual(self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]["offline_queues"], {"OFF": 4})
+        for agent in range(10):  # 10 more agents with 4 each: the total bound (1 MiB) drops the oldest queues
+            for n in range(4):
+                self.publish(f"A{agent}", n)
+        queues = self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]["offline_queues"]
+        self.assertLessEqual(sum(queues.values()), 1048576 // 60000)
+        self.assertNotIn("OFF", queues)  # the oldest went first
+        self.assertEqual(queues["A9"], 4)  # the newest stayed
+        with open(self.ksid.path("logs", "daemon.log")) as f:
+            log = f.read()
+        self.assertEqual(log.count("Offline queue of OFF is full"), 1, log)  # once per burst, not per message
+        self.assertEqual(log.count("daemon.max_offline_total_bytes"), 1, log)
+        a9 = Agent(self.ksid, "A9")
+        self.assertEqual([a9.next()["n"] for _ in range(4)], [0, 1, 2, 3])  # in order, whole
+        self.ksid.request(cmd("AGENT_CONNECTION", action="disconnect", agent_id="A9"))
+        for n in range(10):  # a new burst after a flush is logged again, once
+            self.publish("A9", n)
+        with open(self.ksid.path("logs", "daemon.log")) as f:
+            self.assertEqual(f.read().count("Offline queue of A9 is full"), 1)
+        a9.close()
+
+
 class SpawnAgent(KsidTestCase):
     ksid_env = {"KSID_AGENT_COMMAND": f"{sys.executable} {AGENT_SCRIPT}"}
 
@@ -276,6 +310,51 @@ class SpawnAgent(KsidTestCase):
         while not self.ksid.processes_with_marker() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertTrue(self.ksid.processes_with_marker())  # tearDown checks they are gone after SIGTERM
+
+
+class OversizedOfflineMessages(KsidTestCase):
+    ksid_config = "daemon:\n  max_offline_bytes: 1KiB\n"
+
+    def test_a_message_larger_than_a_queue_is_not_queued_and_logged_once(self):
+        for n in range(5):
+            r = self.ksid.request(cmd("PUBLISH", from_agent="B", event_type="DIRECT_MESSAGE",
+                                      payload={"to": f"OFF{n}", "pad": "x" * 2000}))
+            self.assertEqual(r["result"]["status"], "queued")  # the legacy reply; the queue cannot take it
+        self.assertEqual(self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]["offline_queues"], {})
+        with open(self.ksid.path("logs", "daemon.log")) as f:
+            self.assertEqual(f.read().count("is over daemon.max_offline_bytes (1024); not queued"), 1)
+
+
+class AgentProcessCap(KsidTestCase):
+    """SPAWN_AGENT is bounded (300 agents held 912 fds): past daemon.max_agent_processes a clear error."""
+    ksid_env = {"KSID_AGENT_COMMAND": f"{sys.executable} {AGENT_SCRIPT}", "KSID_MAX_AGENT_PROCESSES": "2"}
+
+    def spawn(self, agent_id):
+        return self.ksid.request(cmd("SPAWN_AGENT", profile_name="p", task="x", agent_id=agent_id))
+
+    def processes(self):
+        return self.ksid.request(cmd("GET_PROCESSES"))["result"]["processes"]
+
+    def test_spawn_agent_is_refused_at_the_cap_and_allowed_again_when_one_exits(self):
+        self.assertEqual(self.spawn("a1")["result"]["status"], "spawned")
+        self.assertEqual(self.spawn("a2")["result"]["status"], "spawned")
+        r = self.spawn("a3")
+        self.assertEqual((r["status"], r["error"]["code"]), ("error", "SPAWN_AGENT_FAILED"))
+        self.assertIn("2 agent processes are running, the most daemon.max_agent_processes allows",
+                      r["error"]["message"])
+        self.assertEqual(len(self.processes()), 2)
+        self.assertNotIn("a3", self.ksid.request(cmd("GET_AGENTS"))["result"]["agents"])
+        deadline = time.monotonic() + 10
+        while "a1" not in self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]["subscriptions"].get(
+                "DIRECT_MESSAGE", []) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.ksid.request(cmd("PUBLISH", from_agent="t", event_type="DIRECT_MESSAGE",
+                              payload={"to": "a1", "content": "[END]"}))
+        while len(self.processes()) == 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.spawn("a3")["result"]["status"], "spawned")
+        with open(self.ksid.path("logs", "daemon.log")) as f:
+            self.assertIn("SPAWN_AGENT a3: 2 agent processes are running (daemon.max_agent_processes)", f.read())
 
 
 class MissingAgentCommand(KsidTestCase):

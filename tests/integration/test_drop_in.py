@@ -36,6 +36,7 @@ class DropIn(unittest.TestCase):
         with open(os.path.join(self.ksi, "sockets", "claude_daemon.pid")) as f:
             pid = int(f.read())
         self.assertIn(f"running (PID {pid})", self.control("status").stdout)
+        self.assert_found_as_daemon_py(pid, ["daemon.py"])  # as daemon_control.sh started `python3 daemon.py`
         r = self.control("health")
         self.assertEqual(r.returncode, 0)
         self.assertIn("ksid is healthy", r.stdout)
@@ -68,6 +69,13 @@ class DropIn(unittest.TestCase):
         s.close()
         self.assertEqual(reply["result"]["status"], "healthy")
 
+    def assert_found_as_daemon_py(self, pid, argv):
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            self.assertEqual(f.read().split(b"\0")[:-1], [a.encode() for a in argv])
+        self.assertEqual(os.path.realpath(f"/proc/{pid}/exe"), os.path.realpath(KSID_BIN))
+        found = subprocess.run(["pgrep", "-f", "daemon.py"], capture_output=True, text=True).stdout.split()
+        self.assertIn(str(pid), found)
+
     def test_daemon_py_launcher_starts_ksid_with_the_same_arguments(self):
         with open(os.path.join(self.ksi, "daemon.py"), "w") as f:
             f.write("print('the legacy python daemon')\n")
@@ -93,6 +101,8 @@ class DropIn(unittest.TestCase):
             s.close()
             with open(os.path.join(self.ksi, "sockets", "claude_daemon.pid")) as f:
                 self.assertEqual(int(f.read()), proc.pid)  # exec: same process, so the PID file is right
+            # Its command line still names daemon.py (KSI's monitor_autonomous.py runs `pgrep -f daemon.py`)
+            self.assert_found_as_daemon_py(proc.pid, ["daemon.py", "--socket", "sockets/launched.sock"])
         finally:
             proc.terminate()
             self.assertEqual(proc.wait(10), 0)

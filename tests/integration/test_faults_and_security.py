@@ -154,6 +154,7 @@ class FullDisk(KsidTestCase):
 
 class SecurityChecklist(KsidTestCase):
     ksid_env = {"KSID_API_SHIM_API_KEY": "upstream-key-SECRET-123"}
+    ksid_config = "daemon:\n  max_offline_bytes: 4KiB\n"
 
     def test_path_traversal_is_refused(self):
         for key in ("../escape", "/etc/passwd", "a/../../b", ".."):
@@ -221,6 +222,30 @@ class SecurityChecklist(KsidTestCase):
         with open(self.ksid.path("logs", "daemon.log")) as f:
             self.assertNotIn("SECRET", f.read())
         self.assertNotIn("SECRET", self.ksid.stderr())
+
+    def test_client_values_cannot_forge_log_lines_or_send_terminal_escapes(self):
+        forged = "2026-01-01 00:00:00,000 - daemon - CRITICAL - forged"
+        evil = "mod\n" + forged + "\r\x1b[31m\x1b]0;title\x07\u009b31m"
+        r = self.ksid.request(cmd("RELOAD", module_name=evil))
+        self.assertEqual(r["result"]["module"], evil)  # the reply keeps the value as sent
+        self.ksid.request(cmd("RELOAD", module_name={"k\n" + forged: "\x1b[2J"}))
+        # A message target that is logged when its offline queue overflows
+        self.ksid.request(cmd("PUBLISH", from_agent="a", event_type="DIRECT_MESSAGE",
+                              payload={"to": "t\n" + forged + "\x1b[31m", "body": "x" * 2048}))
+        for _ in range(3):
+            self.ksid.request(cmd("PUBLISH", from_agent="a", event_type="DIRECT_MESSAGE",
+                                  payload={"to": "t\n" + forged + "\x1b[31m", "body": "x" * 2048}))
+        self.health()
+        with open(self.ksid.path("logs", "daemon.log"), "rb") as f:
+            log = f.read()
+        for text in (log, self.ksid.stderr().encode()):
+            for byte in [b for b in range(32) if b != 10] + [0x7f]:
+                self.assertNotIn(bytes([byte]), text, f"raw control byte {byte:#x} in the log")
+            self.assertNotIn("\u009b".encode(), text)
+            for line in text.decode().splitlines():
+                self.assertFalse(line.startswith("2026-01-01 00:00:00,000"), "a forged line: " + line)
+        self.assertIn(b"RELOAD mod\\n" + forged.encode() + b"\\r\\x1b[31m\\x1b]0;title\\x07\\u009b31m", log)
+        self.assertIn(b"Offline queue of t\\n" + forged.encode() + b"\\x1b[31m", log)
 
 
 if __name__ == "__main__":

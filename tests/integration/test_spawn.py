@@ -140,6 +140,37 @@ class SyncSpawn(KsidTestCase):
         self.assertLess(time.monotonic() - start, 5)
         self.assertTrue(wait_for(lambda: self.ksid.processes_with_marker() == [], 5), "grandchild left running")
 
+    def test_a_grandchild_that_calls_setsid_does_not_outlive_its_run(self):
+        # It leaves the run's process group and session (a daemonising tool) and starts a child of its
+        # own; ksid, a child subreaper, inherits it when the run ends and kills it and its child.
+        out = self.ksid.request(spawn(prompt="FAKE:setsid-grandchild"), timeout=30)["result"]
+        self.assertIn("result", out)
+        with open(self.ksid.path("setsid_grandchild.pid")) as f:
+            pids = [int(p) for p in f.read().split()]
+
+        def gone(pid):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return False  # running, or a zombie ksid has not reaped
+            except OSError:
+                return True  # not even a zombie: reaped
+        self.assertTrue(wait_for(lambda: all(gone(p) for p in pids), 5), f"escaped processes left: {pids}")
+        self.assertEqual(self.ksid.processes_with_marker(), [])
+        self.assertEqual(self.ksid.zombie_children(), [])
+        with open(self.ksid.path("logs", "daemon.log")) as f:
+            self.assertIn("left behind by finished runs outside their process group", f.read())
+        # A run that is still going keeps what it started, even outside its group, while other runs end.
+        os.unlink(self.ksid.path("setsid_grandchild.pid"))
+        r = self.ksid.request(spawn(prompt="FAKE:setsid-grandchild FAKE:linger=2500", mode="async", agent_id="a"))
+        self.assertEqual(r["status"], "success")
+        self.assertTrue(wait_for(lambda: os.path.exists(self.ksid.path("setsid_grandchild.pid")), 5))
+        with open(self.ksid.path("setsid_grandchild.pid")) as f:
+            pids = [int(p) for p in f.read().split()]
+        self.ksid.request(spawn(prompt="another run ends"), timeout=30)
+        time.sleep(1.3)  # past the sweeps after that run's end
+        self.assertFalse(any(gone(p) for p in pids), "killed while its run was still going")
+        self.assertTrue(wait_for(lambda: all(gone(p) for p in pids), 8), f"escaped processes left: {pids}")
+
     def test_parameter_errors(self):
         r = self.ksid.request({"command": "SPAWN", "version": "2.0", "parameters": {"prompt": "x"}})
         self.assertEqual(r["error"]["code"], "INVALID_MODE")

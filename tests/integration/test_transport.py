@@ -1,12 +1,13 @@
 """The legacy socket transport (spec §3): framing, one-shot and persistent connections, malformed input."""
 import json
 import re
+import resource
 import socket
 import threading
 import time
 import unittest
 
-from ksid_harness import SANITIZED, KsidTestCase, open_fds, read_all, read_line, rss_kib
+from ksid_harness import SANITIZED, Ksid, KsidTestCase, free_port, open_fds, read_all, read_line, rss_kib
 
 HEALTH_REPLY = (b'{"status": "success", "command": "HEALTH_CHECK", "result": {"status": "healthy", '
                 b'"message": "HEALTHY", "uptime_info": "Daemon is running normally"}}\n')
@@ -218,8 +219,12 @@ class StalledReaders(KsidTestCase):
 
     def test_one_shot_clients_that_never_read_their_reply_are_dropped_after_the_write_timeout(self):
         self.put_value("big", 40 << 20)
+        idle_fds = open_fds(self.ksid.proc.pid)
         reply = self.ksid.exchange(get_shared("big"), timeout=60)  # read in full: the store caches the value
         self.assertEqual(len(json.loads(reply)["result"]["value"]), 40 << 20)
+        start = time.monotonic()  # that connection may still be closing on ksid's side
+        while open_fds(self.ksid.proc.pid) > idle_fds and time.monotonic() - start < 5:
+            time.sleep(0.01)
         fds = open_fds(self.ksid.proc.pid)
         before = rss_kib(self.ksid.proc.pid)
         clients = []
@@ -235,7 +240,10 @@ class StalledReaders(KsidTestCase):
             time.sleep(0.1)
         self.assertEqual(open_fds(self.ksid.proc.pid), fds, "connections that read nothing are still open")
         self.assertGreater(time.monotonic() - start, 0.5)
-        if not SANITIZED:
+        if not SANITIZED:  # the memory goes back a moment after the descriptor (2.3-29 MB seen right after it)
+            start = time.monotonic()
+            while rss_kib(self.ksid.proc.pid) - before >= 16 * 1024 and time.monotonic() - start < 2:
+                time.sleep(0.05)
             self.assertLess(rss_kib(self.ksid.proc.pid) - before, 16 * 1024)
         for s in clients:
             self.assertLess(len(read_all(s)), len(reply))  # cut off
@@ -257,6 +265,67 @@ class StalledReaders(KsidTestCase):
             elapsed = time.monotonic() - start
         self.assertEqual(len(json.loads(data)["result"]["value"]), 3 << 20)
         self.assertGreater(elapsed, 1.5)
+
+
+class FdLimits(unittest.TestCase):
+    """Under a low RLIMIT_NOFILE idle connections must not take every descriptor (1 100 of them under
+    `ulimit -n 1024` used to stop /health and HEALTH_CHECK): ksid raises the soft limit to the hard one and
+    keeps its connection caps below the descriptors, with room for children and files."""
+
+    def start(self, fd_limit):
+        port = free_port()
+        k = Ksid(env={"KSID_FACADE_ENABLED": "true", "KSID_FACADE_PORT": str(port)}, fd_limit=fd_limit)
+        self.addCleanup(k.cleanup)
+        k.start()
+        return k, port
+
+    def http_health(self, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return read_all(s).split(b"\r\n", 1)[0]
+
+    def test_the_soft_limit_is_raised_to_the_hard_one(self):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        hard = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+        if hard <= 256:
+            self.skipTest(f"the hard limit here is {hard}")
+        k, _ = self.start((256, hard))
+        with open(f"/proc/{k.proc.pid}/limits") as f:
+            line = next(l for l in f if l.startswith("Max open files"))
+        self.assertEqual(line.split()[3:5], [str(hard), str(hard)])
+        with open(k.path("logs", "daemon.log")) as f:
+            self.assertIn(f"File descriptor limit raised from 256 to {hard}", f.read())
+        self.assertEqual(k.stop(), 0)
+
+    def test_idle_connections_beyond_the_fds_leave_health_and_health_check_answering(self):
+        k, port = self.start((256, 256))
+        with open(k.path("logs", "daemon.log")) as f:
+            log = f.read()
+        m = re.search(r"daemon.max_connections 10000 → (\d+), facade.max_connections 1024 → (\d+)", log)
+        self.assertTrue(m, log)
+        self.assertLessEqual(int(m.group(1)) + int(m.group(2)), 256 - 64)
+        idle = []
+        try:
+            for _ in range(300):  # more than the descriptors: silent socket clients
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(k.socket_path)
+                idle.append(s)
+            for _ in range(150):  # and idle HTTP connections past facade.max_connections
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            time.sleep(0.5)
+            self.assertLess(open_fds(k.proc.pid), 256 - 32)
+            self.assertEqual(k.request({"command": "HEALTH_CHECK", "version": "2.0"})["status"], "success")
+            self.assertEqual(self.http_health(port), b"HTTP/1.1 200 OK")
+        finally:
+            for s in idle:
+                s.close()
+        self.assertEqual(k.request({"command": "HEALTH_CHECK", "version": "2.0"})["status"], "success")
+        with open(k.path("logs", "daemon.log")) as f:
+            log = f.read()
+        self.assertNotIn("accept failed", log)
+        self.assertEqual(log.count("closing the oldest ones that sent nothing"), 1)  # logged once, not per client
+        self.assertEqual(log.count("closing the oldest idle ones"), 1)
+        self.assertEqual(k.stop(), 0)
 
 
 class Persistent(KsidTestCase):

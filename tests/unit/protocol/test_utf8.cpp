@@ -30,3 +30,16 @@ TEST_CASE("code points are counted like Python's len()") {
     CHECK(count_code_points("caf\xc3\xa9") == 4);
     CHECK(count_code_points("\xf0\x9f\xa4\x96!") == 2);
 }
+
+TEST_CASE("escape_controls: control characters and non-UTF-8 bytes become visible escapes") {
+    CHECK(escape_controls("plain text, caf\xc3\xa9 \xe2\x82\xac") == "plain text, caf\xc3\xa9 \xe2\x82\xac");
+    CHECK(escape_controls("a\nb\rc\td") == "a\\nb\\rc\\td");
+    CHECK(escape_controls("\x1b[31mred\x1b[0m") == "\\x1b[31mred\\x1b[0m");
+    CHECK(escape_controls(std::string("nul\0del\x7f", 8)) == "nul\\x00del\\x7f");
+    CHECK(escape_controls("csi\xc2\x9b"
+                          "31m") == "csi\\u009b31m"); // C1 control as UTF-8
+    CHECK(escape_controls("raw\x9b"
+                          "31m \xff") == "raw\\x9b31m \\xff"); // bytes that are not UTF-8
+    CHECK(escape_controls("cut\xe2\x82") == "cut\\xe2\\x82");
+    CHECK(escape_controls("\xc2\xa0nbsp") == "\xc2\xa0nbsp"); // U+00A0 is printable
+}
