@@ -244,7 +244,7 @@ class SecurityChecklist(KsidTestCase):
             self.assertNotIn("\u009b".encode(), text)
             for line in text.decode().splitlines():
                 self.assertFalse(line.startswith("2026-01-01 00:00:00,000"), "a forged line: " + line)
-        self.assertIn(b"RELOAD mod\\n" + forged.encode() + b"\\r\\x1b[31m\\x1b]0;title\\x07\\u009b31m", log)
+        self.assertIn(b"RELOAD: 'mod\\n" + forged.encode() + b"\\r\\x1b[31m\\x1b]0;title\\x07\\u009b31m'", log)
         self.assertIn(b"Offline queue of t\\n" + forged.encode() + b"\\x1b[31m", log)
 
 
