@@ -78,11 +78,21 @@ std::optional<std::string> read_small_file(const std::string& path, std::size_t 
 
 std::error_code read_file_limited(const std::string& path, std::size_t max_bytes, std::string& out) {
     out.clear();
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Non-blocking: opening a FIFO must not wait for a writer (that hung the event loop).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return last_error();
     std::error_code ec;
     struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uintmax_t>(st.st_size) > max_bytes) {
+    if (::fstat(fd, &st) != 0) {
+        ec = last_error();
+        ::close(fd);
+        return ec;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) { // a FIFO, socket or device: never read
+        ::close(fd);
+        return std::make_error_code(std::errc::invalid_argument);
+    }
+    if (S_ISREG(st.st_mode) && static_cast<std::uintmax_t>(st.st_size) > max_bytes) {
         ::close(fd); // too large, known without reading it
         return std::make_error_code(std::errc::file_too_large);
     }
@@ -144,10 +154,34 @@ std::size_t remove_stale_temp_files(const std::string& directory) {
     return removed;
 }
 
+namespace {
+
+// A log file opened for appending: never blocks (a FIFO without a reader would wait forever) and is only
+// used when it is a regular file. -1 with `ec` set otherwise.
+int open_for_append(const std::string& path, std::error_code& ec) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd < 0) {
+        ec = last_error();
+        return -1;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0)
+        ec = last_error();
+    else if (!S_ISREG(st.st_mode))
+        ec = std::make_error_code(std::errc::invalid_argument);
+    else
+        return fd;
+    ::close(fd);
+    return -1;
+}
+
+} // namespace
+
 std::error_code append_line(const std::string& path, std::string_view line) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return last_error();
-    std::error_code ec = write_all(fd, line);
+    std::error_code ec;
+    const int fd = open_for_append(path, ec);
+    if (fd < 0) return ec;
+    ec = write_all(fd, line);
     ::close(fd);
     return ec;
 }
@@ -188,8 +222,9 @@ std::error_code AppendLog::append(std::string_view line) {
         fd_ = -1;
     }
     if (fd_ < 0) {
-        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd_ < 0) return last_error();
+        std::error_code ec;
+        fd_ = open_for_append(path_, ec);
+        if (fd_ < 0) return ec;
     }
     return write_all(fd_, line);
 }

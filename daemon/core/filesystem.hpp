@@ -26,7 +26,8 @@ std::error_code ensure_directory(const std::string& path);
 std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes = 1 << 20);
 
 // Reads a file of at most max_bytes into `out`. Errors: no_such_file_or_directory when it is missing,
-// file_too_large when it is larger, else the errno of open/read.
+// file_too_large when it is larger, invalid_argument when it is a FIFO, socket or device (opened without
+// blocking, never read), else the errno of open/read.
 std::error_code read_file_limited(const std::string& path, std::size_t max_bytes, std::string& out);
 
 // Renames `path` to "<path>.corrupt-<UTC time>" (with "-2", "-3"... if that exists; never replacing a
@@ -38,6 +39,7 @@ std::error_code keep_aside(const std::string& path, std::string& kept_as);
 std::size_t remove_stale_temp_files(const std::string& directory);
 
 // Appends one whole line with a single write(2) (O_APPEND), as the design asks for log lines.
+// Appends to a regular file only (invalid_argument for a FIFO, socket or device); never blocks on opening.
 std::error_code append_line(const std::string& path, std::string_view line_with_newline);
 
 // An exclusive flock(2) on a directory, held while the object lives (the kernel drops it when the process

@@ -20,6 +20,8 @@ StateFileLoad load_state_file(const std::string& path, std::size_t max_bytes, St
     std::string problem;
     if (auto ec = read_file_limited(path, max_bytes, text)) {
         if (ec == std::errc::no_such_file_or_directory) return {Kind::missing, nullptr, {}, {}};
+        if (ec == std::errc::invalid_argument)
+            return {Kind::failed, nullptr, "cannot read it: not a regular file", ec};
         if (ec != std::errc::file_too_large)
             return {Kind::failed, nullptr, "cannot read it: " + ec.message(), ec};
         problem = "it is larger than " + size_text(max_bytes);

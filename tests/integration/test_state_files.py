@@ -4,6 +4,7 @@ overwritten, and names that would land on ksid's own files are refused."""
 import json
 import os
 import re
+import stat
 import time
 import unittest
 
@@ -158,6 +159,55 @@ class UnusableStateFiles(unittest.TestCase):
         self.assertIsNone(self.k.request(cmd("GET_SHARED", key="k"))["result"]["value"])
         self.assertTrue(os.path.isdir(self.k.path("shared_state", "k.json")))
         self.assertEqual(self.k.stop(), 0)
+
+
+class SpecialFiles(unittest.TestCase):
+    """A FIFO (or socket, or device) where a state file belongs never blocks the daemon: data files are opened
+    non-blocking and used only when they are regular files (a FIFO in shared_state/ used to hang the loop)."""
+
+    def setUp(self):
+        self.k = Ksid()
+        os.makedirs(self.k.path("shared_state"))
+
+    def tearDown(self):
+        try:
+            KsidTestCase.assert_no_sanitizer_report(self, self.k)
+        finally:
+            self.k.cleanup()
+
+    def test_a_fifo_as_a_shared_state_key_is_refused_at_once_and_left_alone(self):
+        fifo = self.k.path("shared_state", "pipe.json")
+        os.mkfifo(fifo)
+        self.k.start()
+        started = time.monotonic()
+        self.assertIsNone(self.k.request(cmd("GET_SHARED", key="pipe"), timeout=5)["result"]["value"])
+        r = self.k.request(cmd("SET_SHARED", key="pipe", value=1), timeout=5)
+        self.assertEqual(r["error"]["code"], "COMMAND_PROCESSING_FAILED")
+        self.assertIn("Invalid argument", r["error"]["message"])
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertEqual(self.k.request(cmd("HEALTH_CHECK"), timeout=5)["result"]["status"], "healthy")
+        self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode))  # neither replaced nor renamed
+        self.assertIn("shared_state/pipe.json: cannot read it: not a regular file", self.k.stderr())
+        self.assertEqual(self.k.stop(), 0)
+
+    def test_a_fifo_as_a_session_log_fails_that_spawn_at_once(self):
+        os.makedirs(self.k.path("claude_logs"))
+        sid = "5e551011-0000-4000-8000-000000000001"
+        os.mkfifo(self.k.path("claude_logs", sid + ".jsonl"))
+        self.k.start()
+        started = time.monotonic()
+        r = self.k.request({"command": "SPAWN", "version": "2.0", "parameters": {
+            "mode": "sync", "type": "claude", "prompt": "FAKE:session=" + sid + " hello"}}, timeout=10)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertRegex(r["result"]["error"], r"^OSError: \[Errno \d+\] .*" + sid)  # the legacy I/O failure, not a hang
+        self.assertEqual(self.k.request(cmd("HEALTH_CHECK"), timeout=5)["result"]["status"], "healthy")
+        self.assertEqual(self.k.stop(), 0)
+
+    def test_a_fifo_as_identities_stops_the_start_at_once(self):
+        os.mkfifo(self.k.path("shared_state", "identities.json"))
+        self.k.start(wait=False)
+        self.assertEqual(self.k.wait(10), 1)
+        self.assertIn("not a regular file", self.k.stderr())
 
 
 class ReservedNames(KsidTestCase):

@@ -5,6 +5,8 @@
 
 #include <memory>
 
+#include <sys/stat.h>
+
 using namespace ksid::daemon;
 using ksid::test::TempDirectory;
 
@@ -21,6 +23,18 @@ TEST_CASE("read_file_limited says why it did not read: missing, too large, or th
     CHECK(read_file_limited(dir.path.string(), 10, out) == std::errc::is_a_directory);
     CHECK_FALSE(read_small_file(dir / "f", 9).has_value());
     CHECK(read_small_file(dir / "f", 10) == "0123456789");
+}
+
+TEST_CASE("a FIFO is neither read nor appended to, and opening it never blocks") {
+    TempDirectory dir("ksid-fs");
+    const std::string fifo = dir / "pipe";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::string out;
+    CHECK(read_file_limited(fifo, 10, out) == std::errc::invalid_argument); // no writer: would have blocked
+    CHECK(append_line(fifo, "x\n")); // an error (ENXIO: no reader), never a wait
+    AppendLog log(fifo);
+    CHECK(log.append("x\n"));
+    CHECK_FALSE(append_line(dir / "regular", "x\n"));
 }
 
 TEST_CASE("keep_aside renames to .corrupt-<UTC time> and never replaces an earlier one") {
