@@ -24,7 +24,10 @@ CLAUDE = claude_bin()
 
 
 class FacadeCase(KsidTestCase):
+    """A ksid with the facade on a free port; sdk() runs one case of an SDK client script against it."""
     facade_env = {}
+    sdk_script = "openai_sdk_client.mjs"
+    sdk_base_path = "/v1"  # what the SDK's baseURL has after the host
 
     def setUp(self):
         self.port = free_port()
@@ -33,15 +36,17 @@ class FacadeCase(KsidTestCase):
         self.base = f"http://127.0.0.1:{self.port}"
 
     def sdk(self, case, api_key="no-key-needed", extra=None):
-        out = subprocess.run(["node", os.path.join(HERE, "openai_sdk_client.mjs"), case, self.base + "/v1", api_key,
-                              json.dumps(extra or {})], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(["node", os.path.join(HERE, self.sdk_script), case, self.base + self.sdk_base_path,
+                              api_key, json.dumps(extra or {})], capture_output=True, text=True, timeout=120)
         self.assertEqual(out.returncode, 0, out.stderr)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         self.assertNotIn("sdkFailure", result, result)
         return result
 
     def http(self, method, path, body=None, headers=None, timeout=30):
-        req = urllib.request.Request(self.base + path, method=method, data=body, headers=headers or {})
+        """(status, headers, body) of one request; a dict body is sent as JSON."""
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        req = urllib.request.Request(self.base + path, method=method, data=data, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, dict(r.headers), r.read()

@@ -2,17 +2,16 @@
 and the real claude CLI behind it, raw HTTP for the exact SSE framing and error shapes."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from anthropic_stub import StubServerMixin  # noqa: E402
-from ksid_harness import assert_disconnect_stops_the_run, free_port, KsidTestCase  # noqa: E402
+from ksid_harness import assert_disconnect_stops_the_run  # noqa: E402
+from test_facade import FacadeCase  # noqa: E402  (a base class: it has no tests of its own)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SDK = os.path.join(HERE, "..", "..", "build", "tools", "node_modules", "@anthropic-ai", "sdk", "package.json")
@@ -38,31 +37,9 @@ def sse_events(body):
     return out
 
 
-class AnthropicCase(KsidTestCase):
-    facade_env = {}
-
-    def setUp(self):
-        self.port = free_port()
-        self.ksid_env = dict({"KSID_FACADE_ENABLED": "true", "KSID_FACADE_PORT": str(self.port)}, **self.facade_env)
-        super().setUp()
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def sdk(self, case, api_key="no-key-needed", extra=None):
-        out = subprocess.run(["node", os.path.join(HERE, "anthropic_sdk_client.mjs"), case, self.base, api_key,
-                              json.dumps(extra or {})], capture_output=True, text=True, timeout=120)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        self.assertNotIn("sdkFailure", result, result)
-        return result
-
-    def http(self, method, path, body=None, headers=None, timeout=30):
-        data = json.dumps(body).encode() if isinstance(body, dict) else body
-        req = urllib.request.Request(self.base + path, method=method, data=data, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, dict(r.headers), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+class AnthropicCase(FacadeCase):
+    sdk_script = "anthropic_sdk_client.mjs"
+    sdk_base_path = ""  # the Anthropic SDK adds /v1 itself
 
     def messages(self, content, stream=False, **fields):
         body = dict({"model": "sonnet", "max_tokens": 256, "stream": stream,

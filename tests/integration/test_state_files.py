@@ -75,9 +75,8 @@ def kept_aside(directory, name):
     return sorted(n for n in os.listdir(directory) if re.fullmatch(pattern, n))
 
 
-class UnusableStateFiles(unittest.TestCase):
-    """A state file that exists but cannot be used is renamed aside with a warning, never overwritten; one
-    that cannot even be read stops the start-up (identities) or its key's writes (shared state)."""
+class StateDirectoryCase(unittest.TestCase):
+    """A ksid not started yet, with its shared_state/ made, so a test can put files there first."""
 
     def setUp(self):
         self.k = Ksid()
@@ -88,6 +87,11 @@ class UnusableStateFiles(unittest.TestCase):
             KsidTestCase.assert_no_sanitizer_report(self, self.k)
         finally:
             self.k.cleanup()
+
+
+class UnusableStateFiles(StateDirectoryCase):
+    """A state file that exists but cannot be used is renamed aside with a warning, never overwritten; one
+    that cannot even be read stops the start-up (identities) or its key's writes (shared state)."""
 
     def write(self, name, content):
         with open(self.k.path("shared_state", name), "w") as f:
@@ -161,19 +165,9 @@ class UnusableStateFiles(unittest.TestCase):
         self.assertEqual(self.k.stop(), 0)
 
 
-class SpecialFiles(unittest.TestCase):
+class SpecialFiles(StateDirectoryCase):
     """A FIFO (or socket, or device) where a state file belongs never blocks the daemon: data files are opened
     non-blocking and used only when they are regular files (a FIFO in shared_state/ used to hang the loop)."""
-
-    def setUp(self):
-        self.k = Ksid()
-        os.makedirs(self.k.path("shared_state"))
-
-    def tearDown(self):
-        try:
-            KsidTestCase.assert_no_sanitizer_report(self, self.k)
-        finally:
-            self.k.cleanup()
 
     def test_a_fifo_as_a_shared_state_key_is_refused_at_once_and_left_alone(self):
         fifo = self.k.path("shared_state", "pipe.json")
