@@ -27,17 +27,18 @@ long long unix_now() {
 // completion's id is the Claude session id (the original plan's way to resume).
 class ChatCompletionResponder final : public TurnResponder {
 public:
-    explicit ChatCompletionResponder(const ChatPlan& plan) : plan_(plan), created_(unix_now()) {}
+    // to_ksid: the request came through another ksid's API shim, which gets the CLI's own result object.
+    ChatCompletionResponder(const protocol::ChatRequest& chat, bool to_ksid)
+        : chat_(chat), to_ksid_(to_ksid), created_(unix_now()) {}
 
     HttpResponse error(const protocol::OpenAIError& e) const override { return error_response(e); }
 
     HttpResponse answer(const std::string& job_id, const daemon::TurnAnswer& a) const override {
         const std::string session = a.session_id.value_or("");
         auto body = protocol::chat_completion_body(session.empty() ? "chatcmpl-" + job_id : session, created_,
-                                                   plan_.chat.model, a.text,
+                                                   chat_.model, a.text,
                                                    protocol::finish_reason_for(a.stop_reason), a.usage);
-        if (!plan_.turn.hops.empty())
-            body["ksid_result"] = a.cli_result; // another ksid's API shim: its exact result
+        if (to_ksid_) body["ksid_result"] = a.cli_result; // another ksid's API shim: its exact result
         HttpResponse res;
         res.body = json::serialize(body);
         if (!session.empty()) res.set("X-Session-Id", session);
@@ -49,8 +50,7 @@ public:
     std::string stream_start(const std::string& job_id, const std::string& session) override {
         id_ = session.empty() ? "chatcmpl-" + job_id : session;
         const json::object role{{"role", "assistant"}, {"content", ""}};
-        return protocol::sse_event(
-            protocol::chat_chunk_body(id_, created_, plan_.chat.model, role, std::nullopt));
+        return protocol::sse_event(protocol::chat_chunk_body(id_, created_, chat_.model, role, std::nullopt));
     }
 
     std::string stream_event(const daemon::TurnEvent& e) override {
@@ -61,7 +61,7 @@ public:
         if (!text) return {};
         const json::object delta{{"content", *text}};
         return protocol::sse_event(
-            protocol::chat_chunk_body(id_, created_, plan_.chat.model, delta, std::nullopt));
+            protocol::chat_chunk_body(id_, created_, chat_.model, delta, std::nullopt));
     }
 
     std::string stream_keepalive() override { return std::string(protocol::sse_keepalive); }
@@ -71,19 +71,19 @@ public:
     }
 
     std::string stream_finish(const daemon::TurnAnswer& a) override {
-        json::object finish = protocol::chat_chunk_body(id_, created_, plan_.chat.model, {},
+        json::object finish = protocol::chat_chunk_body(id_, created_, chat_.model, {},
                                                         protocol::finish_reason_for(a.stop_reason));
-        if (!plan_.turn.hops.empty()) finish["ksid_result"] = a.cli_result; // another ksid's API shim
+        if (to_ksid_) finish["ksid_result"] = a.cli_result; // another ksid's API shim
         std::string out = protocol::sse_event(finish);
-        if (plan_.chat.include_usage)
-            out += protocol::sse_event(
-                protocol::chat_usage_chunk_body(id_, created_, plan_.chat.model, a.usage));
+        if (chat_.include_usage)
+            out += protocol::sse_event(protocol::chat_usage_chunk_body(id_, created_, chat_.model, a.usage));
         out += protocol::sse_done;
         return out;
     }
 
 private:
-    const ChatPlan& plan_;
+    const protocol::ChatRequest& chat_;
+    bool to_ksid_;
     long long created_;
     std::string id_;
 };
@@ -104,8 +104,8 @@ asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& c, HttpEx
     const ChatHttpRequest request{x.body(), x.header("X-Session-Id"), hops, x.request_id()};
     auto plan = plan_chat_turn(request, chat_policy_of(c));
     if (!plan) co_return error_response(plan.error());
-    ChatCompletionResponder responder(*plan);
-    HttpTurn turn{plan->turn, plan->chat.stream, plan->chat.agent_id};
+    ChatCompletionResponder responder(plan->chat, !plan->turn.hops.empty());
+    HttpTurn turn{std::move(plan->turn), plan->chat.stream, plan->chat.agent_id};
     HttpResponse res = co_await serve_turn(c, x, std::move(turn), responder);
     co_return res;
 }

@@ -90,7 +90,7 @@ asio::awaitable<HttpResponse> messages_endpoint(FacadeContext& c, HttpExchange& 
     auto plan = plan_messages_turn(request, chat_policy_of(c));
     if (!plan) co_return error_response(plan.error(), ApiDialect::anthropic);
     MessagesResponder responder(plan->chat.model, !plan->turn.hops.empty());
-    HttpTurn turn{plan->turn, plan->chat.stream, plan->chat.agent_id};
+    HttpTurn turn{std::move(plan->turn), plan->chat.stream, plan->chat.agent_id};
     HttpResponse res = co_await serve_turn(c, x, std::move(turn), responder);
     co_return res;
 }
