@@ -72,7 +72,7 @@ HttpResponse error_response(const protocol::OpenAIError& e, ApiDialect dialect) 
     res.status = anthropic ? protocol::anthropic_status(e.status) : e.status;
     res.body = boost::json::serialize(anthropic ? protocol::anthropic_error_body(e)
                                                 : protocol::openai_error_body(e));
-    res.reason = e.param ? *e.param + ": " + e.message : e.message;
+    res.reason = protocol::message_with_param(e);
     if (e.status == 429) {
         res.set("Retry-After", "1");
         res.set("retry-after-ms", "1000");

@@ -258,7 +258,7 @@ int anthropic_status(int status) {
 }
 
 json::object anthropic_error_body(const OpenAIError& e) {
-    std::string message = e.param ? *e.param + ": " + e.message : e.message;
+    std::string message = message_with_param(e);
     return {{"type", "error"},
             {"error", json::object{{"type", anthropic_error_type(anthropic_status(e.status))},
                                    {"message", std::move(message)}}}};

@@ -126,6 +126,10 @@ std::optional<OpenAIError> parse_ksi_extensions(const json::object& o,
     return std::nullopt;
 }
 
+std::string message_with_param(const OpenAIError& e) {
+    return e.param ? *e.param + ": " + e.message : e.message;
+}
+
 boost::system::result<ChatRequest, OpenAIError>
 parse_chat_request(std::string_view body, std::optional<std::string_view> header_session_id) {
     auto parsed = parse_json_text(body, 64);

@@ -22,6 +22,8 @@ struct OpenAIError {
 
 // {"error": {"message", "type", "param", "code"}}
 boost::json::object openai_error_body(const OpenAIError& error);
+// The message naming its field ("max_tokens: Field required"), where a body or a log line has no `param`.
+std::string message_with_param(const OpenAIError& error);
 
 struct ChatMessage {
     std::string role; // system, developer, user, assistant, tool

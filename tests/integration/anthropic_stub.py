@@ -140,9 +140,11 @@ def _real_texts(message):
     for b in _blocks(message.get("content")):
         if b.get("type") != "text" or not isinstance(b.get("text"), str):
             continue
-        text = _REMINDER_SECTION.sub("", b["text"]) if b["text"].lstrip().startswith(SYSTEM_REMINDER) else b["text"]
+        text = b["text"]
+        if text.lstrip().startswith(SYSTEM_REMINDER):
+            text = _REMINDER_SECTION.sub("", text).strip()
         if text.strip() and not text.lstrip().startswith(SYSTEM_REMINDER):
-            out.append(text.strip() if text is not b["text"] else text)
+            out.append(text)
     return out
 
 
