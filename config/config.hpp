@@ -111,6 +111,7 @@ struct PoolSettings {
     std::size_t max_process_rss = std::size_t(1536) << 20; // ... or this resident memory
     Seconds output_idle_limit{120}; // a turn with no output this long: the process is hung
     Seconds interrupt_drain{3};     // after an interrupt, wait this long for the result
+    Seconds tool_result_wait{600};  // a turn awaiting a client's tool results keeps its process this long
 };
 
 struct Config {

@@ -275,6 +275,8 @@ const std::vector<Setting>& settings() {
                          KSID_FIELD(pool.output_idle_limit), sec_p(1, day), sec_r));
         t.push_back(make("pool.interrupt_drain", "", "seconds to wait for an interrupted turn's result",
                          KSID_FIELD(pool.interrupt_drain), sec_p(0.1, 60), sec_r));
+        t.push_back(make("pool.tool_result_wait", "", "seconds a turn awaiting client tool results keeps its process",
+                         KSID_FIELD(pool.tool_result_wait), sec_p(1, day), sec_r));
         return t;
     }();
     return table;

@@ -28,8 +28,9 @@ long long unix_now() {
 class ChatCompletionResponder final : public TurnResponder {
 public:
     // to_ksid: the request came through another ksid's API shim, which gets the CLI's own result object.
-    ChatCompletionResponder(const protocol::ChatRequest& chat, bool to_ksid)
-        : chat_(chat), to_ksid_(to_ksid), created_(unix_now()) {}
+    // tools_ignored: the request's tools could not be offered (x-ksid-client-tools: unavailable).
+    ChatCompletionResponder(const protocol::ChatRequest& chat, bool to_ksid, bool tools_ignored)
+        : chat_(chat), to_ksid_(to_ksid), tools_ignored_(tools_ignored), created_(unix_now()) {}
 
     HttpResponse error(const protocol::OpenAIError& e) const override { return error_response(e); }
 
@@ -37,7 +38,8 @@ public:
         const std::string session = a.session_id.value_or("");
         auto body = protocol::chat_completion_body(session.empty() ? "chatcmpl-" + job_id : session, created_,
                                                    chat_.model, a.text,
-                                                   protocol::finish_reason_for(a.stop_reason), a.usage);
+                                                   protocol::finish_reason_for(a.stop_reason), a.usage,
+                                                   a.tool_calls);
         if (to_ksid_) body["ksid_result"] = a.cli_result; // another ksid's API shim: its exact result
         HttpResponse res;
         res.body = json::serialize(body);
@@ -45,7 +47,9 @@ public:
         return res;
     }
 
-    void stream_headers(HttpResponse&) const override {}
+    void stream_headers(HttpResponse& head) const override {
+        if (tools_ignored_) head.set("x-ksid-client-tools", "unavailable");
+    }
 
     std::string stream_start(const std::string& job_id, const std::string& session) override {
         id_ = session.empty() ? "chatcmpl-" + job_id : session;
@@ -71,10 +75,15 @@ public:
     }
 
     std::string stream_finish(const daemon::TurnAnswer& a) override {
-        json::object finish = protocol::chat_chunk_body(id_, created_, chat_.model, {},
-                                                        protocol::finish_reason_for(a.stop_reason));
+        std::string out;
+        for (std::size_t i = 0; i < a.tool_calls.size(); ++i) // the client's calls, whole, one chunk each
+            out += protocol::sse_event(protocol::chat_chunk_body(
+                id_, created_, chat_.model, protocol::chat_tool_call_delta(i, a.tool_calls[i]), std::nullopt));
+        json::object finish = protocol::chat_chunk_body(
+            id_, created_, chat_.model, {},
+            a.tool_calls.empty() ? protocol::finish_reason_for(a.stop_reason) : "tool_calls");
         if (to_ksid_) finish["ksid_result"] = a.cli_result; // another ksid's API shim
-        std::string out = protocol::sse_event(finish);
+        out += protocol::sse_event(finish);
         if (chat_.include_usage)
             out += protocol::sse_event(protocol::chat_usage_chunk_body(id_, created_, chat_.model, a.usage));
         out += protocol::sse_done;
@@ -84,6 +93,7 @@ public:
 private:
     const protocol::ChatRequest& chat_;
     bool to_ksid_;
+    bool tools_ignored_;
     long long created_;
     std::string id_;
 };
@@ -95,6 +105,7 @@ ChatPolicy chat_policy_of(const FacadeContext& c) {
     p.instance_id = daemon::instance_id();
     p.tools_allowed = c.settings().enable_tools;
     p.stopping = c.deps.turns.stopping();
+    p.client_tools = c.deps.pool != nullptr;
     p.model_problem = [&turns = c.deps.turns](std::string_view model) { return turns.model_problem(model); };
     return p;
 }
@@ -104,9 +115,10 @@ asio::awaitable<HttpResponse> chat_completions_endpoint(FacadeContext& c, HttpEx
     const ChatHttpRequest request{x.body(), x.header("X-Session-Id"), hops, x.request_id()};
     auto plan = plan_chat_turn(request, chat_policy_of(c));
     if (!plan) co_return error_response(plan.error());
-    ChatCompletionResponder responder(plan->chat, !plan->turn.hops.empty());
+    ChatCompletionResponder responder(plan->chat, !plan->turn.hops.empty(), plan->tools_ignored);
     HttpTurn turn{std::move(plan->turn), plan->chat.stream, plan->chat.agent_id};
     HttpResponse res = co_await serve_turn(c, x, std::move(turn), responder);
+    if (plan->tools_ignored) res.set("x-ksid-client-tools", "unavailable"); // a whole response's
     co_return res;
 }
 

@@ -1,7 +1,9 @@
 #include "facade/chat_request.hpp"
 
 #include "facade/http_errors.hpp"
+#include "protocol/client_tools.hpp"
 #include "protocol/openai_upstream.hpp"
+
 
 namespace ksid::facade {
 
@@ -21,6 +23,16 @@ std::optional<protocol::OpenAIError> hop_problem(const ChatHttpRequest& request,
 std::optional<std::string_view> header_session(const ChatHttpRequest& request) {
     if (request.session_header.empty()) return std::nullopt;
     return request.session_header;
+}
+
+// Tool results must answer exactly the calls of the assistant message before them.
+std::optional<std::string> results_problem(const protocol::ChatRequest& chat,
+                                           const std::vector<protocol::ClientToolResult>& results) {
+    if (results.empty()) return std::nullopt;
+    const auto* before = protocol::message_before_tool_results(chat);
+    if (!before || before->role != "assistant" || before->tool_calls.empty())
+        return std::string("tool results must follow the assistant message whose tool calls they answer");
+    return protocol::tool_results_problem(before->tool_calls, results);
 }
 
 // The checks and the turn both routes share, from the parsed request.
@@ -56,6 +68,16 @@ plan_turn(protocol::ChatRequest parsed, const ChatHttpRequest& request, const Ch
     t.priority = chat.priority;
     t.hops = std::string(request.hops);
     t.origin = "HTTP " + std::string(request.request_id);
+    if (!chat.tools.empty()) {
+        if (policy.client_tools) {
+            t.client_tools = std::make_shared<const std::vector<protocol::ClientTool>>(chat.tools);
+            t.client_tools_key = protocol::client_tools_key(chat.tools);
+            t.tool_results = protocol::trailing_tool_results(chat);
+            if (auto problem = results_problem(chat, t.tool_results)) return invalid(*problem);
+        } else {
+            plan.tools_ignored = true;
+        }
+    }
     return plan;
 }
 

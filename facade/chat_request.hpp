@@ -27,6 +27,9 @@ struct ChatPolicy {
     std::string_view instance_id; // this ksid's, for loop protection
     bool tools_allowed = false;   // facade.enable_tools
     bool stopping = false;        // ksid is shutting down
+    // Client tools can be served (the warm pool is the backend). When not, a request's tools are not
+    // offered to the model (the plan says so: tools_ignored) and tool results are replayed as text.
+    bool client_tools = false;
     // nullopt when the model may be used, else why not.
     std::function<std::optional<std::string>(std::string_view)> model_problem;
 };
@@ -35,6 +38,7 @@ struct ChatPolicy {
 struct ChatPlan {
     protocol::ChatRequest chat;
     daemon::TurnRequest turn;
+    bool tools_ignored = false; // the request had tools this server cannot serve (ChatPolicy::client_tools)
 };
 
 boost::system::result<ChatPlan, protocol::OpenAIError> plan_chat_turn(const ChatHttpRequest& request,

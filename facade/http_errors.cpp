@@ -36,6 +36,8 @@ protocol::OpenAIError openai_error_for(const boost::system::error_code& error, c
                         "metadata.enable_tools");
     case errc::loop_detected:
         return error_of(508, "invalid_request_error", c.detail, std::nullopt, "loop_detected");
+    case errc::tool_results_mismatch:
+        return error_of(400, "invalid_request_error", c.detail, "messages", "tool_results_mismatch");
     case errc::claude_not_found:
         return error_of(503, "service_unavailable_error", "the claude CLI is not installed on this server");
     case errc::spawn_failed:

@@ -33,8 +33,9 @@ std::string new_message_id() {
 class MessagesResponder final : public TurnResponder {
 public:
     // to_ksid: the request came through another ksid's API shim, which gets the CLI's own result object.
-    MessagesResponder(std::string model, bool to_ksid)
-        : model_(std::move(model)), id_(new_message_id()), to_ksid_(to_ksid) {}
+    // tools_ignored: the request's tools could not be offered (x-ksid-client-tools: unavailable).
+    MessagesResponder(std::string model, bool to_ksid, bool tools_ignored)
+        : model_(std::move(model)), id_(new_message_id()), to_ksid_(to_ksid), tools_ignored_(tools_ignored) {}
 
     HttpResponse error(const protocol::OpenAIError& e) const override {
         return error_response(e, ApiDialect::anthropic);
@@ -44,14 +45,16 @@ public:
         std::optional<std::string_view> session;
         if (a.session_id) session = *a.session_id;
         HttpResponse res;
-        auto body = protocol::message_body(id_, model_, a.text, a.stop_reason, a.usage, session);
+        auto body = protocol::message_body(id_, model_, a.text, a.stop_reason, a.usage, session, a.tool_calls);
         if (to_ksid_) body["ksid_result"] = a.cli_result;
         res.body = json::serialize(body);
         if (session) res.set("X-Session-Id", std::string(*session));
         return res;
     }
 
-    void stream_headers(HttpResponse&) const override {}
+    void stream_headers(HttpResponse& head) const override {
+        if (tools_ignored_) head.set("x-ksid-client-tools", "unavailable");
+    }
 
     std::string stream_start(const std::string&, const std::string& session) override {
         encoder_.emplace(id_, model_, session.empty() ? std::nullopt : std::optional<std::string>(session));
@@ -72,13 +75,14 @@ public:
     }
 
     std::string stream_finish(const daemon::TurnAnswer& a) override {
-        return encoder_->finish(a.text, a.stop_reason, a.usage, to_ksid_ ? &a.cli_result : nullptr);
+        return encoder_->finish(a.text, a.stop_reason, a.usage, to_ksid_ ? &a.cli_result : nullptr, a.tool_calls);
     }
 
 private:
     std::string model_;
     std::string id_;
     bool to_ksid_;
+    bool tools_ignored_;
     std::optional<protocol::MessageStreamEncoder> encoder_;
 };
 
@@ -89,9 +93,10 @@ asio::awaitable<HttpResponse> messages_endpoint(FacadeContext& c, HttpExchange& 
     const ChatHttpRequest request{x.body(), x.header("X-Session-Id"), hops, x.request_id()};
     auto plan = plan_messages_turn(request, chat_policy_of(c));
     if (!plan) co_return error_response(plan.error(), ApiDialect::anthropic);
-    MessagesResponder responder(plan->chat.model, !plan->turn.hops.empty());
+    MessagesResponder responder(plan->chat.model, !plan->turn.hops.empty(), plan->tools_ignored);
     HttpTurn turn{std::move(plan->turn), plan->chat.stream, plan->chat.agent_id};
     HttpResponse res = co_await serve_turn(c, x, std::move(turn), responder);
+    if (plan->tools_ignored) res.set("x-ksid-client-tools", "unavailable"); // a whole response's
     co_return res;
 }
 

@@ -1,5 +1,6 @@
 #include "protocol/anthropic_messages.hpp"
 
+#include "protocol/client_tools.hpp"
 #include "protocol/json_parse.hpp"
 
 #include <boost/json/array.hpp>
@@ -66,9 +67,15 @@ std::optional<OpenAIError> append_message(std::string_view role, const json::val
     if (!content.is_array()) return bad("content must be a string or an array of content blocks", param);
     std::string text;
     bool has_text = false;
+    std::vector<ClientToolCall> calls;
     auto flush = [&] {
-        if (has_text) out.push_back({std::string(role), std::move(text)});
+        if (has_text || !calls.empty()) {
+            ChatMessage m{std::string(role), std::move(text)};
+            m.tool_calls = std::move(calls);
+            out.push_back(std::move(m));
+        }
         text.clear();
+        calls.clear();
         has_text = false;
     };
     const auto& blocks = content.get_array();
@@ -89,20 +96,24 @@ std::optional<OpenAIError> append_message(std::string_view role, const json::val
         } else if (*type == "tool_use" && role == "assistant") {
             const auto* name = string_field(block, "name");
             if (!name) return bad("tool_use blocks need a string 'name'", p + ".name");
+            const auto* id = string_field(block, "id");
+            if (!id || id->empty() || id->size() > 256) return bad("tool_use blocks need a string 'id'", p + ".id");
             const auto* input = block.if_contains("input");
-            if (has_text) text += "\n";
-            text += "(called tool " + std::string(*name) + " with " +
-                    (input ? json::serialize(*input) : std::string("{}")) + ")";
-            has_text = true;
+            calls.push_back({std::string(*id), std::string(*name), input ? *input : json::value(json::object())});
         } else if (*type == "tool_result" && role == "user") {
             flush();
-            std::string result;
+            ChatMessage result{"tool", {}};
             if (const auto* c = block.if_contains("content"); c && !c->is_null()) {
                 auto r = text_content(*c, p + ".content", "\n");
                 if (!r) return r.error();
-                result = std::move(*r);
+                result.text = std::move(*r);
             }
-            out.push_back({"tool", std::move(result)});
+            const auto* id = string_field(block, "tool_use_id");
+            if (!id || id->empty()) return bad("tool_result blocks need a string 'tool_use_id'", p + ".tool_use_id");
+            result.tool_call_id = std::string(*id);
+            const auto* is_error = block.if_contains("is_error");
+            result.is_error = is_error && is_error->is_bool() && is_error->get_bool();
+            out.push_back(std::move(result));
         } else {
             return bad("content blocks of type '" + std::string(*type) + "' are not supported in " +
                            std::string(role) + " messages: ksid passes text to the claude CLI",
@@ -202,15 +213,19 @@ parse_messages_request(std::string_view body, std::optional<std::string_view> he
     if (const auto* tools = o.if_contains("tools"); tools && !tools->is_null()) {
         if (!tools->is_array()) return bad("Input should be a valid list", std::string("tools"));
         req.text_bytes += json::serialize(*tools).size();
+        auto parsed_tools = parse_anthropic_tools(*tools);
+        if (!parsed_tools) return parsed_tools.error();
+        r.tools = std::move(*parsed_tools);
     }
     if (const auto* tc = o.if_contains("tool_choice"); tc && !tc->is_null()) {
         const auto* type = tc->is_object() ? string_field(tc->get_object(), "type") : nullptr;
         if (!type) return bad("tool_choice must be an object with a type", std::string("tool_choice"));
         if (*type != "auto" && *type != "none")
             return bad("a forced tool_choice ('" + std::string(*type) +
-                           "') is not supported: the claude CLI runs its own tools and cannot return client "
-                           "tool calls yet",
+                           "') cannot be honoured: the claude CLI lets the model decide whether to call a "
+                           "tool; use 'auto', or 'none' for no tools",
                        std::string("tool_choice.type"));
+        if (*type == "none") r.tools.clear(); // honoured: the model is not offered them
     }
     if (const auto* thinking = o.if_contains("thinking");
         thinking && !thinking->is_null() && !thinking->is_object())
@@ -280,15 +295,18 @@ std::string_view anthropic_stop_reason(std::string_view s) {
 
 json::object message_body(std::string_view id, std::string_view model, std::string_view text,
                           std::string_view stop_reason, const json::value& cli_usage,
-                          std::optional<std::string_view> session_id) {
+                          std::optional<std::string_view> session_id,
+                          const std::vector<ClientToolCall>& tool_calls) {
     json::array content;
     if (!text.empty()) content.push_back(json::object{{"type", "text"}, {"text", text}});
+    for (const auto& c : tool_calls)
+        content.push_back(json::object{{"type", "tool_use"}, {"id", c.id}, {"name", c.name}, {"input", c.input}});
     json::object body{{"id", id},
                       {"type", "message"},
                       {"role", "assistant"},
                       {"model", model},
                       {"content", std::move(content)},
-                      {"stop_reason", anthropic_stop_reason(stop_reason)},
+                      {"stop_reason", tool_calls.empty() ? anthropic_stop_reason(stop_reason) : "tool_use"},
                       {"stop_sequence", nullptr},
                       {"usage", anthropic_usage(cli_usage)}};
     if (session_id) body["session_id"] = *session_id;
@@ -349,11 +367,24 @@ std::string MessageStreamEncoder::ping() {
 }
 
 std::string MessageStreamEncoder::finish(std::string_view fallback_text, std::string_view cli_stop_reason,
-                                         const json::value& cli_usage, const json::object* ksid_result) {
+                                         const json::value& cli_usage, const json::object* ksid_result,
+                                         const std::vector<ClientToolCall>& tool_calls) {
     std::string out = end_block();
     if (next_index_ == 0) out += whole_text(fallback_text);
+    for (const auto& c : tool_calls) { // the whole input in one delta, as the API may send it
+        const json::object block{{"type", "tool_use"}, {"id", c.id}, {"name", c.name}, {"input", json::object()}};
+        out += named_sse_event("content_block_start", json::object{{"type", "content_block_start"},
+                                                                   {"index", next_index_},
+                                                                   {"content_block", block}});
+        const json::object delta{{"type", "input_json_delta"}, {"partial_json", json::serialize(c.input)}};
+        out += named_sse_event("content_block_delta",
+                               json::object{{"type", "content_block_delta"}, {"index", next_index_}, {"delta", delta}});
+        out += named_sse_event("content_block_stop", json::object{{"type", "content_block_stop"}, {"index", next_index_}});
+        ++next_index_;
+    }
+    const std::string_view stop_reason = tool_calls.empty() ? anthropic_stop_reason(cli_stop_reason) : "tool_use";
     json::object delta{{"type", "message_delta"},
-                       {"delta", json::object{{"stop_reason", anthropic_stop_reason(cli_stop_reason)},
+                       {"delta", json::object{{"stop_reason", stop_reason},
                                               {"stop_sequence", nullptr}}},
                        {"usage", anthropic_usage(cli_usage)}};
     if (ksid_result) delta["ksid_result"] = *ksid_result;

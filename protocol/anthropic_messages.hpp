@@ -53,10 +53,12 @@ boost::json::object anthropic_usage(const boost::json::value& cli_usage);
 // ran its tools itself: there is no call for the client to answer); anything else end_turn.
 std::string_view anthropic_stop_reason(std::string_view cli_stop_reason);
 
-// A whole message: one text block (none when `text` is empty). session_id is ksid's extension.
+// A whole message: one text block (none when `text` is empty), then a tool_use block per client tool call
+// (stop reason tool_use). session_id is ksid's extension.
 boost::json::object message_body(std::string_view id, std::string_view model, std::string_view text,
                                  std::string_view stop_reason, const boost::json::value& cli_usage,
-                                 std::optional<std::string_view> session_id);
+                                 std::optional<std::string_view> session_id,
+                                 const std::vector<ClientToolCall>& tool_calls = {});
 
 // "event: NAME\ndata: JSON\n\n"
 std::string named_sse_event(std::string_view name, const boost::json::value& data);
@@ -79,8 +81,10 @@ public:
     // fallback_text is sent as a block first when no text was streamed at all (a backend that answered
     // at once).
     // ksid_result (for another ksid's API shim only): the CLI's result object, in message_delta.
+    // tool_calls: the client tool calls the message ends with (tool_use blocks, stop reason tool_use).
     std::string finish(std::string_view fallback_text, std::string_view cli_stop_reason,
-                       const boost::json::value& cli_usage, const boost::json::object* ksid_result = nullptr);
+                       const boost::json::value& cli_usage, const boost::json::object* ksid_result = nullptr,
+                       const std::vector<ClientToolCall>& tool_calls = {});
     // An error after the stream began: the `error` event, which ends the stream.
     static std::string error(const OpenAIError& error);
 

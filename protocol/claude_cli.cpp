@@ -1,5 +1,6 @@
 #include "protocol/claude_cli.hpp"
 
+#include "protocol/client_tools.hpp"
 #include "protocol/reserved_names.hpp"
 
 namespace ksid::protocol {
@@ -26,14 +27,24 @@ std::vector<std::string> build_claude_argv(std::string_view executable, const Cl
     }
     if (!inv.append_system_prompt.empty())
         argv.push_back("--append-system-prompt=" + inv.append_system_prompt);
+    const bool client_tools = inv.client_tools && inv.stream_input;
     if (inv.enable_tools) {
         argv.emplace_back("--allowedTools");
-        argv.emplace_back(legacy_allowed_tools);
+        argv.emplace_back(client_tools ? std::string(legacy_allowed_tools) + " mcp__client"
+                                       : std::string(legacy_allowed_tools));
     } else if (inv.no_tools) {
         argv.emplace_back("--tools");
         argv.emplace_back("");
-        argv.emplace_back("--strict-mcp-config");
+        if (client_tools) {
+            argv.emplace_back("--allowedTools");
+            argv.emplace_back("mcp__client");
+        }
     }
+    if (client_tools) {
+        argv.emplace_back("--mcp-config");
+        argv.push_back(client_tools_mcp_config());
+    }
+    if (client_tools || (!inv.enable_tools && inv.no_tools)) argv.emplace_back("--strict-mcp-config");
     if (inv.resume_session && !inv.resume_session->empty()) {
         if (inv.stream_input) {
             argv.push_back("--resume=" + *inv.resume_session);

@@ -32,6 +32,10 @@ struct ClaudeInvocation {
     // With enable_tools false: no built-in tools at all (--tools "" and --strict-mcp-config), instead of the
     // CLI's defaults, which still let the model run Read and read-only Bash in the working directory.
     bool no_tools = false;
+    // The request's client tools, served by ksid's in-band MCP server (protocol/client_tools.hpp): a
+    // persistent process only. Adds --mcp-config (the "client" sdk server) and --strict-mcp-config, and
+    // allows the server's tools (mcp__client) beside what enable_tools allows.
+    bool client_tools = false;
 };
 
 // argv[0] is `executable`; the order is the legacy one:

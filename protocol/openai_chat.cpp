@@ -1,6 +1,7 @@
 #include "protocol/openai_chat.hpp"
 
 #include "protocol/claude_cli.hpp"
+#include "protocol/client_tools.hpp"
 #include "protocol/json_parse.hpp"
 
 #include <boost/json/array.hpp>
@@ -71,6 +72,34 @@ boost::system::result<std::string, OpenAIError> content_text(const json::value& 
 
 bool valid_agent_id(std::string_view id) {
     return is_safe_identifier(id);
+}
+
+// An assistant message's tool_calls: [{"id","type":"function","function":{"name","arguments"}}], the
+// arguments a JSON text (kept as a string when it is not JSON).
+std::optional<OpenAIError> parse_tool_calls(const json::value& calls, const std::string& param,
+                                            std::vector<ClientToolCall>& out) {
+    if (calls.is_null()) return std::nullopt;
+    if (!calls.is_array()) return bad("tool_calls must be an array", param);
+    for (std::size_t i = 0; i < calls.get_array().size(); ++i) {
+        const auto p = param + "[" + std::to_string(i) + "]";
+        const auto& c = calls.get_array()[i];
+        const auto* o = c.is_object() ? &c.get_object() : nullptr;
+        const auto* f = o ? o->if_contains("function") : nullptr;
+        if (!o || !f || !f->is_object()) return bad("tool calls need a function object", p + ".function");
+        const auto id = string_at(*o, "id");
+        const auto name = string_at(f->get_object(), "name");
+        if (id.empty() || id.size() > 256) return bad("tool calls need an id", p + ".id");
+        if (name.empty()) return bad("tool calls need a function name", p + ".function.name");
+        ClientToolCall call{std::string(id), std::string(name), json::object()};
+        if (const auto* a = f->get_object().if_contains("arguments"); a && a->is_string()) {
+            auto parsed = parse_json_text(a->get_string(), 64);
+            call.input = parsed ? std::move(*parsed) : json::value(a->get_string());
+        } else if (a && a->is_object()) {
+            call.input = *a;
+        }
+        out.push_back(std::move(call));
+    }
+    return std::nullopt;
 }
 
 } // namespace
@@ -162,7 +191,15 @@ parse_chat_request(std::string_view body, std::optional<std::string_view> header
         const bool is_assistant = role->get_string() == "assistant";
         auto text = content_text(content ? *content : json::value(nullptr), param + ".content", is_assistant);
         if (!text) return text.error();
-        r.messages.push_back({std::string(role->get_string()), std::move(*text)});
+        ChatMessage message{std::string(role->get_string()), std::move(*text)};
+        if (const auto* calls = m.get_object().if_contains("tool_calls"); calls && is_assistant)
+            if (auto e = parse_tool_calls(*calls, param + ".tool_calls", message.tool_calls)) return *e;
+        if (message.role == "tool") {
+            const auto id = string_at(m.get_object(), "tool_call_id");
+            if (id.empty()) return bad("tool messages need a tool_call_id", param + ".tool_call_id");
+            message.tool_call_id = std::string(id);
+        }
+        r.messages.push_back(std::move(message));
     }
     if (r.messages.back().role == "assistant")
         return bad("the last message must not be an assistant message: there is nothing to answer",
@@ -180,14 +217,44 @@ parse_chat_request(std::string_view body, std::optional<std::string_view> header
         if (!v || *v != 1)
             return bad("n > 1 is not supported: the claude CLI gives one answer", std::string("n"));
     }
+    if (const auto* tools = o.if_contains("tools"); tools && !tools->is_null()) {
+        auto parsed_tools = parse_openai_tools(*tools);
+        if (!parsed_tools) return parsed_tools.error();
+        r.tools = std::move(*parsed_tools);
+    }
     if (const auto* tc = o.if_contains("tool_choice"); tc && !tc->is_null()) {
         const bool allowed = tc->is_string() && (tc->get_string() == "auto" || tc->get_string() == "none");
-        if (!allowed) return bad("a forced tool_choice is not supported", std::string("tool_choice"));
+        if (!allowed)
+            return bad("a forced tool_choice ('required' or a named function) cannot be honoured: the claude CLI "
+                       "lets the model decide whether to call a tool; use 'auto', or 'none' for no tools",
+                       std::string("tool_choice"));
+        if (tc->get_string() == "none") r.tools.clear(); // honoured: the model is not offered them
     }
 
     if (auto e = parse_ksi_extensions(o, header_session_id, r)) return *e;
     return r;
 }
+
+namespace {
+
+// One message of a conversation replayed as text: its role, its text, the tool calls it made, or the call
+// its result answers.
+std::string message_transcript(const ChatMessage& m) {
+    std::string out;
+    if (m.role == "tool") {
+        out = "Tool result" + (m.tool_call_id.empty() ? std::string() : " for call " + m.tool_call_id) +
+              (m.is_error ? " (error)" : "") + ": " + m.text;
+        return out;
+    }
+    out = m.role == "assistant" ? "Assistant: " : "User: ";
+    out += m.text;
+    for (const auto& c : m.tool_calls)
+        out += (m.text.empty() && &c == &m.tool_calls.front() ? "" : "\n") + std::string("(called tool ") + c.name +
+               " as call " + c.id + " with " + json::serialize(c.input) + ")";
+    return out;
+}
+
+} // namespace
 
 RenderedPrompt render_chat_prompt(const ChatRequest& request) {
     RenderedPrompt out;
@@ -205,7 +272,7 @@ RenderedPrompt render_chat_prompt(const ChatRequest& request) {
             if (turns[i]->role == "assistant") start = i + 1;
         for (std::size_t i = start; i < turns.size(); ++i) {
             if (!out.prompt.empty()) out.prompt += "\n\n";
-            out.prompt += turns[i]->text;
+            out.prompt += turns[i]->role == "tool" ? message_transcript(*turns[i]) : turns[i]->text;
         }
         return out;
     }
@@ -215,10 +282,32 @@ RenderedPrompt render_chat_prompt(const ChatRequest& request) {
     }
     for (const auto* m : turns) {
         if (!out.prompt.empty()) out.prompt += "\n\n";
-        out.prompt += m->role == "assistant" ? "Assistant: " : m->role == "tool" ? "Tool result: " : "User: ";
-        out.prompt += m->text;
+        out.prompt += message_transcript(*m);
     }
     return out;
+}
+
+namespace {
+bool is_system(const ChatMessage& m) { return m.role == "system" || m.role == "developer"; }
+} // namespace
+
+std::vector<ClientToolResult> trailing_tool_results(const ChatRequest& request) {
+    std::vector<ClientToolResult> out;
+    for (std::size_t i = request.messages.size(); i-- > 0;) {
+        const auto& m = request.messages[i];
+        if (is_system(m)) continue; // Claude Code sends a system message after the conversation
+        if (m.role != "tool") break;
+        out.insert(out.begin(), ClientToolResult{m.tool_call_id, m.text, m.is_error});
+    }
+    return out;
+}
+
+const ChatMessage* message_before_tool_results(const ChatRequest& request) {
+    for (std::size_t i = request.messages.size(); i-- > 0;) {
+        const auto& m = request.messages[i];
+        if (!is_system(m) && m.role != "tool") return &m;
+    }
+    return nullptr;
 }
 
 long long usage_count(const json::value& cli_usage, std::string_view key) {
@@ -248,8 +337,18 @@ std::string_view finish_reason_for(std::string_view stop_reason) {
 
 json::object chat_completion_body(std::string_view id, long long created, std::string_view model,
                                   std::string_view content, std::string_view finish_reason,
-                                  const json::value& cli_usage) {
+                                  const json::value& cli_usage, const std::vector<ClientToolCall>& tool_calls) {
     json::object message{{"role", "assistant"}, {"content", content}};
+    if (!tool_calls.empty()) {
+        json::array calls;
+        for (const auto& c : tool_calls)
+            calls.push_back(json::object{{"id", c.id},
+                                         {"type", "function"},
+                                         {"function", json::object{{"name", c.name}, {"arguments", json::serialize(c.input)}}}});
+        message["tool_calls"] = std::move(calls);
+        if (content.empty()) message["content"] = nullptr;
+        finish_reason = "tool_calls";
+    }
     return {{"id", id},
             {"object", "chat.completion"},
             {"created", created},
@@ -260,6 +359,12 @@ json::object chat_completion_body(std::string_view id, long long created, std::s
                                                  {"logprobs", nullptr}}}},
             {"usage", openai_usage(cli_usage)},
             {"session_id", id}};
+}
+
+json::object chat_tool_call_delta(std::size_t index, const ClientToolCall& c) {
+    const json::object function{{"name", c.name}, {"arguments", json::serialize(c.input)}};
+    return {{"tool_calls", json::array{json::object{{"index", index}, {"id", c.id}, {"type", "function"},
+                                                    {"function", function}}}}};
 }
 
 json::object chat_chunk_body(std::string_view id, long long created, std::string_view model,

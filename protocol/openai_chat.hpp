@@ -1,6 +1,8 @@
 #pragma once
 // The OpenAI Chat Completions contract of the facade (../shared/spec/openai-api.md), sans I/O: request
 // validation, the prompt rendered for the CLI, and the response, chunk, error and model-list bodies.
+#include "protocol/client_tool_types.hpp"
+
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/result.hpp>
@@ -26,8 +28,13 @@ boost::json::object openai_error_body(const OpenAIError& error);
 std::string message_with_param(const OpenAIError& error);
 
 struct ChatMessage {
+    ChatMessage() = default;
+    ChatMessage(std::string r, std::string t) : role(std::move(r)), text(std::move(t)) {}
     std::string role; // system, developer, user, assistant, tool
     std::string text;
+    std::vector<ClientToolCall> tool_calls; // assistant: the calls it made
+    std::string tool_call_id;               // tool: the call this result answers
+    bool is_error = false;                  // tool: the client says the tool failed
 };
 
 struct ChatRequest {
@@ -39,7 +46,14 @@ struct ChatRequest {
     std::optional<bool> enable_tools;      // metadata.enable_tools (bool or "true"/"false")
     std::optional<std::string> agent_id;   // metadata.agent_id
     int priority = 5;                      // metadata.priority, 0..9, lower runs first
+    std::vector<ClientTool> tools;         // the client's tools (none with tool_choice "none")
 };
+
+// The results the conversation ends with: its trailing tool messages, which answer the calls of the
+// assistant message before them (empty when it does not end so).
+std::vector<ClientToolResult> trailing_tool_results(const ChatRequest& request);
+// The last message that is neither a tool result nor a system message: the one tool results answer.
+const ChatMessage* message_before_tool_results(const ChatRequest& request);
 
 // Parses and validates a request body. header_session_id: the X-Session-Id header, if any.
 boost::system::result<ChatRequest, OpenAIError>
@@ -68,9 +82,13 @@ boost::json::object openai_usage(const boost::json::value& cli_usage);
 // end_turn/stop_sequence → stop, max_tokens → length.
 std::string_view finish_reason_for(std::string_view stop_reason);
 
+// With tool_calls: message.tool_calls (content null when there is no text), finish_reason "tool_calls".
 boost::json::object chat_completion_body(std::string_view id, long long created, std::string_view model,
                                          std::string_view content, std::string_view finish_reason,
-                                         const boost::json::value& cli_usage);
+                                         const boost::json::value& cli_usage,
+                                         const std::vector<ClientToolCall>& tool_calls = {});
+// One streamed chunk per call: delta.tool_calls [{index, id, type, function{name, arguments}}].
+boost::json::object chat_tool_call_delta(std::size_t index, const ClientToolCall& call);
 
 // One chunk: delta and finish_reason (null when empty); "usage": null unless usage_chunk.
 boost::json::object chat_chunk_body(std::string_view id, long long created, std::string_view model,

@@ -64,7 +64,26 @@ void StreamJsonParser::parse_line(std::string_view line, std::vector<StreamEvent
         out.push_back(std::move(e));
     } else if (type == "stream_event") {
         const auto* event = object_at(o, "event");
-        if (!event || string_at(*event, "type") != "content_block_delta") return;
+        if (!event) return;
+        const auto event_type = string_at(*event, "type");
+        if (event_type == "message_start") {
+            const auto* message = object_at(*event, "message");
+            const auto* usage = message ? object_at(*message, "usage") : nullptr;
+            message_usage_ = usage ? *usage : json::object();
+            return;
+        }
+        if (event_type == "message_delta") {
+            if (const auto* usage = object_at(*event, "usage"))
+                for (const auto& [k, v] : *usage)
+                    if (!v.is_null()) message_usage_[k] = v;
+            StreamEvent e{StreamEvent::Kind::message_end};
+            if (const auto* delta = object_at(*event, "delta")) e.text = std::string(string_at(*delta, "stop_reason"));
+            e.object = message_usage_;
+            e.session_id = session_of(o);
+            out.push_back(std::move(e));
+            return;
+        }
+        if (event_type != "content_block_delta") return;
         const auto* delta = object_at(*event, "delta");
         if (!delta || string_at(*delta, "type") != "text_delta") return;
         StreamEvent e{StreamEvent::Kind::text_delta};
@@ -121,6 +140,10 @@ void StreamJsonParser::parse_line(std::string_view line, std::vector<StreamEvent
             e.session_id = session_of(o);
             out.push_back(std::move(e));
         }
+    } else if (type == "control_request") {
+        StreamEvent e{StreamEvent::Kind::control_request};
+        e.object = std::move(o);
+        out.push_back(std::move(e));
     } else if (type == "rate_limit_event") {
         StreamEvent e{StreamEvent::Kind::rate_limit};
         if (const auto* info = object_at(o, "rate_limit_info")) e.object = *info;

@@ -21,6 +21,10 @@ struct StreamEvent {
         tool_result,    // a tool's result came back (`id`: the tool_use id, `text`, `is_error`)
         rate_limit,     // rate_limit_event: `object` holds its rate_limit_info
         result,         // the turn's result object (same fields as --output-format json)
+        // An API message ended (stream_event message_delta): `text` its stop reason, `object` its usage
+        // (message_start's, updated by message_delta's).
+        message_end,
+        control_request, // the CLI asks ksid (an in-band MCP server's call, ...): `object` is the line
     };
     explicit StreamEvent(Kind k) : kind(k) {}
     Kind kind;
@@ -53,6 +57,7 @@ private:
     std::size_t malformed_ = 0;
     bool overflowed_ = false;
     bool deltas_since_message_ = false;
+    boost::json::object message_usage_; // of the API message being streamed
 };
 
 } // namespace ksid::protocol

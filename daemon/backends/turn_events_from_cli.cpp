@@ -23,6 +23,8 @@ std::optional<TurnEvent> turn_event_from_cli(const protocol::StreamEvent& e) {
     case Kind::rate_limit:
         return RateLimitNotice{e.object};
     case Kind::result:
+    case Kind::message_end:
+    case Kind::control_request:
         return std::nullopt;
     }
     return std::nullopt;

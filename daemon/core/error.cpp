@@ -19,6 +19,8 @@ public:
             return "tools are disabled for HTTP clients";
         case errc::loop_detected:
             return "the request loops through this ksid";
+        case errc::tool_results_mismatch:
+            return "the tool results do not answer the pending tool calls";
         case errc::cancelled:
             return "the requester went away";
         case errc::claude_not_found:

@@ -17,6 +17,7 @@ enum class errc {
     invalid_model,  // not in models.available, not a claude-* name, not in api_shim.model_map
     tools_disabled, // an HTTP client asked for tools while facade.enable_tools is false
     loop_detected,  // the request already passed through this ksid (X-Ksid-Hop)
+    tool_results_mismatch, // tool results that do not answer the calls pending in their process
     // The run itself.
     cancelled,          // its requester went away
     claude_not_found,   // the claude executable is not on PATH

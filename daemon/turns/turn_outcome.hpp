@@ -2,11 +2,13 @@
 // How a turn ended, typed. Either an error (a ksid errc, with context) or the turn's result; a cold cli
 // run also keeps exactly what the process printed, for the legacy SPAWN contract (spec §6.4).
 #include "daemon/core/error.hpp"
+#include "protocol/client_tool_types.hpp"
 
 #include <boost/json/object.hpp>
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ksid::daemon {
 
@@ -18,6 +20,9 @@ struct TurnAnswer {
     boost::json::object usage;             // the CLI's usage object
     double cost_usd = 0;                   // this turn's cost
     bool is_error = false;                 // claude reported an error (is_error); `text` says what
+    // The client tool calls the answer ends with (stop_reason tool_use): the turn waits for their results
+    // in its process. `text` is then the assistant's text since the turn (or its last results) began.
+    std::vector<protocol::ClientToolCall> tool_calls;
     // The CLI's result object (a ksid upstream sends its claude's own): legacy replies and session logs
     // are built from it.
     boost::json::object cli_result;

@@ -1,9 +1,13 @@
 #pragma once
 // What a turn is asked to do, backend neutral: the cli backend runs it as one `claude` process, a
 // warm-process backend as one turn of a long-lived process, the upstream backend as one HTTP call.
+#include "protocol/client_tool_types.hpp"
+
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ksid::daemon {
 
@@ -33,6 +37,12 @@ struct TurnRequest {
     int priority = 5;   // 0..9, lower runs first
     std::string hops;   // X-Ksid-Hop of the HTTP request this turn serves ("" for socket clients)
     std::string origin; // who asked, for logs: "SPAWN", "SPAWN async", "HTTP req_…"
+    // The client's tools (facade), served by the warm pool's processes; their key names the set.
+    std::shared_ptr<const std::vector<protocol::ClientTool>> client_tools;
+    std::string client_tools_key;
+    // The client's results for the tool calls the previous response ended with: they answer the calls
+    // pending in that response's process. `prompt` then replays the conversation, for when it is gone.
+    std::vector<protocol::ClientToolResult> tool_results;
 };
 
 } // namespace ksid::daemon

@@ -27,7 +27,10 @@ Special prompts (searched in the last user text):
 - `STUB_TOOL:<shell command>` (to the end of the line) first asks for one `Bash` tool call running it;
   the request that carries its `tool_result` is answered `TOOL_RESULT[<user turns>]: <result text>`;
 - `STUB_TOOL_USE:<Name> <json input>` first asks for one call of tool <Name> with that input (answered the
-  same way). `offered_tools` lists the tool names each request offered the model.
+  same way). `STUB_TOOL_USES:<json array of {"name", "input"}>` asks for those calls in one message (parallel
+  calls); their results are answered together, joined by " | ". `offered_tools` lists the tool names each
+  request offered the model. A text that holds "Tool result for call " (a conversation ksid replayed as text)
+  is echoed instead.
 - `STUB_FLAKY:<status>:<n>` answers that status (an Anthropic error body; 429 and 529 with `retry-after: 1`
   when the prompt also holds `STUB_RETRY_AFTER`) to the first <n> requests with this exact text, then
   answers normally: for retry tests;
@@ -170,7 +173,7 @@ def analyse(body):
     if users:
         results = [b for b in _blocks(users[-1].get("content")) if b.get("type") == "tool_result"]
         if results and not _real_texts(users[-1]):
-            tool_result = _tool_result_text(results[-1])
+            tool_result = " | ".join(_tool_result_text(r) for r in results)
     return turns, text, tool_result
 
 
@@ -305,23 +308,30 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") or "claude-stub"
         msg_id = "msg_" + uuid.uuid4().hex[:20]
         m = re.search(r"STUB_TOOL:([^\n]+)", text)
-        use = re.search(r"STUB_TOOL_USE:(\w+) (\{[^\n]*\})", text)
+        # A conversation replayed as text (ksid's fallback when the process that awaited a client's tool
+        # results is gone) already holds the results: it is echoed, not asked again.
+        replayed = "Tool result for call " in text
+        use = not replayed and re.search(r"STUB_TOOL_USE:(\w+) (\{[^\n]*\})", text)
+        uses = not replayed and re.search(r"STUB_TOOL_USES:(\[[^\n]*\])", text)
         stub._add_offered_tools([t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)])
+
+        def tool_use(name, tool_input):
+            return {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": name, "input": tool_input}
         if tool_result is not None:
-            block = {"type": "text", "text": f"TOOL_RESULT[{turns}]: {tool_result}"}
+            blocks = [{"type": "text", "text": f"TOOL_RESULT[{turns}]: {tool_result}"}]
+        elif uses:
+            blocks = [tool_use(u["name"], u["input"]) for u in json.loads(uses.group(1))]
         elif use:
-            block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": use.group(1),
-                     "input": json.loads(use.group(2))}
+            blocks = [tool_use(use.group(1), json.loads(use.group(2)))]
         elif m:
-            block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": "Bash",
-                     "input": {"command": m.group(1).strip(), "description": "Run the stub's command"}}
+            blocks = [tool_use("Bash", {"command": m.group(1).strip(), "description": "Run the stub's command"})]
         else:
-            block = {"type": "text", "text": f"ECHO[{turns}]: {text}"}
-        stop_reason = "tool_use" if block["type"] == "tool_use" else "end_turn"
+            blocks = [{"type": "text", "text": f"ECHO[{turns}]: {text}"}]
+        stop_reason = "tool_use" if blocks[0]["type"] == "tool_use" else "end_turn"
         input_tokens = max(1, sum(len(t.split()) for mm in body.get("messages") or []
                                   if isinstance(mm, dict) for t in _real_texts(mm)))
-        deltas = (_words(block["text"]) if block["type"] == "text" else [json.dumps(block["input"])])
-        usage = {"input_tokens": input_tokens, "output_tokens": len(deltas),
+        deltas = [_words(b["text"]) if b["type"] == "text" else [json.dumps(b["input"])] for b in blocks]
+        usage = {"input_tokens": input_tokens, "output_tokens": sum(len(d) for d in deltas),
                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
 
         if not body.get("stream"):
@@ -334,7 +344,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b'{"id": "msg_reset", "typ')
                 return self._reset()
             return self._send_json(200, {
-                "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [block],
+                "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": blocks,
                 "stop_reason": stop_reason, "stop_sequence": None, "usage": usage},
                 extra_headers=self._session_headers(body))
 
@@ -353,22 +363,24 @@ class _Handler(BaseHTTPRequestHandler):
                 "stop_reason": None, "stop_sequence": None,
                 "usage": {"input_tokens": input_tokens, "output_tokens": 1,
                           "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}})
-            start = dict(block, **({"text": ""} if block["type"] == "text" else {"input": {}}))
-            self._event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                "content_block": start})
             self._event("ping", {"type": "ping"})
-            for d in deltas:
-                delta = ({"type": "text_delta", "text": d} if block["type"] == "text"
-                         else {"type": "input_json_delta", "partial_json": d})
-                self._event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
-                if reset:
-                    return self._reset()
-                if stub.delta_delay:
-                    time.sleep(stub.delta_delay)
-            self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            for index, (block, block_deltas) in enumerate(zip(blocks, deltas)):
+                start = dict(block, **({"text": ""} if block["type"] == "text" else {"input": {}}))
+                self._event("content_block_start", {"type": "content_block_start", "index": index,
+                                                    "content_block": start})
+                for d in block_deltas:
+                    delta = ({"type": "text_delta", "text": d} if block["type"] == "text"
+                             else {"type": "input_json_delta", "partial_json": d})
+                    self._event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                        "delta": delta})
+                    if reset:
+                        return self._reset()
+                    if stub.delta_delay:
+                        time.sleep(stub.delta_delay)
+                self._event("content_block_stop", {"type": "content_block_stop", "index": index})
             self._event("message_delta", {"type": "message_delta",
                                           "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                          "usage": {"output_tokens": len(deltas)}})
+                                          "usage": {"output_tokens": usage["output_tokens"]}})
             self._event("message_stop", {"type": "message_stop"})
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()

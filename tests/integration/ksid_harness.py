@@ -254,6 +254,9 @@ class KsidTestCase(unittest.TestCase):
     def tearDown(self):
         try:
             if self.ksid.proc.poll() is None:
+                # A child killed just now is a zombie until the loop's pidfd wait reaps it: only one that
+                # stays unreaped is a leak.
+                wait_until(lambda: not self.ksid.zombie_children(), timeout=3)
                 self.assertEqual(self.ksid.zombie_children(), [], "zombie children of ksid")
                 code = self.ksid.stop()
                 self.assertEqual(code, 0, "ksid exit status; stderr:\n" + self.ksid.stderr())

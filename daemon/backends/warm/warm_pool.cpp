@@ -19,7 +19,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 WarmKey key_of(const TurnRequest& r) {
-    return WarmKey{r.model, r.enable_tools, !r.enable_tools && r.no_tools, r.append_system_prompt};
+    return WarmKey{r.model, r.enable_tools, !r.enable_tools && r.no_tools, r.append_system_prompt,
+                   r.client_tools ? r.client_tools_key : std::string(), r.client_tools};
 }
 
 bool is_spare(const WarmProcess& p) { return p.reusable() && p.turns() == 0 && !p.session(); }
@@ -93,8 +94,9 @@ bool WarmPool::make_room(std::size_t extra) {
     };
     while (!fits()) {
         std::shared_ptr<WarmProcess> victim;
-        for (const auto& p : processes_)
-            if (p->state() == WarmProcess::State::idle && (!victim || p->last_used() < victim->last_used()))
+        for (const auto& p : processes_) // a process awaiting tool results may go too: its turn is replayed
+            if ((p->state() == WarmProcess::State::idle || p->state() == WarmProcess::State::awaiting) &&
+                (!victim || p->last_used() < victim->last_used()))
                 victim = p;
         if (!victim) return false;
         retire(victim, stats_.evictions, "evicted for room");
@@ -165,6 +167,23 @@ asio::awaitable<TurnOutcome> WarmPool::run(const TurnRequest& request, const Tur
     } next_in_line{queue, ticket};
     if (cancel->cancelled()) co_return TurnOutcome::failure(cancel->reason(), "cancelled before it started");
 
+    // The client's tool results go to the process whose turn awaits them; with none (evicted, restarted,
+    // past pool.tool_result_wait) the conversation is replayed below, in a process of its own.
+    if (!request.tool_results.empty()) {
+        if (auto awaiting = find_awaiting(request.tool_results)) {
+            if (auto problem = awaiting->results_problem(request.tool_results))
+                co_return TurnOutcome::failure(errc::tool_results_mismatch, *problem);
+            ++stats_.hits;
+            ++stats_.tool_rounds;
+            TurnOutcome outcome = co_await awaiting->continue_turn(request, events, *cancel, limits_);
+            settle(awaiting, outcome);
+            co_return outcome;
+        }
+        ++stats_.tool_replays;
+        log_->info("Warm pool: no process awaits tool results {}: the conversation is replayed",
+                   request.tool_results.front().tool_use_id);
+    }
+
     std::shared_ptr<WarmProcess> process;
     if (request.resume_session) {
         process = find_session(*request.resume_session);
@@ -182,6 +201,8 @@ asio::awaitable<TurnOutcome> WarmPool::run(const TurnRequest& request, const Tur
         if (make_room(1)) process = launch(key, request.resume_session);
         if (!process) {
             ++stats_.cold_overflow;
+            if (request.client_tools) // a cold claude cannot serve them
+                co_return TurnOutcome::failure(errc::queue_full, "no warm process is free for a client-tools turn");
             co_return co_await cold_.run(request, events, cancel);
         }
     }
@@ -194,15 +215,32 @@ asio::awaitable<TurnOutcome> WarmPool::run(const TurnRequest& request, const Tur
         log_->warn("Warm pool: pid {} failed before answering ({}); running the turn cold", process->pid(),
                    outcome.detail);
         retire(process, stats_.kills, "failed");
+        if (request.client_tools) co_return outcome; // a cold claude cannot serve them
         co_return co_await cold_.run(request, events, cancel);
     }
+    settle(process, outcome);
+    co_return outcome;
+}
+
+// After a turn (or its round of tool calls): counts how it ended, drops a process that cannot serve again.
+void WarmPool::settle(const std::shared_ptr<WarmProcess>& process, const TurnOutcome& outcome) {
     if (!outcome.ok() && outcome.started) ++(process->state() == WarmProcess::State::dead ? stats_.kills : stats_.interrupts);
-    if (process->state() == WarmProcess::State::dead || !process->reusable()) {
+    const bool awaiting = process->state() == WarmProcess::State::awaiting;
+    if (process->state() == WarmProcess::State::dead || (!awaiting && !process->reusable())) {
         if (process->state() != WarmProcess::State::dead) process->stop(limits_.kill_grace);
         std::erase(processes_, process);
     }
     sweep();
-    co_return outcome;
+}
+
+std::shared_ptr<WarmProcess> WarmPool::find_awaiting(const std::vector<protocol::ClientToolResult>& results) {
+    for (const auto& p : processes_) {
+        if (p->state() != WarmProcess::State::awaiting) continue;
+        for (const auto& call : p->awaited_calls())
+            for (const auto& r : results)
+                if (r.tool_use_id == call.id) return p;
+    }
+    return nullptr;
 }
 
 // Stops what should not stay: dead processes, idle ones past their limits, and what does not fit.
@@ -210,6 +248,9 @@ void WarmPool::sweep() {
     std::erase_if(processes_, [](const auto& p) { return p->state() == WarmProcess::State::dead; });
     const auto now = Clock::now();
     for (const auto& p : std::vector(processes_)) {
+        if (p->state() == WarmProcess::State::awaiting &&
+            now - p->awaiting_since() >= config::to_ms(config_.pool.tool_result_wait))
+            retire(p, stats_.evictions, "waited past pool.tool_result_wait for tool results");
         if (p->state() != WarmProcess::State::idle) continue;
         if (p->turns() >= config_.pool.max_turns || now - p->started_at() >= config::to_ms(config_.pool.max_age) ||
             p->rss_bytes() >= config_.pool.max_process_rss)
@@ -243,7 +284,10 @@ std::size_t WarmPool::total_rss_bytes() const {
 std::vector<WarmProcessInfo> WarmPool::processes() const {
     std::vector<WarmProcessInfo> out;
     for (const auto& p : processes_) {
-        const char* state = p->state() == WarmProcess::State::busy ? "busy" : is_spare(*p) ? "spare" : "idle";
+        const char* state = p->state() == WarmProcess::State::busy       ? "busy"
+                            : p->state() == WarmProcess::State::awaiting ? "awaiting_tool_results"
+                            : is_spare(*p)                               ? "spare"
+                                                                         : "idle";
         out.push_back({p->pid(), p->key().model, p->session(), state, p->rss_bytes(), p->turns()});
     }
     return out;

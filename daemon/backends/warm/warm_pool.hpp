@@ -8,7 +8,10 @@
 //   - Bounds: pool.max_processes, pool.memory_budget over the processes' groups (RSS from /proc), least
 //     recently used idle processes evicted first; recycling after pool.max_turns, max_age, max_process_rss;
 //     idle session processes stopped after pool.idle_ttl.
-//   - A process that fails before it produced anything for a turn has that turn run cold, once.
+//   - A process that fails before it produced anything for a turn has that turn run cold, once (not a turn
+//     with client tools: a cold claude cannot serve them).
+//   - Client tools: a turn that ends with client tool calls leaves its process awaiting the results (at most
+//     pool.tool_result_wait); the request that brings them continues the turn there.
 #include "config/config.hpp"
 #include "daemon/backends/warm/warm_process.hpp"
 #include "daemon/turns/turn_backend.hpp"
@@ -34,6 +37,8 @@ struct WarmPoolStats {
     std::uint64_t kills = 0;         // turns whose process had to be killed
     std::uint64_t cold_retries = 0;  // turns run cold because their process failed first
     std::uint64_t cold_overflow = 0; // turns run cold because no process could be had within the bounds
+    std::uint64_t tool_rounds = 0;   // client tool results answered in the process that awaited them
+    std::uint64_t tool_replays = 0;  // ... whose process was gone: the conversation was replayed
 };
 
 struct WarmProcessInfo {
@@ -67,6 +72,8 @@ private:
     struct SessionQueue; // turns of one session, in arrival order
     std::shared_ptr<WarmProcess> take_spare(const WarmKey& key);
     std::shared_ptr<WarmProcess> find_session(const std::string& session);
+    std::shared_ptr<WarmProcess> find_awaiting(const std::vector<protocol::ClientToolResult>& results);
+    void settle(const std::shared_ptr<WarmProcess>& process, const TurnOutcome& outcome);
     std::shared_ptr<WarmProcess> launch(const WarmKey& key, std::optional<std::string> resume);
     bool make_room(std::size_t extra_processes);
     void retire(const std::shared_ptr<WarmProcess>& p, std::uint64_t& counter, const char* why);

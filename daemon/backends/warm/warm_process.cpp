@@ -4,7 +4,10 @@
 #include "protocol/claude_cli.hpp"
 #include "protocol/claude_stream_input.hpp"
 
+#include <boost/json/array.hpp>
+
 #include <cstring>
+#include <map>
 
 namespace ksid::daemon {
 namespace json = boost::json;
@@ -12,11 +15,18 @@ using Clock = std::chrono::steady_clock;
 using Kind = protocol::StreamEvent::Kind;
 
 struct WarmProcess::Turn {
-    const TurnEventSink* events = nullptr;
+    const TurnEventSink* events = nullptr; // null while the turn awaits tool results
     std::optional<json::object> result;
     std::size_t output_bytes = 0;
     bool produced_output = false;
     Clock::time_point last_output = Clock::now();
+    // Client tools.
+    std::vector<protocol::ClientToolCall> calls; // client tool calls of the API message being read
+    bool calls_complete = false;                 // ... which ended asking for them (stop reason tool_use)
+    std::string round_text;                      // assistant text since the turn or its last results
+    json::object round_usage;                    // the usage of the message that asked for the calls
+    std::vector<protocol::ControlRequest> pending;             // the CLI's tools/call not answered yet
+    std::map<std::string, protocol::ClientToolResult> results; // the client's results, by tool_use id
 };
 
 std::shared_ptr<WarmProcess> WarmProcess::start(asio::any_io_executor executor, const std::string& claude_command,
@@ -30,6 +40,7 @@ std::shared_ptr<WarmProcess> WarmProcess::start(asio::any_io_executor executor, 
     inv.format = protocol::ClaudeOutputFormat::stream_json;
     inv.stream_input = true;
     inv.resume_session = resume;
+    inv.client_tools = !key.client_tools_key.empty();
     auto process = std::make_shared<WarmProcess>(Private{}, executor, std::move(key), std::move(resume));
     std::weak_ptr<WarmProcess> weak = process;
     PersistentChildSpec spec{protocol::build_claude_argv(claude_command, inv), cwd};
@@ -56,6 +67,10 @@ void WarmProcess::on_output(std::string_view bytes) {
     }
     parser_.feed(bytes, parsed_);
     for (auto& e : parsed_) {
+        if (e.kind == Kind::control_request) { // the MCP handshake comes at start, before any turn
+            answer_control(e.object);
+            continue;
+        }
         if (!turn_) {
             // Between turns only the start of a process may speak; anything else means its state is unknown.
             if (e.kind != Kind::init) uncertain_ = true;
@@ -65,9 +80,24 @@ void WarmProcess::on_output(std::string_view bytes) {
         if (!session_ && e.session_id) session_ = e.session_id;
         if (e.kind == Kind::result) {
             if (!turn_->result) turn_->result = std::move(e.object);
-        } else if (auto event = turn_event_from_cli(e); event && *turn_->events) {
-            (*turn_->events)(*event);
+            continue;
         }
+        if (e.kind == Kind::tool_use && key_.client_tools)
+            if (auto name = protocol::client_tool_name(e.text)) { // the client runs it: not an event
+                turn_->calls.push_back({e.id, std::string(*name), e.input});
+                continue;
+            }
+        if (e.kind == Kind::message_end) {
+            if (e.text == "tool_use" && !turn_->calls.empty()) {
+                turn_->calls_complete = true;
+                turn_->round_usage = e.object;
+            } else {
+                turn_->calls.clear();
+            }
+            continue;
+        }
+        if (e.kind == Kind::assistant_text) turn_->round_text += e.text;
+        if (auto event = turn_event_from_cli(e); event && turn_->events && *turn_->events) (*turn_->events)(*event);
     }
     parsed_.clear();
     if (parser_.overflowed()) uncertain_ = true;
@@ -86,6 +116,93 @@ void WarmProcess::stop(std::chrono::milliseconds grace) {
 
 asio::awaitable<void> WarmProcess::wait_exit(Clock::time_point deadline) {
     if (child_) co_await child_->wait_exit(deadline);
+}
+
+// The CLI's requests to ksid: the client tool server's MCP messages, answered at once, except a tools/call,
+// which waits for the client's result; any other request is refused (nothing else is asked for on argv).
+void WarmProcess::answer_control(const json::object& line) {
+    auto request = protocol::parse_control_request(line);
+    if (!request) return;
+    using K = protocol::ControlRequest::Kind;
+    std::string reply;
+    switch (request->kind) {
+    case K::mcp_initialize:
+        reply = protocol::mcp_result_line(*request, protocol::mcp_initialize_result(request->protocol_version));
+        break;
+    case K::mcp_notification:
+        reply = protocol::mcp_result_line(*request, json::object());
+        break;
+    case K::mcp_tools_list:
+        reply = protocol::mcp_result_line(
+            *request, protocol::mcp_tools_list_result(key_.client_tools ? *key_.client_tools
+                                                                        : std::vector<protocol::ClientTool>{}));
+        break;
+    case K::mcp_tools_call:
+        if (turn_ && !request->tool_use_id.empty()) {
+            turn_->pending.push_back(std::move(*request));
+            answer_pending_calls();
+            wake_.notify();
+            return;
+        }
+        reply = protocol::mcp_result_line(
+            *request, protocol::mcp_tool_call_result(
+                          {request->tool_use_id,
+                           turn_ ? "ksid needs the call's tool use id (_meta claudecode/toolUseId)"
+                                 : "no turn is running",
+                           true}));
+        break;
+    case K::mcp_other:
+        reply = protocol::mcp_error_line(*request, -32601, "Method not found");
+        break;
+    case K::unsupported:
+        reply = protocol::control_error_line(request->request_id,
+                                             "ksid does not answer '" + request->subtype + "' requests");
+        break;
+    }
+    child_->write(reply);
+}
+
+// Answers the CLI's pending tools/call requests the client's results are in for.
+void WarmProcess::answer_pending_calls() {
+    std::erase_if(turn_->pending, [this](const protocol::ControlRequest& call) {
+        const auto it = turn_->results.find(call.tool_use_id);
+        if (it == turn_->results.end()) return false;
+        child_->write(protocol::mcp_result_line(call, protocol::mcp_tool_call_result(it->second)));
+        return true;
+    });
+}
+
+std::optional<std::string>
+WarmProcess::results_problem(const std::vector<protocol::ClientToolResult>& results) const {
+    return protocol::tool_results_problem(awaited_, results);
+}
+
+TurnOutcome WarmProcess::suspend_for_tools() {
+    TurnAnswer a;
+    a.session_id = session_;
+    a.text = std::move(turn_->round_text);
+    a.stop_reason = "tool_use";
+    a.usage = std::move(turn_->round_usage);
+    a.tool_calls = turn_->calls;
+    // What the session log records for this round, in the shape of a result.
+    json::array calls;
+    for (const auto& c : turn_->calls)
+        calls.push_back(json::object{{"id", c.id}, {"name", c.name}, {"input", c.input}});
+    a.cli_result = {{"type", "result"},     {"subtype", "tool_use"},          {"is_error", false},
+                    {"result", a.text},     {"stop_reason", "tool_use"},      {"usage", a.usage},
+                    {"tool_calls", calls},  {"session_id", session_ ? json::value(*session_) : json::value()}};
+    awaited_ = std::move(turn_->calls);
+    turn_->calls.clear();
+    turn_->calls_complete = false;
+    turn_->round_text.clear();
+    turn_->round_usage.clear();
+    turn_->events = nullptr;
+    state_ = State::awaiting;
+    awaiting_since_ = last_used_ = Clock::now();
+    TurnOutcome o;
+    o.answer = std::move(a);
+    o.started = true;
+    return o;
 }
 
 // Waits until the turn's result arrived (true), or the process died or `until` passed (false).
@@ -128,11 +245,35 @@ asio::awaitable<TurnOutcome> WarmProcess::run_turn(const TurnRequest& request, c
     last_used_ = Clock::now();
     turn_ = std::make_unique<Turn>();
     turn_->events = &events;
-    struct EndTurn { // the turn ends with this frame, however it ends
+    co_return co_await drive_turn(request, cancel, limits, retry_cold);
+}
+
+asio::awaitable<TurnOutcome> WarmProcess::continue_turn(const TurnRequest& request, const TurnEventSink& events,
+                                                        CancellationToken& cancel, const WarmTurnLimits& limits) {
+    auto self = shared_from_this();
+    if (state_ != State::awaiting || !turn_ || child_->exited())
+        co_return TurnOutcome::failure(errc::no_result, "the process awaiting these tool results is gone");
+    state_ = State::busy;
+    last_used_ = turn_->last_output = Clock::now();
+    turn_->events = &events;
+    for (const auto& r : request.tool_results)
+        turn_->results[r.tool_use_id] = r;
+    awaited_.clear();
+    // The CLI starts no new turn (no system/init): the consumer learns the session here.
+    if (events) events(TurnStarted{session_, key_.model});
+    answer_pending_calls();
+    bool retry_cold = false; // it has answered before: never run elsewhere
+    co_return co_await drive_turn(request, cancel, limits, retry_cold);
+}
+
+asio::awaitable<TurnOutcome> WarmProcess::drive_turn(const TurnRequest& request, CancellationToken& cancel,
+                                                     const WarmTurnLimits& limits, bool& retry_cold) {
+    struct EndTurn { // the turn ends with this frame, however it ends, unless it awaits tool results
         WarmProcess& p;
         ~EndTurn() {
-            p.turn_.reset();
             p.last_used_ = Clock::now();
+            if (p.state_ == State::awaiting) return;
+            p.turn_.reset();
             if (p.state_ == State::busy) p.state_ = State::idle;
         }
     } end_turn{*this};
@@ -142,6 +283,7 @@ asio::awaitable<TurnOutcome> WarmProcess::run_turn(const TurnRequest& request, c
     errc stopped_by = errc::internal;
     for (;;) {
         if (turn_->result) co_return answer_of(std::move(*turn_->result), request);
+        if (turn_->calls_complete) co_return suspend_for_tools();
         if (child_->exited()) {
             state_ = State::dead;
             if (!turn_->produced_output) {

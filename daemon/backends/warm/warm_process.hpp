@@ -4,11 +4,16 @@
 // turn, to one session; it serves one turn at a time. A turn writes one user line and reads stream-json
 // events up to the `result`; a cancelled or overdue turn is interrupted in band and drained to its
 // `result`, else the process is killed. A process whose state is uncertain is never reused.
+// Client tools: the process hosts ksid's in-band MCP server (protocol/client_tools.hpp). When the model
+// calls one, the turn returns with the calls (stop reason tool_use) and waits in the process, `awaiting`,
+// until continue_turn brings the client's results; the CLI's pending tools/call requests are answered with
+// them and the same turn goes on.
 #include "daemon/core/cancellation.hpp"
 #include "daemon/process/persistent_child.hpp"
 #include "daemon/turns/turn_events.hpp"
 #include "daemon/turns/turn_outcome.hpp"
 #include "daemon/turns/turn_request.hpp"
+#include "protocol/client_tools.hpp"
 #include "protocol/stream_json.hpp"
 
 #include <boost/json/object.hpp>
@@ -17,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ksid::daemon {
 
@@ -26,7 +32,12 @@ struct WarmKey {
     bool enable_tools = true;
     bool no_tools = false;
     std::string system_prompt;
-    bool operator==(const WarmKey&) const = default;
+    std::string client_tools_key; // protocol::client_tools_key of the client tools it serves
+    std::shared_ptr<const std::vector<protocol::ClientTool>> client_tools; // those tools (not compared)
+    bool operator==(const WarmKey& o) const {
+        return model == o.model && enable_tools == o.enable_tools && no_tools == o.no_tools &&
+               system_prompt == o.system_prompt && client_tools_key == o.client_tools_key;
+    }
 };
 
 struct WarmTurnLimits {
@@ -38,7 +49,7 @@ struct WarmTurnLimits {
 
 class WarmProcess : public std::enable_shared_from_this<WarmProcess> {
 public:
-    enum class State { idle, busy, dead };
+    enum class State { idle, busy, awaiting, dead };
     struct Private {};
 
     // Starts a process for `key`, resuming `resume` when set; nullptr with `error` (an errno) on failure.
@@ -52,6 +63,14 @@ public:
     asio::awaitable<TurnOutcome> run_turn(const TurnRequest& request, const TurnEventSink& events,
                                           CancellationToken& cancel, const WarmTurnLimits& limits,
                                           bool& retry_cold);
+    // Goes on with the turn that awaits tool results: `request.tool_results` answer its calls.
+    asio::awaitable<TurnOutcome> continue_turn(const TurnRequest& request, const TurnEventSink& events,
+                                               CancellationToken& cancel, const WarmTurnLimits& limits);
+    // The calls an awaiting turn waits for (empty otherwise).
+    const std::vector<protocol::ClientToolCall>& awaited_calls() const { return awaited_; }
+    // Why these results do not answer exactly the awaited calls; nullopt when they do.
+    std::optional<std::string> results_problem(const std::vector<protocol::ClientToolResult>& results) const;
+    std::chrono::steady_clock::time_point awaiting_since() const { return awaiting_since_; }
 
     State state() const { return state_; }
     bool reusable() const { return state_ == State::idle && !uncertain_; }
@@ -73,6 +92,12 @@ private:
     void on_output(std::string_view bytes);
     void on_exit();
     asio::awaitable<bool> wait_for_result(std::chrono::steady_clock::time_point until);
+    // Reads the turn on to its result, its next client tool calls, or its end by cancel, limit or exit.
+    asio::awaitable<TurnOutcome> drive_turn(const TurnRequest& request, CancellationToken& cancel,
+                                            const WarmTurnLimits& limits, bool& retry_cold);
+    TurnOutcome suspend_for_tools();
+    void answer_control(const boost::json::object& line);
+    void answer_pending_calls();
     TurnOutcome answer_of(boost::json::object result, const TurnRequest& request);
 
     asio::any_io_executor executor_;
@@ -91,6 +116,8 @@ private:
     std::chrono::steady_clock::time_point last_used_ = started_at_;
     AsyncSignal wake_;
     unsigned next_request_id_ = 1;
+    std::vector<protocol::ClientToolCall> awaited_; // the calls the awaiting turn returned with
+    std::chrono::steady_clock::time_point awaiting_since_;
 };
 
 } // namespace ksid::daemon

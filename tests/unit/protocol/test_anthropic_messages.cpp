@@ -92,8 +92,49 @@ TEST_CASE("messages request: tool history is rendered, thinking skipped") {
                                   {"type":"text","text":"and now?"}]}]})");
     const auto rendered = render_chat_prompt(r.chat);
     CHECK(rendered.prompt ==
-          "User: list files\n\nAssistant: Let me look.\n(called tool ls with {\"dir\":\".\"})\n\n"
-          "Tool result: a.txt\n\nUser: and now?");
+          "User: list files\n\nAssistant: Let me look.\n(called tool ls as call toolu_1 with {\"dir\":\".\"})\n\n"
+          "Tool result for call toolu_1: a.txt\n\nUser: and now?");
+    REQUIRE(r.chat.messages.size() == 4);
+    CHECK(r.chat.messages[1].tool_calls.size() == 1);
+    CHECK(r.chat.messages[2].tool_call_id == "toolu_1");
+    CHECK(trailing_tool_results(r.chat).empty()); // the conversation ends with the user's text
+}
+
+TEST_CASE("messages request: client tools, tool_choice and results that end the conversation") {
+    auto r = parse_ok(R"({"model":"m","max_tokens":1,
+        "tools":[{"name":"get_weather","description":"d","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],
+        "messages":[{"role":"user","content":"weather?"},
+        {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}},
+                                       {"type":"tool_use","id":"toolu_2","name":"get_weather","input":{"city":"Rome"}}]},
+        {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"sunny"},
+                                  {"type":"tool_result","tool_use_id":"toolu_2","content":"rain","is_error":true}]}]})");
+    REQUIRE(r.chat.tools.size() == 1);
+    CHECK(r.chat.tools[0].name == "get_weather");
+    CHECK(r.chat.tools[0].input_schema.contains("properties"));
+    const auto results = trailing_tool_results(r.chat);
+    REQUIRE(results.size() == 2);
+    CHECK(results[0].tool_use_id == "toolu_1");
+    CHECK(results[0].content == "sunny");
+    CHECK_FALSE(results[0].is_error);
+    CHECK(results[1].is_error);
+
+    auto none = parse_ok(R"({"model":"m","max_tokens":1,"tool_choice":{"type":"none"},
+        "tools":[{"name":"t","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"x"}]})");
+    CHECK(none.chat.tools.empty()); // honoured: not offered
+
+    for (const char* body : {
+             R"({"model":"m","max_tokens":1,"tool_choice":{"type":"any"},"messages":[{"role":"user","content":"x"}]})",
+             R"({"model":"m","max_tokens":1,"tool_choice":{"type":"tool","name":"t"},"messages":[{"role":"user","content":"x"}]})",
+             R"({"model":"m","max_tokens":1,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"x"}]})",
+             R"({"model":"m","max_tokens":1,"tools":[{"name":"bad name","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"x"}]})",
+             R"({"model":"m","max_tokens":1,"tools":[{"name":"t","input_schema":{"type":"string"}}],"messages":[{"role":"user","content":"x"}]})",
+             R"({"model":"m","max_tokens":1,"tools":[{"name":"t"},{"name":"t"}],"messages":[{"role":"user","content":"x"}]})",
+             R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","content":"x"}]}]})",
+         }) {
+        auto bad = parse_messages_request(body, std::nullopt);
+        CHECK_MESSAGE(!bad.has_value(), body);
+        if (!bad) CHECK_MESSAGE(bad.error().status == 400, body);
+    }
 }
 
 TEST_CASE("messages request: each bad input is a 400 naming the field") {

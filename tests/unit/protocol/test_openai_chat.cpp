@@ -112,3 +112,62 @@ TEST_CASE("openai_chat: response, chunk, usage and error bodies") {
     auto models = model_list_body({"sonnet", "opus"}, 5);
     CHECK(models.at("data").as_array().size() == 2);
 }
+
+TEST_CASE("openai_chat: client tools, the tool loop's messages, tool_choice") {
+    auto r = parsed(R"({"model":"m",
+        "tools":[{"type":"function","function":{"name":"get_weather","description":"d",
+                  "parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}},
+                 {"type":"function","function":{"name":"now"}}],
+        "messages":[{"role":"user","content":"weather?"},
+          {"role":"assistant","content":null,"tool_calls":[
+            {"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},
+            {"id":"call_2","type":"function","function":{"name":"now","arguments":"not json"}}]},
+          {"role":"tool","tool_call_id":"call_1","content":"sunny"},
+          {"role":"tool","tool_call_id":"call_2","content":[{"type":"text","text":"noon"}]}]})");
+    REQUIRE(r.tools.size() == 2);
+    CHECK(r.tools[1].input_schema == json::object{{"type", "object"}, {"properties", json::object()}});
+    REQUIRE(r.messages[1].tool_calls.size() == 2);
+    CHECK(r.messages[1].tool_calls[0].input == json::object{{"city", "Paris"}});
+    CHECK(r.messages[1].tool_calls[1].input == json::value("not json"));
+    const auto results = trailing_tool_results(r);
+    REQUIRE(results.size() == 2);
+    CHECK(results[0].tool_use_id == "call_1");
+    CHECK(results[1].content == "noon");
+    // Replayed as text when the process that awaited the results is gone.
+    CHECK(render_chat_prompt(r).prompt ==
+          "User: weather?\n\nAssistant: (called tool get_weather as call call_1 with {\"city\":\"Paris\"})\n"
+          "(called tool now as call call_2 with \"not json\")\n\nTool result for call call_1: sunny\n\n"
+          "Tool result for call call_2: noon");
+
+    CHECK(parsed(R"({"model":"m","tool_choice":"none","tools":[{"type":"function","function":{"name":"t"}}],
+                     "messages":[{"role":"user","content":"x"}]})")
+              .tools.empty());
+    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+                      "tool_choice":{"type":"function","function":{"name":"t"}}})")
+              .message.find("cannot be honoured") != std::string::npos);
+    CHECK(refused(R"({"model":"m","messages":[{"role":"tool","content":"x"}]})").param == "messages[0].tool_call_id");
+    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"retrieval"}]})")
+              .param == "tools[0].type");
+    CHECK(refused(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+                      "tools":[{"type":"function","function":{"name":"a.b"}}]})")
+              .param == "tools[0].function.name");
+    CHECK(refused(R"({"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c"}]},
+                      {"role":"user","content":"x"}]})")
+              .param == "messages[0].tool_calls[0].function");
+}
+
+TEST_CASE("openai_chat: tool calls in a completion and a chunk") {
+    const std::vector<ClientToolCall> calls{{"toolu_1", "get_weather", json::object{{"city", "Paris"}}}};
+    auto body = chat_completion_body("id", 1, "m", "", "stop", json::object(), calls);
+    const auto& choice = body.at("choices").as_array()[0].as_object();
+    CHECK(choice.at("finish_reason") == "tool_calls");
+    const auto& message = choice.at("message").as_object();
+    CHECK(message.at("content").is_null());
+    const auto& call = message.at("tool_calls").as_array()[0].as_object();
+    CHECK(call.at("id") == "toolu_1");
+    CHECK(call.at("type") == "function");
+    CHECK(call.at("function").at("name") == "get_weather");
+    CHECK(call.at("function").at("arguments") == "{\"city\":\"Paris\"}");
+    const auto delta = chat_tool_call_delta(1, calls[0]);
+    CHECK(delta.at("tool_calls").as_array()[0].at("index") == 1);
+}

@@ -101,3 +101,28 @@ TEST_CASE("a session id that is not valid is not reported") {
     REQUIRE(events.size() == 1);
     CHECK_FALSE(events[0].session_id);
 }
+
+TEST_CASE("a client tool round as Claude Code 2.1.330 streams it: the call, the MCP request, the message's end") {
+    // Recorded (shortened) from a persistent process serving ksid's client tool server.
+    const std::string text =
+        R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":152,"output_tokens":1,"cache_read_input_tokens":0}}},"session_id":"s-1"})"
+        "\n"
+        R"({"type":"assistant","message":{"id":"msg_1","content":[{"type":"tool_use","id":"toolu_5b","name":"mcp__client__get_weather","input":{"city":"Paris"}}]},"session_id":"s-1"})"
+        "\n"
+        R"({"type":"control_request","request_id":"619a","request":{"subtype":"mcp_message","server_name":"client","message":{"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Paris"},"_meta":{"claudecode/toolUseId":"toolu_5b"}},"jsonrpc":"2.0","id":2}}})"
+        "\n"
+        R"({"type":"stream_event","event":{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9}},"session_id":"s-1"})"
+        "\n";
+    for (std::size_t chunk : {1u, 13u, 1u << 20}) {
+        auto events = parse_in_chunks(text, chunk);
+        REQUIRE(events.size() == 3);
+        CHECK(events[0].kind == Kind::tool_use);
+        CHECK(events[0].text == "mcp__client__get_weather");
+        CHECK(events[1].kind == Kind::control_request);
+        CHECK(events[1].object.at("request_id") == "619a");
+        CHECK(events[2].kind == Kind::message_end);
+        CHECK(events[2].text == "tool_use");
+        CHECK(events[2].object.at("input_tokens") == 152); // message_start's
+        CHECK(events[2].object.at("output_tokens") == 9);  // updated by message_delta's
+    }
+}

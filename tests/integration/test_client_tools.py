@@ -1,0 +1,205 @@
+"""Client tools (issue 17): a request's `tools` served through the real claude CLI's in-band MCP server on warm
+processes, against the loopback Anthropic-API stub that asks for the client's tool and then answers with what
+the tool returned. The official SDKs' own tool loops are the clients (openai runTools, @anthropic-ai/sdk
+toolRunner), streamed and not; raw HTTP for what they hide (the pending call, ids, eviction, errors)."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
+from ksid_harness import KsidTestCase, free_port, wait_until  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLAUDE = claude_bin()
+MODULES = os.path.join(HERE, "..", "..", "build", "tools", "node_modules")
+AVAILABLE = os.access(CLAUDE, os.X_OK) and os.path.isdir(os.path.join(MODULES, "openai")) and \
+    os.path.isdir(os.path.join(MODULES, "@anthropic-ai", "sdk"))
+if not AVAILABLE and os.environ.get("KSID_REQUIRE_REAL_CLAUDE"):
+    raise RuntimeError("the real claude CLI and the SDKs are required: run scripts/test-deps")
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+ASK_PARIS = 'STUB_TOOL_USE:mcp__client__get_weather {"city": "Paris"}'
+ASK_TWO = ('STUB_TOOL_USES:[{"name":"mcp__client__get_weather","input":{"city":"Paris"}},'
+           '{"name":"mcp__client__get_weather","input":{"city":"Rome"}}]')
+
+
+class ClientToolsCase(StubServerMixin, KsidTestCase):
+    pool = "pool:\n  enabled: true\n  spares: 1\n  max_processes: 4\n"
+
+    def setUp(self):
+        self.home = tempfile.mkdtemp(prefix="ksid-claude-home-")
+        self.port = free_port()
+        self.ksid_env = dict(self.ksid_claude_env(self.home), KSID_RUN_TIME_LIMIT="60")
+        self.ksid_config = self.pool + f"facade:\n  enabled: true\n  port: {self.port}\n"
+        super().setUp()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def post(self, path, body, headers=None, timeout=90):
+        req = urllib.request.Request(self.base + path, method="POST", data=json.dumps(body).encode(),
+                                     headers=dict({"Content-Type": "application/json"}, **(headers or {})))
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, dict(r.headers), json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), json.loads(e.read())
+
+    def chat(self, messages, **fields):
+        return self.post("/v1/chat/completions", dict({"model": "sonnet", "messages": messages,
+                                                       "tools": [WEATHER]}, **fields))
+
+    def loop(self, api, prompt, stream=False, body=None):
+        out = subprocess.run(["node", os.path.join(HERE, "tool_loop_client.mjs"), api,
+                              self.base + ("/v1" if api == "openai" else ""), "no-key-needed",
+                              json.dumps({"prompt": prompt, "stream": stream, "body": body or {}})],
+                             capture_output=True, text=True, timeout=180)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if "sdkFailure" in result:
+            with open(self.ksid.path("logs", "daemon.log")) as f:
+                self.fail(f"{result}\ndaemon.log:\n{f.read()[-3000:]}")
+        return result
+
+    def warm(self):
+        procs = self.ksid.request({"command": "GET_PROCESSES", "version": "2.0"})["result"]["processes"]
+        return [p for p in procs.values() if p.get("type") == "warm_claude"]
+
+    def metrics(self):
+        with urllib.request.urlopen(self.base + "/metrics", timeout=10) as r:
+            return r.read().decode()
+
+
+@unittest.skipUnless(AVAILABLE, "the claude CLI and the SDKs are not installed: run scripts/test-deps")
+class SdkToolLoops(ClientToolsCase):
+    def check_one_call(self, r):
+        self.assertEqual(r["calls"], ["Paris"])  # the SDK ran the client's tool once
+        self.assertEqual(r["final"], "TOOL_RESULT[1]: sunny in Paris")  # the model got what the tool returned
+        self.assertEqual(r["requests"], 2)
+        self.assertRegex(r["toolCallIds"][0], r"^toolu_")  # the model's own call id
+
+    def test_openai_run_tools(self):
+        r = self.loop("openai", ASK_PARIS)
+        self.check_one_call(r)
+        self.assertEqual(r["lastFinish"], "stop")
+        # The client's tool only: no built-in tool was offered to the model (the CLI's own never-called
+        # DeferredToolPlaceholder, which keeps deferred loading on, aside).
+        offered = {t for tools in self.stub.offered_tools for t in tools} - {"DeferredToolPlaceholder"}
+        self.assertEqual(offered, {"mcp__client__get_weather"})
+        self.assertIn('ksid_pool_events_total{event="tool_round"} 1', self.metrics())
+
+    def test_openai_run_tools_streamed(self):
+        self.check_one_call(self.loop("openai", ASK_PARIS, stream=True))
+
+    def test_anthropic_tool_runner(self):
+        r = self.loop("anthropic", ASK_PARIS)
+        self.check_one_call(r)
+        self.assertEqual(r["lastFinish"], "end_turn")
+
+    def test_anthropic_tool_runner_streamed(self):
+        self.check_one_call(self.loop("anthropic", ASK_PARIS, stream=True))
+
+    def test_two_parallel_calls(self):
+        for api in ("openai", "anthropic"):
+            with self.subTest(api=api):
+                r = self.loop(api, ASK_TWO)
+                self.assertEqual(sorted(r["calls"]), ["Paris", "Rome"])
+                self.assertEqual(r["final"], "TOOL_RESULT[1]: sunny in Paris | sunny in Rome")
+                self.assertEqual(r["requests"], 2)  # both calls in one response
+
+    def test_a_forced_tool_choice_is_refused_with_the_reason(self):
+        status, _, body = self.chat([{"role": "user", "content": "x"}], tool_choice="required")
+        self.assertEqual(status, 400)
+        self.assertIn("cannot be honoured", body["error"]["message"])
+        status, _, body = self.post("/v1/messages", {"model": "sonnet", "max_tokens": 10,
+                                                     "tool_choice": {"type": "tool", "name": "get_weather"},
+                                                     "messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual((status, body["error"]["type"]), (400, "invalid_request_error"))
+        # "none" is honoured: the model is not offered the tool.
+        self.stub.clear()
+        status, _, body = self.chat([{"role": "user", "content": "plain"}], tool_choice="none")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["choices"][0]["message"]["content"], "ECHO[1]: plain")
+        self.assertNotIn("mcp__client__get_weather", [t for tools in self.stub.offered_tools for t in tools])
+
+
+@unittest.skipUnless(AVAILABLE, "the claude CLI is not installed: run scripts/test-deps")
+class PendingCalls(ClientToolsCase):
+    pool = "pool:\n  enabled: true\n  spares: 1\n  max_processes: 4\n  tool_result_wait: 2\n"
+
+    def first_round(self):
+        question = [{"role": "user", "content": ASK_PARIS}]
+        status, headers, body = self.chat(question)
+        self.assertEqual(status, 200, body)
+        message = body["choices"][0]["message"]
+        self.assertEqual(body["choices"][0]["finish_reason"], "tool_calls")
+        call = message["tool_calls"][0]
+        self.assertEqual(call["function"]["name"], "get_weather")
+        self.assertEqual(json.loads(call["function"]["arguments"]), {"city": "Paris"})
+        return question + [message], call["id"]
+
+    def test_the_call_waits_in_its_process_then_the_result_continues_the_turn(self):
+        conversation, call_id = self.first_round()
+        awaiting = [p for p in self.warm() if p["status"] == "awaiting_tool_results"]
+        self.assertEqual(len(awaiting), 1, self.warm())
+        status, _, body = self.chat(conversation + [{"role": "tool", "tool_call_id": call_id, "content": "cloudy"}])
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["choices"][0]["message"]["content"], "TOOL_RESULT[1]: cloudy")
+        self.assertEqual([p["pid"] for p in self.warm() if p["session_id"] == body["id"]], [awaiting[0]["pid"]])
+
+    def test_mismatched_ids_are_a_400(self):
+        conversation, call_id = self.first_round()
+        for results in ([{"role": "tool", "tool_call_id": "toolu_other", "content": "x"}],
+                        [{"role": "tool", "tool_call_id": call_id, "content": "x"},
+                         {"role": "tool", "tool_call_id": call_id, "content": "y"}]):
+            status, _, body = self.chat(conversation + results)
+            self.assertEqual(status, 400, body)
+            self.assertEqual(body["error"]["param"], "messages")
+        # The pending call is still there for the right answer.
+        status, _, body = self.chat(conversation + [{"role": "tool", "tool_call_id": call_id, "content": "ok"}])
+        self.assertEqual(body["choices"][0]["message"]["content"], "TOOL_RESULT[1]: ok", body)
+
+    def test_past_the_wait_the_process_goes_and_the_conversation_is_replayed(self):
+        conversation, call_id = self.first_round()
+        pid = [p for p in self.warm() if p["status"] == "awaiting_tool_results"][0]["pid"]
+        self.assertTrue(wait_until(lambda: pid not in [p["pid"] for p in self.warm()], timeout=10), self.warm())
+        status, _, body = self.chat(conversation + [{"role": "tool", "tool_call_id": call_id, "content": "foggy"}])
+        self.assertEqual(status, 200, body)
+        text = body["choices"][0]["message"]["content"]
+        self.assertIn(f"Tool result for call {call_id}: foggy", text)  # the stub echoed the replayed transcript
+        self.assertIn('ksid_pool_events_total{event="tool_replay"} 1', self.metrics())
+
+
+class WithoutThePool(KsidTestCase):
+    """The fake claude, no warm pool: tools cannot be served; the request still runs, and says so."""
+
+    def setUp(self):
+        self.port = free_port()
+        self.ksid_env = {"KSID_FACADE_ENABLED": "true", "KSID_FACADE_PORT": str(self.port)}
+        super().setUp()
+
+    def test_tools_are_not_offered_and_the_response_says_so(self):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/v1/chat/completions", method="POST",
+                                     data=json.dumps({"model": "sonnet", "tools": [WEATHER],
+                                                      "messages": [{"role": "user", "content": "hi"}]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            self.assertEqual(r.headers["x-ksid-client-tools"], "unavailable")
+            self.assertEqual(json.loads(r.read())["choices"][0]["message"]["content"], "ECHO: hi")
+
+
+if __name__ == "__main__":
+    unittest.main()
