@@ -62,7 +62,7 @@ std::string Metrics::render(const daemon::QueueStats& q, const daemon::TurnStats
             out += "ksid_upstream_failures_total{kind=\"" + kind + "\"} " + std::to_string(n) + "\n";
     }
     if (pool) {
-        std::map<std::string, std::size_t> by_state{{"busy", 0}, {"idle", 0}, {"spare", 0}};
+        std::map<std::string, std::size_t> by_state{{"busy", 0}, {"idle", 0}, {"spare", 0}, {"awaiting_tool_results", 0}};
         for (const auto& p : pool->processes()) ++by_state[p.state];
         out += "# HELP ksid_pool_processes Warm claude processes by state.\n# TYPE ksid_pool_processes gauge\n";
         for (const auto& [state, n] : by_state)

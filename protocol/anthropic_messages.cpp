@@ -68,10 +68,12 @@ std::optional<OpenAIError> append_message(std::string_view role, const json::val
     std::string text;
     bool has_text = false;
     std::vector<ClientToolCall> calls;
+    bool after_tool_result = false;
     auto flush = [&] {
         if (has_text || !calls.empty()) {
             ChatMessage m{std::string(role), std::move(text)};
             m.tool_calls = std::move(calls);
+            m.beside_tool_results = after_tool_result;
             out.push_back(std::move(m));
         }
         text.clear();
@@ -114,6 +116,7 @@ std::optional<OpenAIError> append_message(std::string_view role, const json::val
             const auto* is_error = block.if_contains("is_error");
             result.is_error = is_error && is_error->is_bool() && is_error->get_bool();
             out.push_back(std::move(result));
+            after_tool_result = true;
         } else {
             return bad("content blocks of type '" + std::string(*type) + "' are not supported in " +
                            std::string(role) + " messages: ksid passes text to the claude CLI",

@@ -293,19 +293,25 @@ bool is_system(const ChatMessage& m) { return m.role == "system" || m.role == "d
 
 std::vector<ClientToolResult> trailing_tool_results(const ChatRequest& request) {
     std::vector<ClientToolResult> out;
+    std::string beside;
     for (std::size_t i = request.messages.size(); i-- > 0;) {
         const auto& m = request.messages[i];
         if (is_system(m)) continue; // Claude Code sends a system message after the conversation
+        if (m.role == "user" && m.beside_tool_results && out.empty()) {
+            beside = m.text + (beside.empty() ? "" : "\n" + beside);
+            continue;
+        }
         if (m.role != "tool") break;
         out.insert(out.begin(), ClientToolResult{m.tool_call_id, m.text, m.is_error});
     }
+    if (!out.empty() && !beside.empty()) out.back().content += "\n\n" + beside;
     return out;
 }
 
 const ChatMessage* message_before_tool_results(const ChatRequest& request) {
     for (std::size_t i = request.messages.size(); i-- > 0;) {
         const auto& m = request.messages[i];
-        if (!is_system(m) && m.role != "tool") return &m;
+        if (!is_system(m) && m.role != "tool" && !m.beside_tool_results) return &m;
     }
     return nullptr;
 }

@@ -35,6 +35,7 @@ struct ChatMessage {
     std::vector<ClientToolCall> tool_calls; // assistant: the calls it made
     std::string tool_call_id;               // tool: the call this result answers
     bool is_error = false;                  // tool: the client says the tool failed
+    bool beside_tool_results = false; // user: text that came in one message with tool results (Anthropic)
 };
 
 struct ChatRequest {
@@ -50,7 +51,8 @@ struct ChatRequest {
 };
 
 // The results the conversation ends with: its trailing tool messages, which answer the calls of the
-// assistant message before them (empty when it does not end so).
+// assistant message before them (empty when it does not end so). Text that came beside them in one message
+// (Claude Code's reminders) is added to the last result, so that the process awaiting them sees it.
 std::vector<ClientToolResult> trailing_tool_results(const ChatRequest& request);
 // The last message that is neither a tool result nor a system message: the one tool results answer.
 const ChatMessage* message_before_tool_results(const ChatRequest& request);

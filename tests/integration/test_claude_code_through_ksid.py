@@ -72,5 +72,29 @@ class ClaudeCodeThroughKsid(StubServerMixin, KsidTestCase):
         self.assertNotIn("chain-key-123", log)
 
 
+
+@unittest.skipUnless(CLAUDE, "the real claude CLI is not installed: run scripts/test-deps")
+class ClaudeCodeToolsThroughKsid(ClaudeCodeThroughKsid):
+    """With the warm pool, the outer CLI's own tools are ksid's client tools: the inner model's call comes back
+    to the outer CLI, which runs it in its own directory, and the result continues the inner turn."""
+
+    def setUp(self):
+        self.ksid_config = "pool:\n  enabled: true\n  spares: 0\n"
+        super().setUp()
+
+    def test_the_inner_models_call_runs_in_the_outer_cli(self):
+        with open(os.path.join(self.outer_cwd, "marker.txt"), "w") as f:
+            f.write("outer-side-file")
+        prompt = 'STUB_TOOL_USE:mcp__client__Bash {"command": "cat marker.txt", "description": "Show the marker"}'
+        stdout, inner = self.outer(prompt, "--output-format", "json", "--allowedTools", "Bash")
+        out = json.loads(stdout)
+        self.assertFalse(out["is_error"], out)
+        self.assertEqual(out["result"], "TOOL_RESULT[1]: outer-side-file")  # the outer CLI ran it, in its cwd
+        offered = {t for tools in self.stub.offered_tools for t in tools}
+        self.assertIn("mcp__client__Bash", offered)  # the outer CLI's tools, offered to the inner model
+        self.assertNotIn("Bash", offered)  # the inner CLI's own built-ins stay off
+        self.assertEqual(len(inner), 2)  # one inner turn: the call, then the answer with its result
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -97,7 +97,11 @@ TEST_CASE("messages request: tool history is rendered, thinking skipped") {
     REQUIRE(r.chat.messages.size() == 4);
     CHECK(r.chat.messages[1].tool_calls.size() == 1);
     CHECK(r.chat.messages[2].tool_call_id == "toolu_1");
-    CHECK(trailing_tool_results(r.chat).empty()); // the conversation ends with the user's text
+    // The text beside the result goes with it to the process that awaits it.
+    const auto results = trailing_tool_results(r.chat);
+    REQUIRE(results.size() == 1);
+    CHECK(results[0].content == "a.txt\n\nand now?");
+    CHECK(message_before_tool_results(r.chat) == &r.chat.messages[1]);
 }
 
 TEST_CASE("messages request: client tools, tool_choice and results that end the conversation") {
