@@ -95,6 +95,9 @@ struct FacadeSettings {
     Seconds idle_timeout{120};
     Seconds write_timeout{30}; // a response or stream that makes no progress this long drops the connection
     Seconds keepalive_interval{15};
+    unsigned max_images = 20;                            // images per request
+    std::size_t max_image_bytes = 5 * 1024 * 1024;       // one image, decoded
+    std::size_t max_images_total_bytes = 20 * 1024 * 1024; // all of a request's images, decoded
 };
 
 // Warm claude processes (daemon/backends/warm): pre-started and session-affine `--input-format stream-json`

@@ -236,6 +236,12 @@ const std::vector<Setting>& settings() {
                          bool_r));
         t.push_back(make("facade.max_body_bytes", "KSID_FACADE_MAX_BODY_BYTES", "largest request body",
                          KSID_FIELD(facade.max_body_bytes), bytes_p(1024, std::size_t(1) << 30), num_r));
+        t.push_back(make("facade.max_images", "", "images per request at most", KSID_FIELD(facade.max_images),
+                         uint_p(0, 1000), num_r));
+        t.push_back(make("facade.max_image_bytes", "", "largest image (decoded)", KSID_FIELD(facade.max_image_bytes),
+                         bytes_p(1024, std::size_t(1) << 30), num_r));
+        t.push_back(make("facade.max_images_total_bytes", "", "all of a request's images (decoded)",
+                         KSID_FIELD(facade.max_images_total_bytes), bytes_p(1024, std::size_t(1) << 32), num_r));
         t.push_back(make("facade.max_connections", "KSID_FACADE_MAX_CONNECTIONS",
                          "open HTTP connections at most", KSID_FIELD(facade.max_connections),
                          uint_p(1, 100'000), num_r));

@@ -106,6 +106,10 @@ ChatPolicy chat_policy_of(const FacadeContext& c) {
     p.tools_allowed = c.settings().enable_tools;
     p.stopping = c.deps.turns.stopping();
     p.client_tools = c.deps.pool != nullptr;
+    p.images = c.deps.upstream == nullptr;
+    p.max_images = c.settings().max_images;
+    p.max_image_bytes = c.settings().max_image_bytes;
+    p.max_images_total_bytes = c.settings().max_images_total_bytes;
     p.model_problem = [&turns = c.deps.turns](std::string_view model) { return turns.model_problem(model); };
     return p;
 }

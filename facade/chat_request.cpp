@@ -35,6 +35,34 @@ std::optional<std::string> results_problem(const protocol::ChatRequest& chat,
     return protocol::tool_results_problem(before->tool_calls, results);
 }
 
+// Images within the facade's bounds (413 naming the limit), and only where they can be passed on.
+std::optional<protocol::OpenAIError> images_problem(const std::vector<protocol::ImageInput>& images,
+                                                    const ChatPolicy& policy) {
+    if (images.empty()) return std::nullopt;
+    auto too_large = [](std::string message) {
+        return protocol::OpenAIError{413, "invalid_request_error", std::move(message), std::string("messages"),
+                                     std::string("request_too_large")};
+    };
+    if (!policy.images)
+        return protocol::OpenAIError{400, "invalid_request_error",
+                                     "images are not supported in API shim mode (the upstream call is text only)",
+                                     std::string("messages"), std::nullopt};
+    if (images.size() > policy.max_images)
+        return too_large(std::to_string(images.size()) + " images: at most " + std::to_string(policy.max_images) +
+                         " per request (facade.max_images)");
+    std::size_t total = 0;
+    for (const auto& image : images) {
+        if (image.bytes > policy.max_image_bytes)
+            return too_large("an image of " + std::to_string(image.bytes) + " bytes: at most " +
+                             std::to_string(policy.max_image_bytes) + " per image (facade.max_image_bytes)");
+        total += image.bytes;
+    }
+    if (total > policy.max_images_total_bytes)
+        return too_large("images of " + std::to_string(total) + " bytes in all: at most " +
+                         std::to_string(policy.max_images_total_bytes) + " per request (facade.max_images_total_bytes)");
+    return std::nullopt;
+}
+
 // The checks and the turn both routes share, from the parsed request.
 boost::system::result<ChatPlan, protocol::OpenAIError>
 plan_turn(protocol::ChatRequest parsed, const ChatHttpRequest& request, const ChatPolicy& policy) {
@@ -52,11 +80,13 @@ plan_turn(protocol::ChatRequest parsed, const ChatHttpRequest& request, const Ch
     };
     if (rendered.system_prompt.size() > 100 * 1024)
         return invalid("system messages are limited to 100 KiB in total");
-    if (rendered.prompt.empty()) return invalid("there is no user text to answer");
+    if (rendered.prompt.empty() && rendered.images.empty()) return invalid("there is no user text to answer");
+    if (auto problem = images_problem(rendered.images, policy)) return *problem;
     if (policy.stopping) return openai_error_for(errc::shutting_down);
 
     daemon::TurnRequest& t = plan.turn;
     t.prompt = std::move(rendered.prompt);
+    t.images = std::move(rendered.images);
     t.append_system_prompt = std::move(rendered.system_prompt);
     t.model = chat.model;
     t.resume_session = chat.session_id;

@@ -68,16 +68,19 @@ std::optional<OpenAIError> append_message(std::string_view role, const json::val
     std::string text;
     bool has_text = false;
     std::vector<ClientToolCall> calls;
+    std::vector<ImageInput> images;
     bool after_tool_result = false;
     auto flush = [&] {
-        if (has_text || !calls.empty()) {
+        if (has_text || !calls.empty() || !images.empty()) {
             ChatMessage m{std::string(role), std::move(text)};
             m.tool_calls = std::move(calls);
+            m.images = std::move(images);
             m.beside_tool_results = after_tool_result;
             out.push_back(std::move(m));
         }
         text.clear();
         calls.clear();
+        images.clear();
         has_text = false;
     };
     const auto& blocks = content.get_array();
@@ -93,6 +96,13 @@ std::optional<OpenAIError> append_message(std::string_view role, const json::val
             if (has_text) text += "\n";
             text += *t;
             has_text = true;
+        } else if (*type == "image" && role == "user") {
+            const auto* source = block.if_contains("source");
+            if (!source || !source->is_object()) return bad("image blocks need a source object", p + ".source");
+            std::string why;
+            auto image = image_from_source(source->get_object(), why);
+            if (!image) return bad(why, p + ".source");
+            images.push_back(std::move(*image));
         } else if (*type == "thinking" || *type == "redacted_thinking") {
             if (role != "assistant") return bad("thinking blocks belong to assistant messages", p + ".type");
         } else if (*type == "tool_use" && role == "assistant") {

@@ -44,9 +44,11 @@ std::optional<long long> integer_of(const json::value& v) {
     return std::nullopt;
 }
 
-// The text of a message's content: a string, null (assistant), or an array of text parts.
+// The text of a message's content: a string, null (assistant), or an array of text parts (and, where
+// `images` is given, image_url parts).
 boost::system::result<std::string, OpenAIError> content_text(const json::value& content,
-                                                             const std::string& param, bool null_ok) {
+                                                             const std::string& param, bool null_ok,
+                                                             std::vector<ImageInput>* images = nullptr) {
     if (content.is_string()) return std::string(content.get_string());
     if (content.is_null() && null_ok) return std::string();
     if (!content.is_array()) return bad("content must be a string or an array of content parts", param);
@@ -57,9 +59,21 @@ boost::system::result<std::string, OpenAIError> content_text(const json::value& 
         if (!part.is_object()) return bad("content parts must be objects", part_param);
         const auto* type = part.get_object().if_contains("type");
         if (!type || !type->is_string()) return bad("content part has no type", part_param + ".type");
+        if (type->get_string() == "image_url" && images) {
+            const auto* iu = part.get_object().if_contains("image_url");
+            const auto* url = iu && iu->is_object() ? iu->get_object().if_contains("url") : iu;
+            if (!url || !url->is_string())
+                return bad("image_url parts need an image_url.url string", part_param + ".image_url");
+            std::string why;
+            auto image = image_from_url(url->get_string(), why);
+            if (!image) return bad(why, part_param + ".image_url.url");
+            images->push_back(std::move(*image));
+            continue;
+        }
         if (type->get_string() != "text")
             return bad("content parts of type '" + std::string(type->get_string()) +
-                           "' are not supported: ksid passes text to the claude CLI",
+                           "' are not supported here: ksid passes text" + (images ? " and images" : "") +
+                           " to the claude CLI",
                        part_param + ".type");
         const auto* t = part.get_object().if_contains("text");
         if (!t || !t->is_string())
@@ -189,9 +203,12 @@ parse_chat_request(std::string_view body, std::optional<std::string_view> header
             return bad("role must be one of system, developer, user, assistant, tool", param + ".role");
         const auto* content = m.get_object().if_contains("content");
         const bool is_assistant = role->get_string() == "assistant";
-        auto text = content_text(content ? *content : json::value(nullptr), param + ".content", is_assistant);
+        std::vector<ImageInput> images;
+        auto text = content_text(content ? *content : json::value(nullptr), param + ".content", is_assistant,
+                                 role->get_string() == "user" ? &images : nullptr);
         if (!text) return text.error();
         ChatMessage message{std::string(role->get_string()), std::move(*text)};
+        message.images = std::move(images);
         if (const auto* calls = m.get_object().if_contains("tool_calls"); calls && is_assistant)
             if (auto e = parse_tool_calls(*calls, param + ".tool_calls", message.tool_calls)) return *e;
         if (message.role == "tool") {
@@ -273,16 +290,19 @@ RenderedPrompt render_chat_prompt(const ChatRequest& request) {
         for (std::size_t i = start; i < turns.size(); ++i) {
             if (!out.prompt.empty()) out.prompt += "\n\n";
             out.prompt += turns[i]->role == "tool" ? message_transcript(*turns[i]) : turns[i]->text;
+            out.images.insert(out.images.end(), turns[i]->images.begin(), turns[i]->images.end());
         }
         return out;
     }
     if (turns.size() == 1) {
         out.prompt = turns[0]->text;
+        out.images = turns[0]->images;
         return out;
     }
     for (const auto* m : turns) {
         if (!out.prompt.empty()) out.prompt += "\n\n";
         out.prompt += message_transcript(*m);
+        out.images.insert(out.images.end(), m->images.begin(), m->images.end());
     }
     return out;
 }

@@ -2,6 +2,7 @@
 // The OpenAI Chat Completions contract of the facade (../shared/spec/openai-api.md), sans I/O: request
 // validation, the prompt rendered for the CLI, and the response, chunk, error and model-list bodies.
 #include "protocol/client_tool_types.hpp"
+#include "protocol/image_input.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -36,6 +37,7 @@ struct ChatMessage {
     std::string tool_call_id;               // tool: the call this result answers
     bool is_error = false;                  // tool: the client says the tool failed
     bool beside_tool_results = false; // user: text that came in one message with tool results (Anthropic)
+    std::vector<ImageInput> images;   // user: its images, after its text
 };
 
 struct ChatRequest {
@@ -71,6 +73,7 @@ std::optional<OpenAIError> parse_ksi_extensions(const boost::json::object& o,
 struct RenderedPrompt {
     std::string prompt;        // goes on stdin
     std::string system_prompt; // system/developer messages, for --append-system-prompt (may be empty)
+    std::vector<ImageInput> images; // the images of the messages rendered, in order (they follow the text)
 };
 
 // With a session id only the messages after the last assistant message are new input; without one the

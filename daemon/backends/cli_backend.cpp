@@ -4,6 +4,7 @@
 #include "daemon/process/child_process.hpp"
 #include "protocol/claude_cli.hpp"
 #include "protocol/claude_output.hpp"
+#include "protocol/claude_stream_input.hpp"
 
 #include <cstring>
 
@@ -42,10 +43,12 @@ boost::asio::awaitable<TurnOutcome> CliBackend::run(const TurnRequest& request, 
     inv.no_tools = request.no_tools;
     inv.format = stream ? protocol::ClaudeOutputFormat::stream_json : protocol::ClaudeOutputFormat::json;
     inv.append_system_prompt = request.append_system_prompt;
+    // Images go as content blocks: one stream-json user line, then stdin closes and the CLI ends after it.
+    inv.stream_input = stream && !request.images.empty();
     ChildSpec spec;
     spec.argv = protocol::build_claude_argv(settings_.claude_command, inv);
     spec.cwd = settings_.working_directory;
-    spec.stdin_data = request.prompt;
+    spec.stdin_data = inv.stream_input ? protocol::stream_input_user_line(request.prompt, request.images) : request.prompt;
     spec.max_output_bytes = settings_.max_output_bytes;
     spec.time_limit = request.time_limit;
     spec.kill_grace = settings_.kill_grace;

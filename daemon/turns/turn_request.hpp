@@ -2,6 +2,7 @@
 // What a turn is asked to do, backend neutral: the cli backend runs it as one `claude` process, a
 // warm-process backend as one turn of a long-lived process, the upstream backend as one HTTP call.
 #include "protocol/client_tool_types.hpp"
+#include "protocol/image_input.hpp"
 
 #include <chrono>
 #include <memory>
@@ -22,6 +23,7 @@ enum class TurnOutput {
 
 struct TurnRequest {
     std::string prompt;                        // goes on stdin, never argv
+    std::vector<protocol::ImageInput> images;  // follow the prompt's text (stream-json input only)
     std::string model;                         // validated
     std::optional<std::string> resume_session; // validated
     bool enable_tools = true;

@@ -12,7 +12,8 @@ then serves until killed.
 
 `POST /v1/messages` (with or without `?beta=true`) answers `ECHO[<user turns>]: <last user text>`:
 - the last user text is the last `text` block of the last `user` message that has text besides
-  `<system-reminder>` sections, without them (content may be a string or a list of blocks);
+  `<system-reminder>` sections, without them (content may be a string or a list of blocks; the CLI's
+  `[Image: source: ...]` notes beside images do not count);
 - user turns are the `user` messages that contain such a real text block (tool results and system reminders
   alone do not count).
 The answer streams as server-sent events when `stream` is true (the CLI always asks for that), one
@@ -146,6 +147,8 @@ def _real_texts(message):
         text = b["text"]
         if text.lstrip().startswith(SYSTEM_REMINDER):
             text = _REMINDER_SECTION.sub("", text).strip()
+        if text.startswith("[Image: source: "):
+            continue  # the CLI's note of where it kept an image the user sent
         if text.strip() and not text.lstrip().startswith(SYSTEM_REMINDER):
             out.append(text)
     return out

@@ -97,7 +97,7 @@ class WithOpenAISdk(FacadeCase):
         r = self.sdk("error", extra={"messages": [{"role": "user", "content": "x"}], "body": {"n": 3}})
         self.assertEqual((r["error"], r["param"]), ("BadRequestError", "n"))
         r = self.sdk("error", extra={"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]})
-        self.assertEqual((r["error"], r["param"]), ("BadRequestError", "messages[0].content[0].type"))
+        self.assertEqual((r["error"], r["param"]), ("BadRequestError", "messages[0].content[0].image_url.url"))
         r = self.sdk("error", extra={"messages": [{"role": "user", "content": "x"}],
                                      "body": {"metadata": {"enable_tools": "true"}}})
         self.assertEqual((r["error"], r["param"]), ("BadRequestError", "metadata.enable_tools"))

@@ -99,7 +99,7 @@ class WithAnthropicSdk(AnthropicCase):
         self.assertEqual((r["error"], r["status"], r["type"]), ("NotFoundError", 404, "not_found_error"))
         r = self.sdk("error", extra={"messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]})
         self.assertEqual((r["error"], r["type"]), ("BadRequestError", "invalid_request_error"))
-        self.assertIn("messages.0.content.0.type", r["message"])
+        self.assertIn("messages.0.content.0.source", r["message"])
 
 
 @unittest.skipUnless(HAVE_SDK, "@anthropic-ai/sdk not installed: run scripts/test-deps")

@@ -236,7 +236,7 @@ asio::awaitable<TurnOutcome> WarmProcess::run_turn(const TurnRequest& request, c
                                                    bool& retry_cold) {
     auto self = shared_from_this();
     retry_cold = false;
-    if (!reusable() || !child_->write(protocol::stream_input_user_line(request.prompt))) {
+    if (!reusable() || !child_->write(protocol::stream_input_user_line(request.prompt, request.images))) {
         retry_cold = true;
         co_return TurnOutcome::failure(errc::spawn_failed, "the warm claude process is gone");
     }

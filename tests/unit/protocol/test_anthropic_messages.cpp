@@ -158,6 +158,14 @@ TEST_CASE("messages request: each bad input is a 400 naming the field") {
          "messages.1.role"},
         {R"({"model":"m","max_tokens":1,"messages":[{"role":"user"}]})", "messages.0.content"},
         {R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{}}]}]})",
+         "messages.0.content.0.source"},
+        {R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/bmp","data":"AAAA"}}]}]})",
+         "messages.0.content.0.source"},
+        {R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"not base64!"}}]}]})",
+         "messages.0.content.0.source"},
+        {R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"file:///etc/passwd"}}]}]})",
+         "messages.0.content.0.source"},
+        {R"({"model":"m","max_tokens":1,"messages":[{"role":"assistant","content":[{"type":"image","source":{"type":"url","url":"https://x/y.png"}}]},{"role":"user","content":"x"}]})",
          "messages.0.content.0.type"},
         {R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text"}]}]})",
          "messages.0.content.0.text"},
@@ -294,4 +302,18 @@ TEST_CASE("Anthropic model list") {
         R"({"type":"model","id":"claude-opus-4-1","display_name":"claude-opus-4-1","created_at":"2026-12-01T00:00:00Z"}],)"
         R"("has_more":false,"first_id":"sonnet","last_id":"claude-opus-4-1"})");
     CHECK(anthropic_model_list_body({}, "t").at("first_id").is_null());
+}
+
+TEST_CASE("messages request: images go with their user message, in order") {
+    auto r = parse_ok(R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[
+        {"type":"text","text":"what is this?"},
+        {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},
+        {"type":"image","source":{"type":"url","url":"https://example.com/cat.png"}}]}]})");
+    const auto rendered = render_chat_prompt(r.chat);
+    CHECK(rendered.prompt == "what is this?");
+    REQUIRE(rendered.images.size() == 2);
+    CHECK(rendered.images[0].media_type == "image/png");
+    CHECK(rendered.images[0].data == "iVBORw0KGgo=");
+    CHECK(rendered.images[0].bytes == 8);
+    CHECK(rendered.images[1].url == "https://example.com/cat.png");
 }

@@ -23,6 +23,16 @@ TEST_CASE("stream input: a user turn and an interrupt, one line each") {
     CHECK(i.at("request").at("subtype") == "interrupt");
 }
 
+TEST_CASE("stream input: a user turn with images: the text, then an image block each") {
+    const std::vector<ImageInput> images{{"image/png", "iVBORw0KGgo=", "", 8}, {"", "", "https://example.com/a.png", 0}};
+    const auto o = json::parse(stream_input_user_line("look", images)).as_object();
+    CHECK(o.at("message").at("content") == json::parse(R"([{"type":"text","text":"look"},
+        {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},
+        {"type":"image","source":{"type":"url","url":"https://example.com/a.png"}}])"));
+    const auto only = json::parse(stream_input_user_line("", {images[0]})).as_object();
+    CHECK(only.at("message").at("content").as_array().size() == 1); // no empty text block
+}
+
 TEST_CASE("argv of a persistent process") {
     ClaudeInvocation inv;
     inv.model = "sonnet";

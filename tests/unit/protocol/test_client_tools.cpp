@@ -1,6 +1,7 @@
 #include "protocol/client_tools.hpp"
 
 #include "protocol/claude_cli.hpp"
+#include "protocol/image_input.hpp"
 #include "protocol/json_parse.hpp"
 
 #include <boost/json.hpp>
@@ -133,4 +134,23 @@ TEST_CASE("client_tools: the CLI's control requests, as recorded from Claude Cod
     CHECK(refused.at("response").at("request_id") == "r6");
 
     CHECK_FALSE(parse_control_request(line(R"({"type":"control_request","request":{}})")).has_value());
+}
+
+TEST_CASE("image_input: base64 sizes, and the CLI's image blocks") {
+    CHECK(base64_decoded_size("") == 0u);
+    CHECK(base64_decoded_size("QQ==") == 1u);
+    CHECK(base64_decoded_size("QUI=") == 2u);
+    CHECK(base64_decoded_size("QUJD") == 3u);
+    CHECK(base64_decoded_size("QUJDRA") == 4u); // padding left out
+    CHECK_FALSE(base64_decoded_size("QUJDR").has_value());
+    CHECK_FALSE(base64_decoded_size("QU=D").has_value());
+    CHECK_FALSE(base64_decoded_size("QUJ\nD").has_value());
+    std::string why;
+    auto image = image_from_url("data:image/gif;base64,R0lGOD==", why);
+    REQUIRE(image.has_value());
+    CHECK(image_block(*image) == json::parse(R"({"type":"image","source":{"type":"base64","media_type":"image/gif","data":"R0lGOD=="}})"));
+    auto remote = image_from_url("https://example.com/x.png", why);
+    REQUIRE(remote.has_value());
+    CHECK(image_block(*remote) == json::parse(R"({"type":"image","source":{"type":"url","url":"https://example.com/x.png"}})"));
+    CHECK_FALSE(image_from_url("https://example.com/a b.png", why).has_value());
 }

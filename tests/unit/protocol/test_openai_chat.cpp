@@ -171,3 +171,23 @@ TEST_CASE("openai_chat: tool calls in a completion and a chunk") {
     const auto delta = chat_tool_call_delta(1, calls[0]);
     CHECK(delta.at("tool_calls").as_array()[0].at("index") == 1);
 }
+
+TEST_CASE("openai_chat: image_url parts, data URLs and http(s) URLs") {
+    auto r = parsed(R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"see"},
+        {"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/4AAQ","detail":"low"}},
+        {"type":"image_url","image_url":{"url":"https://example.com/a.webp"}}]}]})");
+    REQUIRE(r.messages[0].images.size() == 2);
+    CHECK(r.messages[0].images[0].media_type == "image/jpeg");
+    CHECK(r.messages[0].images[0].data == "/9j/4AAQ");
+    CHECK(r.messages[0].images[0].bytes == 6);
+    CHECK(r.messages[0].images[1].url == "https://example.com/a.webp");
+    CHECK(render_chat_prompt(r).images.size() == 2);
+    for (const char* url : {"data:text/plain;base64,QQ==", "data:image/png,raw", "data:image/png;base64,@@@@", "ftp://x/y.png"})
+        CHECK(refused(std::string(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":")") +
+                      url + R"("}}]}]})")
+                  .param == "messages[0].content[0].image_url.url");
+    // Only user messages carry images.
+    CHECK(refused(R"({"model":"m","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]},
+                      {"role":"user","content":"x"}]})")
+              .param == "messages[0].content[0].type");
+}
