@@ -5,6 +5,7 @@
 #include "facade/chat_request.hpp"
 #include "facade/http_errors.hpp"
 #include "facade/http_turn.hpp"
+#include "facade/structured_answer.hpp"
 #include "protocol/openai_chat.hpp"
 #include "protocol/openai_upstream.hpp"
 
@@ -36,10 +37,17 @@ public:
 
     HttpResponse answer(const std::string& job_id, const daemon::TurnAnswer& a) const override {
         const std::string session = a.session_id.value_or("");
+        std::optional<StructuredContent> structured;
+        if (chat_.output_schema) structured = structured_content(a, *chat_.output_schema);
         auto body = protocol::chat_completion_body(session.empty() ? "chatcmpl-" + job_id : session, created_,
-                                                   chat_.model, a.text,
+                                                   chat_.model, structured ? structured->text : a.text,
                                                    protocol::finish_reason_for(a.stop_reason), a.usage,
                                                    a.tool_calls);
+        if (structured && structured->refused) { // as the API answers a refusal: no content, the reason
+            auto& message = body["choices"].as_array()[0].as_object()["message"].as_object();
+            message["content"] = nullptr;
+            message["refusal"] = structured->text;
+        }
         if (to_ksid_) body["ksid_result"] = a.cli_result; // another ksid's API shim: its exact result
         HttpResponse res;
         res.body = json::serialize(body);
@@ -58,6 +66,7 @@ public:
     }
 
     std::string stream_event(const daemon::TurnEvent& e) override {
+        if (chat_.output_schema) return {}; // the content is the checked JSON, at the end
         const std::string* text = nullptr;
         if (const auto* d = std::get_if<daemon::TextDelta>(&e)) text = &d->text;
         if (const auto* m = std::get_if<daemon::AssistantText>(&e); m && !m->already_streamed)
@@ -76,6 +85,11 @@ public:
 
     std::string stream_finish(const daemon::TurnAnswer& a) override {
         std::string out;
+        if (chat_.output_schema) {
+            const auto structured = structured_content(a, *chat_.output_schema);
+            const json::object delta{{structured.refused ? "refusal" : "content", structured.text}};
+            out += protocol::sse_event(protocol::chat_chunk_body(id_, created_, chat_.model, delta, std::nullopt));
+        }
         for (std::size_t i = 0; i < a.tool_calls.size(); ++i) // the client's calls, whole, one chunk each
             out += protocol::sse_event(protocol::chat_chunk_body(
                 id_, created_, chat_.model, protocol::chat_tool_call_delta(i, a.tool_calls[i]), std::nullopt));

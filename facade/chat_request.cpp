@@ -4,6 +4,8 @@
 #include "protocol/client_tools.hpp"
 #include "protocol/openai_upstream.hpp"
 
+#include <boost/json/serialize.hpp>
+
 
 namespace ksid::facade {
 
@@ -85,6 +87,11 @@ plan_turn(protocol::ChatRequest parsed, const ChatHttpRequest& request, const Ch
     if (policy.stopping) return openai_error_for(errc::shutting_down);
 
     daemon::TurnRequest& t = plan.turn;
+    if (chat.output_schema && !policy.images)
+        return protocol::OpenAIError{400, "invalid_request_error",
+                                     "structured output is not supported in API shim mode", std::string("response_format"),
+                                     std::nullopt};
+    if (chat.output_schema) t.json_schema = boost::json::serialize(*chat.output_schema);
     t.prompt = std::move(rendered.prompt);
     t.images = std::move(rendered.images);
     t.append_system_prompt = std::move(rendered.system_prompt);

@@ -30,7 +30,7 @@ struct ChatPolicy {
     // Client tools can be served (the warm pool is the backend). When not, a request's tools are not
     // offered to the model (the plan says so: tools_ignored) and tool results are replayed as text.
     bool client_tools = false;
-    bool images = true; // images can be passed on (not to an API shim's upstream)
+    bool images = true; // images and structured output can be passed on (not to an API shim's upstream)
     unsigned max_images = 20;
     std::size_t max_image_bytes = 5 * 1024 * 1024;
     std::size_t max_images_total_bytes = 20 * 1024 * 1024;

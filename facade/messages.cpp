@@ -5,6 +5,7 @@
 #include "facade/chat_completions.hpp"
 #include "facade/http_errors.hpp"
 #include "facade/http_turn.hpp"
+#include "facade/structured_answer.hpp"
 #include "protocol/anthropic_messages.hpp"
 #include "protocol/openai_upstream.hpp"
 
@@ -34,8 +35,10 @@ class MessagesResponder final : public TurnResponder {
 public:
     // to_ksid: the request came through another ksid's API shim, which gets the CLI's own result object.
     // tools_ignored: the request's tools could not be offered (x-ksid-client-tools: unavailable).
-    MessagesResponder(std::string model, bool to_ksid, bool tools_ignored)
-        : model_(std::move(model)), id_(new_message_id()), to_ksid_(to_ksid), tools_ignored_(tools_ignored) {}
+    // schema: structured output's (the content is the checked JSON, or a refusal).
+    MessagesResponder(std::string model, bool to_ksid, bool tools_ignored, std::optional<json::value> schema)
+        : model_(std::move(model)), id_(new_message_id()), to_ksid_(to_ksid), tools_ignored_(tools_ignored),
+          schema_(std::move(schema)) {}
 
     HttpResponse error(const protocol::OpenAIError& e) const override {
         return error_response(e, ApiDialect::anthropic);
@@ -45,7 +48,8 @@ public:
         std::optional<std::string_view> session;
         if (a.session_id) session = *a.session_id;
         HttpResponse res;
-        auto body = protocol::message_body(id_, model_, a.text, a.stop_reason, a.usage, session, a.tool_calls);
+        const auto [text, stop_reason] = content_of(a);
+        auto body = protocol::message_body(id_, model_, text, stop_reason, a.usage, session, a.tool_calls);
         if (to_ksid_) body["ksid_result"] = a.cli_result;
         res.body = json::serialize(body);
         if (session) res.set("X-Session-Id", std::string(*session));
@@ -62,6 +66,7 @@ public:
     }
 
     std::string stream_event(const daemon::TurnEvent& e) override {
+        if (schema_) return {}; // the content is the checked JSON, at the end
         if (const auto* d = std::get_if<daemon::TextDelta>(&e)) return encoder_->text(d->text);
         if (const auto* m = std::get_if<daemon::AssistantText>(&e))
             return m->already_streamed ? encoder_->end_block() : encoder_->whole_text(m->text);
@@ -75,7 +80,16 @@ public:
     }
 
     std::string stream_finish(const daemon::TurnAnswer& a) override {
-        return encoder_->finish(a.text, a.stop_reason, a.usage, to_ksid_ ? &a.cli_result : nullptr, a.tool_calls);
+        const auto [text, stop_reason] = content_of(a);
+        return encoder_->finish(text, stop_reason, a.usage, to_ksid_ ? &a.cli_result : nullptr, a.tool_calls);
+    }
+
+    // The text and stop reason the message has: the answer's, or structured output's checked JSON (a
+    // refusal, stop reason "refusal", with the reason as its text).
+    std::pair<std::string, std::string> content_of(const daemon::TurnAnswer& a) const {
+        if (!schema_) return {a.text, a.stop_reason};
+        auto structured = structured_content(a, *schema_);
+        return {std::move(structured.text), structured.refused ? "refusal" : "end_turn"};
     }
 
 private:
@@ -83,6 +97,7 @@ private:
     std::string id_;
     bool to_ksid_;
     bool tools_ignored_;
+    std::optional<json::value> schema_;
     std::optional<protocol::MessageStreamEncoder> encoder_;
 };
 
@@ -93,7 +108,8 @@ asio::awaitable<HttpResponse> messages_endpoint(FacadeContext& c, HttpExchange& 
     const ChatHttpRequest request{x.body(), x.header("X-Session-Id"), hops, x.request_id()};
     auto plan = plan_messages_turn(request, chat_policy_of(c));
     if (!plan) co_return error_response(plan.error(), ApiDialect::anthropic);
-    MessagesResponder responder(plan->chat.model, !plan->turn.hops.empty(), plan->tools_ignored);
+    MessagesResponder responder(plan->chat.model, !plan->turn.hops.empty(), plan->tools_ignored,
+                                plan->chat.output_schema);
     HttpTurn turn{std::move(plan->turn), plan->chat.stream, plan->chat.agent_id};
     HttpResponse res = co_await serve_turn(c, x, std::move(turn), responder);
     if (plan->tools_ignored) res.set("x-ksid-client-tools", "unavailable"); // a whole response's

@@ -251,6 +251,20 @@ parse_messages_request(std::string_view body, std::optional<std::string_view> he
                            std::string("metadata.user_id"));
         }
     }
+    // Structured outputs: output_format (the beta) or output_config.format, {"type":"json_schema","schema"}.
+    const json::value* format = o.if_contains("output_format");
+    std::string format_param = "output_format";
+    if (const auto* oc = o.if_contains("output_config"); (!format || format->is_null()) && oc && oc->is_object()) {
+        format = oc->get_object().if_contains("format");
+        format_param = "output_config.format";
+    }
+    if (format && !format->is_null()) {
+        const auto* type = format->is_object() ? string_field(format->get_object(), "type") : nullptr;
+        if (!type || *type != "json_schema") return bad("the output format must be of type json_schema", format_param + ".type");
+        const auto* schema = format->get_object().if_contains("schema");
+        if (!schema) return bad("Field required", format_param + ".schema");
+        if (auto e = parse_output_schema(*schema, format_param + ".schema", r)) return *e;
+    }
     if (auto e = parse_ksi_extensions(o, header_session_id, r)) return *e;
     return req;
 }

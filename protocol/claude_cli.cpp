@@ -45,6 +45,10 @@ std::vector<std::string> build_claude_argv(std::string_view executable, const Cl
         argv.push_back(client_tools_mcp_config());
     }
     if (client_tools || (!inv.enable_tools && inv.no_tools)) argv.emplace_back("--strict-mcp-config");
+    if (!inv.json_schema.empty()) {
+        argv.emplace_back("--json-schema");
+        argv.push_back(inv.json_schema);
+    }
     if (inv.resume_session && !inv.resume_session->empty()) {
         if (inv.stream_input) {
             argv.push_back("--resume=" + *inv.resume_session);

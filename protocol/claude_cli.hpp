@@ -36,6 +36,9 @@ struct ClaudeInvocation {
     // persistent process only. Adds --mcp-config (the "client" sdk server) and --strict-mcp-config, and
     // allows the server's tools (mcp__client) beside what enable_tools allows.
     bool client_tools = false;
+    // Structured output: --json-schema SCHEMA (a JSON object's text, so never read as a flag; bounded by the
+    // caller). The CLI then has the model answer through its StructuredOutput tool.
+    std::string json_schema;
 };
 
 // argv[0] is `executable`; the order is the legacy one:

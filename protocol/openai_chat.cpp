@@ -3,6 +3,7 @@
 #include "protocol/claude_cli.hpp"
 #include "protocol/client_tools.hpp"
 #include "protocol/json_parse.hpp"
+#include "protocol/json_schema_check.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -248,8 +249,33 @@ parse_chat_request(std::string_view body, std::optional<std::string_view> header
         if (tc->get_string() == "none") r.tools.clear(); // honoured: the model is not offered them
     }
 
+    if (const auto* rf = o.if_contains("response_format"); rf && !rf->is_null()) {
+        const auto* type = rf->is_object() ? rf->get_object().if_contains("type") : nullptr;
+        if (!type || !type->is_string())
+            return bad("response_format must be an object with a type", std::string("response_format"));
+        if (type->get_string() == "json_object") {
+            if (auto e = parse_output_schema(json::object{{"type", "object"}}, "response_format", r)) return *e;
+        } else if (type->get_string() == "json_schema") {
+            const auto* js = rf->get_object().if_contains("json_schema");
+            const auto* schema = js && js->is_object() ? js->get_object().if_contains("schema") : nullptr;
+            if (!schema) return bad("json_schema.schema is required", std::string("response_format.json_schema.schema"));
+            if (auto e = parse_output_schema(*schema, "response_format.json_schema.schema", r)) return *e;
+        } else if (type->get_string() != "text") {
+            return bad("response_format type must be text, json_object or json_schema", std::string("response_format.type"));
+        }
+    }
+
     if (auto e = parse_ksi_extensions(o, header_session_id, r)) return *e;
     return r;
+}
+
+std::optional<OpenAIError> parse_output_schema(const json::value& schema, const std::string& param, ChatRequest& r) {
+    if (!schema.is_object()) return bad("the schema must be a JSON Schema object", param);
+    if (json::serialize(schema).size() > 64 * 1024) return bad("the schema is limited to 64 KiB", param);
+    auto check = JsonSchemaCheck::compile(schema);
+    if (!check) return bad(check.error(), param);
+    r.output_schema = schema;
+    return std::nullopt;
 }
 
 namespace {

@@ -50,7 +50,15 @@ struct ChatRequest {
     std::optional<std::string> agent_id;   // metadata.agent_id
     int priority = 5;                      // metadata.priority, 0..9, lower runs first
     std::vector<ClientTool> tools;         // the client's tools (none with tool_choice "none")
+    // Structured output: the JSON Schema the answer must satisfy (response_format json_schema; json_object
+    // is {"type":"object"}; Anthropic output_format). The CLI gets it as --json-schema.
+    std::optional<boost::json::value> output_schema;
 };
+
+// A structured-output schema from a request (`param` names its field): a JSON Schema object ksid can check
+// (protocol/json_schema_check.hpp), at most 64 KiB serialized (it goes on argv).
+std::optional<OpenAIError> parse_output_schema(const boost::json::value& schema, const std::string& param,
+                                               ChatRequest& r);
 
 // The results the conversation ends with: its trailing tool messages, which answer the calls of the
 // assistant message before them (empty when it does not end so). Text that came beside them in one message

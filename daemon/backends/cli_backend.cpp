@@ -43,6 +43,7 @@ boost::asio::awaitable<TurnOutcome> CliBackend::run(const TurnRequest& request, 
     inv.no_tools = request.no_tools;
     inv.format = stream ? protocol::ClaudeOutputFormat::stream_json : protocol::ClaudeOutputFormat::json;
     inv.append_system_prompt = request.append_system_prompt;
+    inv.json_schema = request.json_schema;
     // Images go as content blocks: one stream-json user line, then stdin closes and the CLI ends after it.
     inv.stream_input = stream && !request.images.empty();
     ChildSpec spec;

@@ -50,6 +50,7 @@ TurnAnswer answer_from_cli_result(json::object result, std::optional<std::string
         a.cost_usd = c->to_number<double>();
     const auto* is_error = result.if_contains("is_error");
     a.is_error = is_error && is_error->is_bool() && is_error->get_bool();
+    if (const auto* s = result.if_contains("structured_output"); s && !s->is_null()) a.structured_output = *s;
     a.cli_result = std::move(result);
     return a;
 }

@@ -23,6 +23,8 @@ struct TurnAnswer {
     // The client tool calls the answer ends with (stop_reason tool_use): the turn waits for their results
     // in its process. `text` is then the assistant's text since the turn (or its last results) began.
     std::vector<protocol::ClientToolCall> tool_calls;
+    // Structured output (TurnRequest::json_schema): the object the CLI returned, when it did.
+    std::optional<boost::json::value> structured_output;
     // The CLI's result object (a ksid upstream sends its claude's own): legacy replies and session logs
     // are built from it.
     boost::json::object cli_result;

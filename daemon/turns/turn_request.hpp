@@ -45,6 +45,8 @@ struct TurnRequest {
     // The client's results for the tool calls the previous response ended with: they answer the calls
     // pending in that response's process. `prompt` then replays the conversation, for when it is gone.
     std::vector<protocol::ClientToolResult> tool_results;
+    // Structured output: the JSON Schema's text ("" for none); the answer's structured_output satisfies it.
+    std::string json_schema;
 };
 
 } // namespace ksid::daemon

@@ -108,6 +108,7 @@ std::string json_string_after(const std::string& line, const std::string& key) {
 // faults by prompt: FAKE:hang-turn (starts, then no answer until an interrupt), FAKE:deaf-turn (starts, then
 // ignores interrupts too), FAKE:die-turn (exits before any output), FAKE:die-mid (exits after the first
 // delta), FAKE:silent-turn (no output at all and deaf: for the output-idle limit).
+// FAKE:structured=<JSON to the end of the line> puts that JSON in the result as structured_output.
 int stream_input_loop(const std::string& model, std::string session) {
     if (session.empty()) session = new_uuid();
     std::string pending;
@@ -302,6 +303,10 @@ int main(int argc, char** argv) {
         }
         extra += "]";
     }
+    std::string structured;
+    if (const auto at = prompt.find("FAKE:structured="); at != std::string::npos) // a StructuredOutput answer
+        structured = ", \"structured_output\": " + prompt.substr(at + 16, prompt.find('\n', at) - at - 16);
+    extra += structured;
     if (has(prompt, "pgid"))
         extra += ", \"own_process_group\": " + std::string(::getpgid(0) == ::getpid() ? "true" : "false");
     char cwd[4096] = {};
@@ -344,7 +349,7 @@ int main(int argc, char** argv) {
                          json_escape(answer) + "\",\"stop_reason\":\"end_turn\",\"session_id\":\"" + session +
                          "\",\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":1,\"cache_read_"
                          "input_tokens\":2,"
-                         "\"output_tokens\":5}}\n");
+                         "\"output_tokens\":5}" + structured + "}\n");
         return 0;
     }
 

@@ -20,7 +20,7 @@ namespace {
 
 WarmKey key_of(const TurnRequest& r) {
     return WarmKey{r.model, r.enable_tools, !r.enable_tools && r.no_tools, r.append_system_prompt,
-                   r.client_tools ? r.client_tools_key : std::string(), r.client_tools};
+                   r.client_tools ? r.client_tools_key : std::string(), r.client_tools, r.json_schema};
 }
 
 bool is_spare(const WarmProcess& p) { return p.reusable() && p.turns() == 0 && !p.session(); }

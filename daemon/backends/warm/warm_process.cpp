@@ -41,6 +41,7 @@ std::shared_ptr<WarmProcess> WarmProcess::start(asio::any_io_executor executor, 
     inv.stream_input = true;
     inv.resume_session = resume;
     inv.client_tools = !key.client_tools_key.empty();
+    inv.json_schema = key.json_schema;
     auto process = std::make_shared<WarmProcess>(Private{}, executor, std::move(key), std::move(resume));
     std::weak_ptr<WarmProcess> weak = process;
     PersistentChildSpec spec{protocol::build_claude_argv(claude_command, inv), cwd};

@@ -34,9 +34,11 @@ struct WarmKey {
     std::string system_prompt;
     std::string client_tools_key; // protocol::client_tools_key of the client tools it serves
     std::shared_ptr<const std::vector<protocol::ClientTool>> client_tools; // those tools (not compared)
+    std::string json_schema; // structured output's schema
     bool operator==(const WarmKey& o) const {
         return model == o.model && enable_tools == o.enable_tools && no_tools == o.no_tools &&
-               system_prompt == o.system_prompt && client_tools_key == o.client_tools_key;
+               system_prompt == o.system_prompt && client_tools_key == o.client_tools_key &&
+               json_schema == o.json_schema;
     }
 };
 
