@@ -75,7 +75,8 @@ std::string Metrics::render(const daemon::QueueStats& q, const daemon::TurnStats
         for (const auto& [event, n] : {std::pair{"hit", s.hits}, {"miss", s.misses}, {"eviction", s.evictions},
                                         {"recycle", s.recycles}, {"interrupt", s.interrupts}, {"kill", s.kills},
                                         {"cold_retry", s.cold_retries}, {"cold_overflow", s.cold_overflow},
-                                        {"tool_round", s.tool_rounds}, {"tool_replay", s.tool_replays}})
+                                        {"tool_round", s.tool_rounds}, {"tool_replay", s.tool_replays},
+                                        {"tool_abandon", s.tool_abandons}})
             out += "ksid_pool_events_total{event=\"" + std::string(event) + "\"} " + std::to_string(n) + "\n";
     }
     return out;

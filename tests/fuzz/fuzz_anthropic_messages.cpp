@@ -1,9 +1,12 @@
 // libFuzzer target: Anthropic messages request validation and rendering, and the SSE stream encoder. The
 // first byte picks the part; for the encoder the rest is a script of calls (start, text, end of a CLI
 // message, a whole message, ping, finish), whose output is read back with the SSE parser and must be a
-// valid Anthropic stream: message_start first, blocks numbered from 0 in order, every delta inside an open
-// block, every block closed, message_delta then message_stop last.
+// valid Anthropic stream: message_start first, blocks numbered from 0 in order (client tool_use blocks last),
+// every delta inside an open block, every block closed, message_delta (stop reason tool_use exactly when
+// there are calls) then message_stop last. A parsed request's tool results, images and stream-json line too.
 #include "protocol/anthropic_messages.hpp"
+#include "protocol/claude_stream_input.hpp"
+#include "protocol/client_tools.hpp"
 #include "protocol/sse_parser.hpp"
 #include "protocol/utf8.hpp"
 
@@ -36,7 +39,10 @@ void check_stream(std::string_view script) {
             break;
         }
     }
-    out += enc.finish(script.substr(0, script.size() / 2), "end_turn", nullptr);
+    std::vector<ClientToolCall> calls; // a message that ends with client tool calls: tool_use blocks last
+    for (std::size_t n = 0; n < script.size() % 3; ++n)
+        calls.push_back({"toolu_" + std::to_string(n), "t", boost::json::object{{"n", n}}});
+    out += enc.finish(script.substr(0, script.size() / 2), "end_turn", nullptr, nullptr, calls);
     SseParser parser;
     std::vector<SseEvent> events;
     parser.feed(out, events);
@@ -55,8 +61,10 @@ void check_stream(std::string_view script) {
         } else if (e.event == "content_block_stop") {
             if (v.at("index").as_int64() != open) __builtin_trap();
             open = -1;
-        } else if (e.event == "message_delta" && open != -1) {
-            __builtin_trap();
+        } else if (e.event == "message_delta") {
+            if (open != -1) __builtin_trap();
+            const auto stop = v.at("delta").at("stop_reason").as_string();
+            if ((stop == "tool_use") != !calls.empty()) __builtin_trap();
         }
     }
     if (next != enc.blocks()) __builtin_trap();
@@ -82,5 +90,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (estimate_input_tokens(*request) < 1) __builtin_trap();
     auto rendered = render_chat_prompt(request->chat);
     (void)message_body("msg_1", request->chat.model, rendered.prompt, "end_turn", nullptr, std::nullopt);
+    // Tool results, images and the stream-json line they make.
+    const auto results = trailing_tool_results(request->chat);
+    if (const auto* before = message_before_tool_results(request->chat))
+        (void)tool_results_problem(before->tool_calls, results);
+    const auto line = stream_input_user_line(rendered.prompt, rendered.images);
+    if (line.empty() || line.back() != '\n' || line.find('\n') != line.size() - 1) __builtin_trap();
+    if (!request->chat.tools.empty()) (void)client_tools_key(request->chat.tools);
     return 0;
 }

@@ -44,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool anthropic = route.route && route.route->endpoint == ksid::facade::Endpoint::messages;
     auto plan = anthropic ? ksid::facade::plan_messages_turn(request, policy)
                           : ksid::facade::plan_chat_turn(request, policy);
-    if (plan && plan->turn.prompt.empty()) __builtin_trap(); // a planned turn always has text to answer
+    // A planned turn always has something to answer: text, or images.
+    if (plan && plan->turn.prompt.empty() && plan->turn.images.empty()) __builtin_trap();
     return 0;
 }

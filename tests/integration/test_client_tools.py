@@ -4,19 +4,15 @@ the tool returned. The official SDKs' own tool loops are the clients (openai run
 toolRunner), streamed and not; raw HTTP for what they hide (the pending call, ids, eviction, errors)."""
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import unittest
-import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
+from anthropic_stub import analyse, claude_bin  # noqa: E402
 from ksid_harness import KsidTestCase, free_port, wait_until  # noqa: E402
+from real_claude_facade import RealClaudeFacadeCase, post_json  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLAUDE = claude_bin()
@@ -34,29 +30,8 @@ ASK_TWO = ('STUB_TOOL_USES:[{"name":"mcp__client__get_weather","input":{"city":"
            '{"name":"mcp__client__get_weather","input":{"city":"Rome"}}]')
 
 
-class ClientToolsCase(StubServerMixin, KsidTestCase):
-    pool = "pool:\n  enabled: true\n  spares: 1\n  max_processes: 4\n"
-
-    def setUp(self):
-        self.home = tempfile.mkdtemp(prefix="ksid-claude-home-")
-        self.port = free_port()
-        self.ksid_env = dict(self.ksid_claude_env(self.home), KSID_RUN_TIME_LIMIT="60")
-        self.ksid_config = self.pool + f"facade:\n  enabled: true\n  port: {self.port}\n"
-        super().setUp()
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def tearDown(self):
-        super().tearDown()
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def post(self, path, body, headers=None, timeout=90):
-        req = urllib.request.Request(self.base + path, method="POST", data=json.dumps(body).encode(),
-                                     headers=dict({"Content-Type": "application/json"}, **(headers or {})))
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, dict(r.headers), json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), json.loads(e.read())
+class ClientToolsCase(RealClaudeFacadeCase):
+    ksid_config_extra = "pool:\n  enabled: true\n  spares: 1\n  max_processes: 4\n"
 
     def chat(self, messages, **fields):
         return self.post("/v1/chat/completions", dict({"model": "sonnet", "messages": messages,
@@ -138,7 +113,7 @@ class SdkToolLoops(ClientToolsCase):
 
 @unittest.skipUnless(AVAILABLE, "the claude CLI is not installed: run scripts/test-deps")
 class PendingCalls(ClientToolsCase):
-    pool = "pool:\n  enabled: true\n  spares: 1\n  max_processes: 4\n  tool_result_wait: 2\n"
+    ksid_config_extra = "pool:\n  enabled: true\n  spares: 1\n  max_processes: 4\n  tool_result_wait: 2\n"
 
     def first_round(self):
         question = [{"role": "user", "content": ASK_PARIS}]
@@ -172,10 +147,15 @@ class PendingCalls(ClientToolsCase):
         status, _, body = self.chat(conversation + [{"role": "tool", "tool_call_id": call_id, "content": "ok"}])
         self.assertEqual(body["choices"][0]["message"]["content"], "TOOL_RESULT[1]: ok", body)
 
-    def test_past_the_wait_the_process_goes_and_the_conversation_is_replayed(self):
+    def test_past_the_wait_the_call_fails_in_the_cli_and_late_results_are_replayed(self):
         conversation, call_id = self.first_round()
         pid = [p for p in self.warm() if p["status"] == "awaiting_tool_results"][0]["pid"]
-        self.assertTrue(wait_until(lambda: pid not in [p["pid"] for p in self.warm()], timeout=10), self.warm())
+        # The pending call fails inside the CLI; its turn ends unheard, and the process stays for its session.
+        self.assertTrue(wait_until(lambda: any(p["pid"] == pid and p["status"] == "idle" for p in self.warm()),
+                                   timeout=10), self.warm())
+        answered = [analyse(body)[2] for body in self.stub.message_requests()]
+        self.assertIn("The client did not return this tool's result within 2 s.", answered)
+        self.assertIn('ksid_pool_events_total{event="tool_abandon"} 1', self.metrics())
         status, _, body = self.chat(conversation + [{"role": "tool", "tool_call_id": call_id, "content": "foggy"}])
         self.assertEqual(status, 200, body)
         text = body["choices"][0]["message"]["content"]
@@ -192,13 +172,10 @@ class WithoutThePool(KsidTestCase):
         super().setUp()
 
     def test_tools_are_not_offered_and_the_response_says_so(self):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/v1/chat/completions", method="POST",
-                                     data=json.dumps({"model": "sonnet", "tools": [WEATHER],
-                                                      "messages": [{"role": "user", "content": "hi"}]}).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            self.assertEqual(r.headers["x-ksid-client-tools"], "unavailable")
-            self.assertEqual(json.loads(r.read())["choices"][0]["message"]["content"], "ECHO: hi")
+        status, headers, raw = post_json(self.port, "/v1/chat/completions", {
+            "model": "sonnet", "tools": [WEATHER], "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
+        self.assertEqual((status, headers["x-ksid-client-tools"]), (200, "unavailable"))
+        self.assertEqual(json.loads(raw)["choices"][0]["message"]["content"], "ECHO: hi")
 
 
 if __name__ == "__main__":

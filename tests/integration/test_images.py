@@ -2,18 +2,13 @@
 claude CLI as image content blocks over stream-json input, and from it the API (the stub) byte-exact; a cold
 claude and a warm process alike. Over the bounds a request is a 413 that names the limit."""
 import base64
-import json
 import os
-import shutil
 import sys
-import tempfile
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
-from ksid_harness import KsidTestCase, free_port  # noqa: E402
+from anthropic_stub import claude_bin  # noqa: E402
+from real_claude_facade import RealClaudeFacadeCase  # noqa: E402
 
 CLAUDE = claude_bin()
 AVAILABLE = os.access(CLAUDE, os.X_OK)
@@ -25,30 +20,12 @@ PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAW
 GIF = base64.b64encode(b"GIF89a\x01\x00\x01\x00\x80\x00\x00" + bytes(range(256))).decode()
 
 
-class ImagesCase(StubServerMixin, KsidTestCase):
-    config = ""
-
-    def setUp(self):
-        self.home = tempfile.mkdtemp(prefix="ksid-claude-home-")
-        self.port = free_port()
-        self.ksid_env = dict(self.ksid_claude_env(self.home), KSID_RUN_TIME_LIMIT="60")
-        self.ksid_config = self.config + f"facade:\n  enabled: true\n  port: {self.port}\n  max_images: 3\n" \
-                                         "  max_image_bytes: 2KiB\n  max_images_total_bytes: 3KiB\n"
-        super().setUp()
-
-    def tearDown(self):
-        super().tearDown()
-        shutil.rmtree(self.home, ignore_errors=True)
+class ImagesCase(RealClaudeFacadeCase):
+    facade_config = "  max_images: 3\n  max_image_bytes: 2KiB\n  max_images_total_bytes: 3KiB\n"
 
     def post(self, path, body):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method="POST",
-                                     data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json", "anthropic-version": "2023-06-01"})
-        try:
-            with urllib.request.urlopen(req, timeout=90) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+        status, _, parsed = super().post(path, body)
+        return status, parsed
 
     def images_the_api_got(self):
         """The image blocks of the last user message of the stub's last request."""
@@ -103,7 +80,7 @@ class ColdClaude(ImagesCase):
 
 @unittest.skipUnless(AVAILABLE, f"claude CLI not installed at {CLAUDE}: run scripts/test-deps")
 class WarmClaude(ImagesCase):
-    config = "pool:\n  enabled: true\n  spares: 1\n"
+    ksid_config_extra = "pool:\n  enabled: true\n  spares: 1\n"
 
     def test_images_reach_the_api_byte_exact(self):
         self.check_both_routes()

@@ -8,12 +8,11 @@ import shutil
 import sys
 import tempfile
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
 from ksid_harness import KsidTestCase, free_port  # noqa: E402
+from real_claude_facade import post_json  # noqa: E402
 
 CLAUDE = claude_bin()
 AVAILABLE = os.access(CLAUDE, os.X_OK)
@@ -33,14 +32,8 @@ class StructuredCase(KsidTestCase):
         super().setUp()
 
     def post(self, path, body):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method="POST",
-                                     data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json", "anthropic-version": "2023-06-01"})
-        try:
-            with urllib.request.urlopen(req, timeout=90) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
+        status, _, raw = post_json(self.port, path, body)
+        return status, raw
 
     def chat(self, prompt, response_format=JSON_SCHEMA, stream=False):
         status, raw = self.post("/v1/chat/completions", {"model": "sonnet", "stream": stream,

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <sstream>
 
 namespace ksid::daemon {
 
@@ -233,6 +234,30 @@ void WarmPool::settle(const std::shared_ptr<WarmProcess>& process, const TurnOut
     sweep();
 }
 
+// The client never sent the results: the pending calls fail inside the CLI (an error result each) and the turn
+// runs to its end with nobody listening; the process then serves its session again (or is killed if the turn
+// does not end within its limits).
+void WarmPool::abandon_tool_calls(const std::shared_ptr<WarmProcess>& p) {
+    ++stats_.tool_abandons;
+    log_->info("Warm pool: pid {}: no tool results within pool.tool_result_wait; its calls fail", p->pid());
+    TurnRequest request;
+    std::ostringstream wait; // "600", "2.5"
+    wait << config_.pool.tool_result_wait.count();
+    for (const auto& call : p->awaited_calls())
+        request.tool_results.push_back(
+            {call.id, "The client did not return this tool's result within " + wait.str() + " s.", true});
+    request.time_limit = limits_.output_idle_limit;
+    asio::co_spawn(
+        executor_,
+        [this, p, request = std::move(request)]() -> asio::awaitable<void> {
+            CancellationToken cancel;
+            const TurnEventSink nobody;
+            TurnOutcome outcome = co_await p->continue_turn(request, nobody, cancel, limits_);
+            if (!stopping_) settle(p, outcome);
+        },
+        asio::detached);
+}
+
 std::shared_ptr<WarmProcess> WarmPool::find_awaiting(const std::vector<protocol::ClientToolResult>& results) {
     for (const auto& p : processes_) {
         if (p->state() != WarmProcess::State::awaiting) continue;
@@ -250,7 +275,7 @@ void WarmPool::sweep() {
     for (const auto& p : std::vector(processes_)) {
         if (p->state() == WarmProcess::State::awaiting &&
             now - p->awaiting_since() >= config::to_ms(config_.pool.tool_result_wait))
-            retire(p, stats_.evictions, "waited past pool.tool_result_wait for tool results");
+            abandon_tool_calls(p);
         if (p->state() != WarmProcess::State::idle) continue;
         if (p->turns() >= config_.pool.max_turns || now - p->started_at() >= config::to_ms(config_.pool.max_age) ||
             p->rss_bytes() >= config_.pool.max_process_rss)

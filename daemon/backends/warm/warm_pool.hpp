@@ -11,7 +11,8 @@
 //   - A process that fails before it produced anything for a turn has that turn run cold, once (not a turn
 //     with client tools: a cold claude cannot serve them).
 //   - Client tools: a turn that ends with client tool calls leaves its process awaiting the results (at most
-//     pool.tool_result_wait); the request that brings them continues the turn there.
+//     pool.tool_result_wait, after which the calls fail inside the CLI and the turn ends unheard); the request
+//     that brings them continues the turn there.
 #include "config/config.hpp"
 #include "daemon/backends/warm/warm_process.hpp"
 #include "daemon/turns/turn_backend.hpp"
@@ -39,6 +40,7 @@ struct WarmPoolStats {
     std::uint64_t cold_overflow = 0; // turns run cold because no process could be had within the bounds
     std::uint64_t tool_rounds = 0;   // client tool results answered in the process that awaited them
     std::uint64_t tool_replays = 0;  // ... whose process was gone: the conversation was replayed
+    std::uint64_t tool_abandons = 0; // turns whose client sent no results within pool.tool_result_wait
 };
 
 struct WarmProcessInfo {
@@ -74,6 +76,7 @@ private:
     std::shared_ptr<WarmProcess> find_session(const std::string& session);
     std::shared_ptr<WarmProcess> find_awaiting(const std::vector<protocol::ClientToolResult>& results);
     void settle(const std::shared_ptr<WarmProcess>& process, const TurnOutcome& outcome);
+    void abandon_tool_calls(const std::shared_ptr<WarmProcess>& process);
     std::shared_ptr<WarmProcess> launch(const WarmKey& key, std::optional<std::string> resume);
     bool make_room(std::size_t extra_processes);
     void retire(const std::shared_ptr<WarmProcess>& p, std::uint64_t& counter, const char* why);
