@@ -407,7 +407,7 @@ int run_daemon(DaemonOptions options) {
                             [&d](ReloadHook hook) { d.reload_hooks.push_back(std::move(hook)); },
                             activation.facade_fd,
                             {}};
-    if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, false, ""}); // SPAWN's default turn
+    if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, false, "", "", nullptr, ""}); // SPAWN's default turn
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
             log->critical("{}", *err);

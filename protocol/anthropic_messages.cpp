@@ -34,9 +34,11 @@ boost::system::result<std::string, OpenAIError> text_of_block(const json::object
     return std::string(*t);
 }
 
-// A string or an array of text blocks (system prompts, tool results).
+// A string or an array of text blocks (system prompts, tool results; a tool result's base64 images go to
+// `images` where it is given).
 boost::system::result<std::string, OpenAIError> text_content(const json::value& v, const std::string& param,
-                                                             std::string_view separator) {
+                                                             std::string_view separator,
+                                                             std::vector<ImageInput>* images = nullptr) {
     if (v.is_string()) return std::string(v.get_string());
     if (!v.is_array()) return bad("must be a string or an array of text blocks", param);
     std::string out;
@@ -45,6 +47,15 @@ boost::system::result<std::string, OpenAIError> text_content(const json::value& 
         const auto p = at(param, i);
         if (!blocks[i].is_object()) return bad("content blocks must be objects", p);
         const auto* type = string_field(blocks[i].get_object(), "type");
+        if (type && *type == "image" && images) {
+            const auto* source = blocks[i].get_object().if_contains("source");
+            std::string why;
+            auto image = source && source->is_object() ? image_from_source(source->get_object(), why) : std::nullopt;
+            if (!image) return bad(why.empty() ? "image blocks need a source object" : why, p + ".source");
+            if (!image->url.empty()) return bad("a tool result's images must be base64", p + ".source");
+            images->push_back(std::move(*image));
+            continue;
+        }
         if (!type || *type != "text")
             return bad("only text blocks are supported here: ksid passes text to the claude CLI",
                        p + ".type");
@@ -116,7 +127,7 @@ std::optional<OpenAIError> append_message(std::string_view role, const json::val
             flush();
             ChatMessage result{"tool", {}};
             if (const auto* c = block.if_contains("content"); c && !c->is_null()) {
-                auto r = text_content(*c, p + ".content", "\n");
+                auto r = text_content(*c, p + ".content", "\n", &result.images);
                 if (!r) return r.error();
                 result.text = std::move(*r);
             }

@@ -4,7 +4,10 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "protocol/image_input.hpp"
+
 #include <string>
+#include <vector>
 
 namespace ksid::protocol {
 
@@ -26,6 +29,7 @@ struct ClientToolResult {
     std::string tool_use_id;
     std::string content;
     bool is_error = false;
+    std::vector<ImageInput> images; // base64 images the tool returned (a screenshot, an image file read)
 };
 
 } // namespace ksid::protocol

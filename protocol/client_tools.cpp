@@ -202,8 +202,12 @@ json::object mcp_tools_list_result(const std::vector<ClientTool>& tools) {
 }
 
 json::object mcp_tool_call_result(const ClientToolResult& result) {
-    return {{"content", json::array{json::object{{"type", "text"}, {"text", result.content}}}},
-            {"isError", result.is_error}};
+    json::array content;
+    if (!result.content.empty() || result.images.empty())
+        content.push_back(json::object{{"type", "text"}, {"text", result.content}});
+    for (const auto& image : result.images) // MCP image content: base64 data and its media type
+        content.push_back(json::object{{"type", "image"}, {"data", image.data}, {"mimeType", image.media_type}});
+    return {{"content", std::move(content)}, {"isError", result.is_error}};
 }
 
 } // namespace ksid::protocol

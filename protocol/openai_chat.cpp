@@ -348,7 +348,7 @@ std::vector<ClientToolResult> trailing_tool_results(const ChatRequest& request) 
             continue;
         }
         if (m.role != "tool") break;
-        out.insert(out.begin(), ClientToolResult{m.tool_call_id, m.text, m.is_error});
+        out.insert(out.begin(), ClientToolResult{m.tool_call_id, m.text, m.is_error, m.images});
     }
     if (!out.empty() && !beside.empty()) out.back().content += "\n\n" + beside;
     return out;

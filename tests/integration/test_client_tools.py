@@ -135,6 +135,31 @@ class PendingCalls(ClientToolsCase):
         self.assertEqual(body["choices"][0]["message"]["content"], "TOOL_RESULT[1]: cloudy")
         self.assertEqual([p["pid"] for p in self.warm() if p["session_id"] == body["id"]], [awaiting[0]["pid"]])
 
+    def test_a_tool_results_image_reaches_the_api(self):
+        png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+        tools = [{"name": "get_weather", "input_schema": WEATHER["function"]["parameters"]}]
+        question = [{"role": "user", "content": ASK_PARIS}]
+        status, _, first = self.post("/v1/messages", {"model": "sonnet", "max_tokens": 100, "tools": tools,
+                                                      "messages": question})
+        self.assertEqual((status, first["stop_reason"]), (200, "tool_use"), first)
+        call = first["content"][-1]
+        self.assertEqual((call["type"], call["name"], call["input"]), ("tool_use", "get_weather", {"city": "Paris"}))
+        result = {"type": "tool_result", "tool_use_id": call["id"], "content": [
+            {"type": "text", "text": "a chart"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}]}
+        status, _, second = self.post("/v1/messages", {"model": "sonnet", "max_tokens": 100, "tools": tools,
+                                                       "messages": question + [
+                                                           {"role": "assistant", "content": first["content"]},
+                                                           {"role": "user", "content": [result]}]})
+        self.assertEqual(status, 200, second)
+        # (The CLI adds a text block saying where it kept the image.)
+        self.assertTrue(second["content"][0]["text"].startswith("TOOL_RESULT[1]: a chart"), second)
+        last = self.stub.message_requests()[-1]
+        sent = [b for m in last["messages"] if m["role"] == "user" and isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"][-1]
+        self.assertIn({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+                      sent["content"])  # the MCP image content, as the API's image block, byte-exact
+
     def test_mismatched_ids_are_a_400(self):
         conversation, call_id = self.first_round()
         for results in ([{"role": "tool", "tool_call_id": "toolu_other", "content": "x"}],

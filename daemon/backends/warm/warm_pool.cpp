@@ -245,7 +245,7 @@ void WarmPool::abandon_tool_calls(const std::shared_ptr<WarmProcess>& p) {
     wait << config_.pool.tool_result_wait.count();
     for (const auto& call : p->awaited_calls())
         request.tool_results.push_back(
-            {call.id, "The client did not return this tool's result within " + wait.str() + " s.", true});
+            {call.id, "The client did not return this tool's result within " + wait.str() + " s.", true, {}});
     request.time_limit = limits_.output_idle_limit;
     asio::co_spawn(
         executor_,

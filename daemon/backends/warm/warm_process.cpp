@@ -150,7 +150,7 @@ void WarmProcess::answer_control(const json::object& line) {
                           {request->tool_use_id,
                            turn_ ? "ksid needs the call's tool use id (_meta claudecode/toolUseId)"
                                  : "no turn is running",
-                           true}));
+                           true, {}}));
         break;
     case K::mcp_other:
         reply = protocol::mcp_error_line(*request, -32601, "Method not found");

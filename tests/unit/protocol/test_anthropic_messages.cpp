@@ -317,3 +317,21 @@ TEST_CASE("messages request: images go with their user message, in order") {
     CHECK(rendered.images[0].bytes == 8);
     CHECK(rendered.images[1].url == "https://example.com/cat.png");
 }
+
+TEST_CASE("messages request: a tool result's images go with the result") {
+    auto r = parse_ok(R"({"model":"m","max_tokens":1,"tools":[{"name":"shot","input_schema":{"type":"object"}}],"messages":[
+        {"role":"user","content":"take one"},
+        {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"shot","input":{}}]},
+        {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"done"},
+            {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}}]}]}]})");
+    const auto results = trailing_tool_results(r.chat);
+    REQUIRE(results.size() == 1);
+    CHECK(results[0].content == "done");
+    REQUIRE(results[0].images.size() == 1);
+    CHECK(results[0].images[0].data == "iVBORw0KGgo=");
+    CHECK(render_chat_prompt(r.chat).images.size() == 1); // a replayed transcript carries it too
+    auto url = parse_messages_request(R"({"model":"m","max_tokens":1,"messages":[{"role":"user","content":[
+        {"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{"type":"url","url":"https://x/y.png"}}]}]}]})",
+                                      std::nullopt);
+    CHECK_FALSE(url.has_value());
+}

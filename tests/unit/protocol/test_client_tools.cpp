@@ -113,7 +113,7 @@ TEST_CASE("client_tools: the CLI's control requests, as recorded from Claude Cod
     CHECK(call->name == "get_weather");
     CHECK(call->tool_use_id == "toolu_ca8d");
     CHECK(call->arguments == json::object{{"city", "Paris"}});
-    auto answered = reply(mcp_result_line(*call, mcp_tool_call_result({"toolu_ca8d", "sunny", true})));
+    auto answered = reply(mcp_result_line(*call, mcp_tool_call_result({"toolu_ca8d", "sunny", true, {}})));
     const auto& result = answered.at("response").at("response").at("mcp_response").at("result");
     CHECK(result.at("content").as_array()[0].at("text") == "sunny");
     CHECK(result.at("isError") == true);
@@ -153,4 +153,13 @@ TEST_CASE("image_input: base64 sizes, and the CLI's image blocks") {
     REQUIRE(remote.has_value());
     CHECK(image_block(*remote) == json::parse(R"({"type":"image","source":{"type":"url","url":"https://example.com/x.png"}})"));
     CHECK_FALSE(image_from_url("https://example.com/a b.png", why).has_value());
+}
+
+TEST_CASE("client_tools: a tool result's images become MCP image content") {
+    const ClientToolResult result{"toolu_1", "a screenshot", false, {{"image/png", "iVBORw0KGgo=", "", 8}}};
+    const auto r = mcp_tool_call_result(result);
+    CHECK(r.at("content") == json::parse(R"([{"type":"text","text":"a screenshot"},
+        {"type":"image","data":"iVBORw0KGgo=","mimeType":"image/png"}])"));
+    const ClientToolResult only_image{"toolu_2", "", false, {{"image/gif", "R0lGOD==", "", 4}}};
+    CHECK(mcp_tool_call_result(only_image).at("content").as_array().size() == 1);
 }
