@@ -14,13 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from anthropic_stub import claude_env  # noqa: E402
-from warm_bench import cold_turn, ms, pct  # noqa: E402
+from warm_bench import cold_turn, ms, pct, start_stub_and_dirs  # noqa: E402
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -54,12 +53,7 @@ def main():
     p.add_argument("--samples", type=int, default=12)
     a = p.parse_args()
 
-    stub = subprocess.Popen([sys.executable, os.path.join(HERE, "..", "integration", "anthropic_stub.py"),
-                             "--port", "0"], stdout=subprocess.PIPE, text=True)
-    stub_port = int(stub.stdout.readline())
-    tmp = os.environ.get("KSID_BENCH_DIR") or None
-    home = tempfile.mkdtemp(prefix="ksid-bench-home-", dir=tmp)
-    work = tempfile.mkdtemp(prefix="ksid-bench-tools-", dir=tmp)
+    stub, stub_port, home, work, _ = start_stub_and_dirs("ksid-bench-tools-")
     port = free_port()
     env = dict(claude_env(home, f"http://127.0.0.1:{stub_port}"), KSID_CLAUDE_COMMAND=os.path.abspath(a.claude))
     with open(os.path.join(work, "bench.yaml"), "w") as f:

@@ -60,6 +60,18 @@ class DirectProcess:
         self.proc.wait(10)
 
 
+def start_stub_and_dirs(work_prefix):
+    """(stub process, its port, a HOME for the CLI, a work directory, the directory they are in): the stub as
+    a script on a free port. KSID_BENCH_DIR=/dev/shm keeps the filesystem's own cost (this VM's ext4 metadata
+    is slow) out of the figures."""
+    stub = subprocess.Popen([sys.executable, os.path.join(HERE, "..", "integration", "anthropic_stub.py"),
+                             "--port", "0"], stdout=subprocess.PIPE, text=True)
+    port = int(stub.stdout.readline())
+    tmp = os.environ.get("KSID_BENCH_DIR") or None
+    home = tempfile.mkdtemp(prefix="ksid-bench-home-", dir=tmp)
+    return stub, port, home, tempfile.mkdtemp(prefix=work_prefix, dir=tmp), tmp
+
+
 def cold_turn(claude, env, cwd, prompt="hello"):
     start = time.perf_counter()
     subprocess.run([claude, "--model", "sonnet", "--print", "--output-format", "json", "--allowedTools", TOOLS],
@@ -139,13 +151,7 @@ def main():
     p.add_argument("--peer", help="claude-max-api-proxy's standalone server script, if installed")
     a = p.parse_args()
 
-    stub = subprocess.Popen([sys.executable, os.path.join(HERE, "..", "integration", "anthropic_stub.py"),
-                             "--port", "0"], stdout=subprocess.PIPE, text=True)
-    port = int(stub.stdout.readline())
-    # KSID_BENCH_DIR=/dev/shm keeps the filesystem's own cost (this VM's ext4 metadata is slow) out of it.
-    tmp = os.environ.get("KSID_BENCH_DIR") or None
-    home = tempfile.mkdtemp(prefix="ksid-bench-home-", dir=tmp)
-    work = tempfile.mkdtemp(prefix="ksid-bench-warm-", dir=tmp)
+    stub, port, home, work, tmp = start_stub_and_dirs("ksid-bench-warm-")
     env = claude_env(home, f"http://127.0.0.1:{port}")
     try:
         print("== warm claude processes (real CLI, loopback API stub)")

@@ -82,6 +82,16 @@ def claude_bin():
         SOURCE_DIR, "build", "tools", "node_modules", ".bin", "claude")
 
 
+def real_claude():
+    """(path, available) of the CLI scripts/test-deps installs. With KSID_REQUIRE_REAL_CLAUDE set (CI) a
+    missing CLI is an error, not a skipped test."""
+    path = claude_bin()
+    available = os.access(path, os.X_OK)
+    if not available and os.environ.get("KSID_REQUIRE_REAL_CLAUDE"):
+        raise RuntimeError(f"the real claude CLI is required but missing at {path}: run scripts/test-deps")
+    return path, available
+
+
 def claude_env(home_dir, base_url, base=None):
     """Environment for running the real CLI against a stub: own HOME, fake key, loopback API only.
 

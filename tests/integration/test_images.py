@@ -7,13 +7,10 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from anthropic_stub import claude_bin  # noqa: E402
+from anthropic_stub import real_claude  # noqa: E402
 from real_claude_facade import RealClaudeFacadeCase  # noqa: E402
 
-CLAUDE = claude_bin()
-AVAILABLE = os.access(CLAUDE, os.X_OK)
-if not AVAILABLE and os.environ.get("KSID_REQUIRE_REAL_CLAUDE"):
-    raise RuntimeError(f"the real claude CLI is required but missing at {CLAUDE}: run scripts/test-deps")
+CLAUDE, AVAILABLE = real_claude()
 
 # A real 1x1 PNG, and a second image with bytes of every value.
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

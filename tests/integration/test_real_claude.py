@@ -9,13 +9,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from anthropic_stub import StubServerMixin, claude_bin  # noqa: E402
+from anthropic_stub import StubServerMixin, real_claude  # noqa: E402
 from ksid_harness import Ksid, KsidTestCase  # noqa: E402
 
-CLAUDE = claude_bin()
-AVAILABLE = os.access(CLAUDE, os.X_OK)
-if not AVAILABLE and os.environ.get("KSID_REQUIRE_REAL_CLAUDE"):
-    raise RuntimeError(f"the real claude CLI is required but missing at {CLAUDE}: run scripts/test-deps")
+CLAUDE, AVAILABLE = real_claude()
 
 
 def spawn(mode="sync", **params):

@@ -15,11 +15,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from anthropic_stub import AnthropicStub, claude_bin, claude_env  # noqa: E402
+from anthropic_stub import AnthropicStub, claude_env, real_claude  # noqa: E402
 
-CLAUDE = claude_bin()
-if not os.access(CLAUDE, os.X_OK) and os.environ.get("KSID_REQUIRE_REAL_CLAUDE"):
-    raise RuntimeError(f"the real claude CLI is required but missing at {CLAUDE}: run scripts/test-deps")
+CLAUDE, _ = real_claude()
 RUN_TIMEOUT = 60
 JSON_ARGS = ["--model", "sonnet", "--print", "--output-format", "json"]
 
