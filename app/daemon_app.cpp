@@ -86,7 +86,7 @@ struct Daemon {
         bus_commands.register_with(router);
         agent_commands.register_with(router);
         server.on_connection_closed([this](Connection& c) {
-            if (!c.bus_agent_id().empty()) bus.endpoint_closed(c.bus_agent_id(), &c);
+            if (!c.bus_agent_id().empty()) bus.endpoint_closed(&c);
         });
         lifecycle.on_shutdown([this](ShutdownBudget budget) -> asio::awaitable<void> {
             using namespace asio::experimental::awaitable_operators;

@@ -59,19 +59,43 @@ void MessageBus::disconnect(const std::string& agent_id) {
     for (auto& [type, subs] : subscriptions_)
         subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const Subscriber& s) { return s.agent_id == agent_id; }),
                    subs.end());
+    forget_empty_types();
 }
 
-void MessageBus::endpoint_closed(const std::string& agent_id, const BusEndpoint* endpoint) {
-    // Only if the id still points at this connection: a newer connection of the same agent keeps its place.
-    auto it = endpoints_.find(agent_id);
-    if (it != endpoints_.end() && it->second.get() == endpoint) {
-        endpoints_.erase(it);
-        erase_value(endpoint_order_, agent_id);
+void MessageBus::endpoint_closed(const BusEndpoint* endpoint) {
+    // Every id still bound to this connection goes (the legacy daemon forgot only its first line's, and kept
+    // the others as agents nobody could reach: their messages now wait in offline queues instead); an id a
+    // newer connection took over keeps its place.
+    for (auto it = endpoints_.begin(); it != endpoints_.end();) {
+        if (it->second.get() == endpoint) {
+            erase_value(endpoint_order_, it->first);
+            it = endpoints_.erase(it);
+        } else {
+            ++it;
+        }
     }
+    // So do the subscriptions made on it, whichever id made them (a reconnected agent's old ones too).
     for (auto& [type, subs] : subscriptions_)
-        subs.erase(std::remove_if(subs.begin(), subs.end(),
-                                  [&](const Subscriber& s) { return s.agent_id == agent_id && s.endpoint.get() == endpoint; }),
+        subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const Subscriber& s) { return s.endpoint.get() == endpoint; }),
                    subs.end());
+    forget_empty_types();
+}
+
+// Event types stay listed (with no subscriber) as in the legacy daemon's MESSAGE_BUS_STATS, but not without
+// bound: past max_empty_types the oldest empty ones are forgotten.
+void MessageBus::forget_empty_types() {
+    std::size_t empty = 0;
+    for (const auto& [type, subs] : subscriptions_) empty += subs.empty();
+    for (auto it = subscription_order_.begin(); empty > max_empty_types && it != subscription_order_.end();) {
+        auto sub = subscriptions_.find(*it);
+        if (sub != subscriptions_.end() && sub->second.empty()) {
+            subscriptions_.erase(sub);
+            it = subscription_order_.erase(it);
+            --empty;
+        } else {
+            ++it;
+        }
+    }
 }
 
 bool MessageBus::subscribe(const std::string& agent_id, const std::vector<std::string>& event_types) {

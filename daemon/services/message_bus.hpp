@@ -49,8 +49,9 @@ public:
     void flush_offline(const std::string& agent_id);
     // AGENT_CONNECTION disconnect: removes the id's endpoint and all its subscriptions.
     void disconnect(const std::string& agent_id);
-    // A connection ended: the agent id its first line connected goes, with the subscriptions bound to it.
-    void endpoint_closed(const std::string& first_line_agent_id, const BusEndpoint* endpoint);
+    // A connection ended: every agent id still bound to it goes, with the subscriptions made on it.
+    void endpoint_closed(const BusEndpoint* endpoint);
+    static constexpr std::size_t max_empty_types = 1024; // event types listed with no subscriber, at most
 
     // False when the agent has no endpoint (SUBSCRIBE_FAILED).
     bool subscribe(const std::string& agent_id, const std::vector<std::string>& event_types);
@@ -78,13 +79,14 @@ private:
                                      std::shared_ptr<const std::string> line);
     void enqueue_offline(const std::string& agent_id, std::shared_ptr<const std::string> line);
     void drop_oldest_offline(std::size_t room); // frees queued bytes, earliest queue first
+    void forget_empty_types();
 
     AppendLog log_file_;
     BusLimits limits_;
     std::shared_ptr<spdlog::logger> log_;
     std::unordered_map<std::string, std::shared_ptr<BusEndpoint>> endpoints_;
     std::vector<std::string> endpoint_order_;                      // connected_agents in connection order
-    std::map<std::string, std::vector<Subscriber>> subscriptions_; // every type ever subscribed stays
+    std::map<std::string, std::vector<Subscriber>> subscriptions_; // types stay (bounded: forget_empty_types)
     std::vector<std::string> subscription_order_;
     struct OfflineQueue {
         std::deque<std::shared_ptr<const std::string>> lines;

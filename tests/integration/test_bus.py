@@ -147,6 +147,45 @@ class Bus(KsidTestCase):
         self.assertEqual(stats["connected_agents"], [])
         self.assertEqual(stats["subscriptions"], {"PROCESS_COMPLETE": [], "DIRECT_MESSAGE": []})
 
+    def test_a_closed_connection_forgets_every_id_and_subscription_bound_to_it(self):
+        a = self.agent("A", "BROADCAST")
+        for extra in ("B", "C"):  # later connect lines bind more ids to the same connection
+            a.send(cmd("AGENT_CONNECTION", action="connect", agent_id=extra))
+            self.assertEqual(a.next()["result"]["agent_id"], extra)
+            a.send(cmd("SUBSCRIBE", agent_id=extra, event_types=["BROADCAST", "TYPE_" + extra]))
+            self.assertEqual(a.next()["result"]["status"], "subscribed")
+        again = self.agent("A2", "BROADCAST")  # another connection, which stays
+        stats = self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]
+        self.assertEqual(sorted(stats["connected_agents"]), ["A", "A2", "B", "C"])
+        a.close()
+        self.agents.remove(a)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(stats["connected_agents"]) > 1:
+            stats = self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]
+            time.sleep(0.02)
+        # The legacy daemon kept B and C "connected" to a dead socket; their messages were lost.
+        self.assertEqual(stats["connected_agents"], ["A2"])
+        self.assertEqual(stats["subscriptions"], {"BROADCAST": ["A2"], "TYPE_B": [], "TYPE_C": []})
+        r = self.ksid.request(cmd("PUBLISH", from_agent="X", event_type="DIRECT_MESSAGE",
+                                  payload={"to": "B", "content": "kept"}))
+        self.assertEqual(r["result"]["status"], "queued")  # waits for B to connect again
+
+    def test_event_types_without_subscribers_are_bounded(self):
+        a = self.agent("A")
+        for n in range(0, 1100, 100):
+            a.send(cmd("SUBSCRIBE", agent_id="A", event_types=[f"T{i}" for i in range(n, n + 100)]))
+            self.assertEqual(a.next()["result"]["status"], "subscribed")
+        a.close()
+        self.agents.remove(a)
+        deadline = time.monotonic() + 5
+        stats = self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]
+        while time.monotonic() < deadline and len(stats["subscriptions"]) > 1024:
+            stats = self.ksid.request(cmd("MESSAGE_BUS_STATS"))["result"]
+            time.sleep(0.05)
+        self.assertEqual(len(stats["subscriptions"]), 1024)  # the newest empty ones stay listed
+        self.assertIn("T1099", stats["subscriptions"])
+        self.assertNotIn("T0", stats["subscriptions"])
+
     def test_process_complete_from_async_spawn(self):
         watcher = self.agent("W", "PROCESS_COMPLETE")
         r = self.ksid.request(cmd("SPAWN", mode="async", type="claude", prompt="async hi", agent_id="A9"))
