@@ -39,7 +39,9 @@ StateFileLoad SharedStateStore::load(const std::string& file_name) {
         return loaded;
     }
     if (loaded.kind == StateFileLoad::Kind::kept_aside) log_->warn("{}: {}", path, loaded.detail);
-    checked_files_.insert(file_name);
+    // A missing file is not remembered (a client may ask for any number of keys that do not exist): it is
+    // looked for again before it is first written.
+    if (loaded.kind != StateFileLoad::Kind::missing) checked_files_.insert(file_name);
     unreadable_reported_.erase(file_name);
     return loaded;
 }
@@ -66,7 +68,7 @@ json::value SharedStateStore::get(const std::string& file_name) {
     auto loaded = load(file_name);
     json::value value = nullptr;
     if (loaded.kind == StateFileLoad::Kind::loaded) value = std::move(loaded.value.get_object()["value"]);
-    values_[file_name] = value;
+    if (!value.is_null()) values_[file_name] = value; // misses are not cached: they would pile up
     return value;
 }
 

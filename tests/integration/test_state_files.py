@@ -8,7 +8,7 @@ import stat
 import time
 import unittest
 
-from ksid_harness import Ksid, KsidTestCase
+from ksid_harness import Ksid, KsidTestCase, rss_kib
 
 
 def cmd(name, **params):
@@ -255,3 +255,35 @@ class ReservedNames(KsidTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ForgottenMisses(KsidTestCase):
+    """GET_SHARED of keys that do not exist keeps nothing: a client asking for any number of them does not
+    grow the daemon (each miss used to stay cached, with its file name remembered as checked)."""
+
+    def test_many_missing_keys_leave_memory_where_it_was(self):
+        s = self.ksid.connect(timeout=30)
+        s.sendall((json.dumps(cmd("AGENT_CONNECTION", action="connect", agent_id="poller")) + "\n").encode())
+        reader = s.makefile("rb")
+        reader.readline()
+
+        def ask(start, count):
+            lines = b"".join((json.dumps(cmd("GET_SHARED", key=f"{'k' * 180}{i}")) + "\n").encode()
+                             for i in range(start, start + count))
+            s.sendall(lines)
+            for _ in range(count):
+                self.assertIsNone(json.loads(reader.readline())["result"]["value"])
+
+        ask(0, 2000)  # warm up allocator arenas
+        before = rss_kib(self.ksid.proc.pid)
+        for start in range(2000, 32000, 2000):
+            ask(start, 2000)
+        grown = rss_kib(self.ksid.proc.pid) - before
+        self.assertLess(grown, 6 * 1024, f"RSS grew {grown} KiB over 30 000 missing keys")
+        # A key that appears later is found.
+        with open(self.ksid.path("shared_state", "late.json"), "w") as f:
+            json.dump({"value": 7, "updated_at": "2024-01-01T00:00:00.000000Z"}, f)
+        s.sendall((json.dumps(cmd("GET_SHARED", key="late")) + "\n").encode())
+        self.assertEqual(json.loads(reader.readline())["result"]["value"], 7)
+        reader.close()
+        s.close()
