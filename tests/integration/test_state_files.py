@@ -8,7 +8,7 @@ import stat
 import time
 import unittest
 
-from ksid_harness import Ksid, KsidTestCase, rss_kib
+from ksid_harness import SANITIZED, Ksid, KsidTestCase, rss_kib
 
 
 def cmd(name, **params):
@@ -279,7 +279,8 @@ class ForgottenMisses(KsidTestCase):
         for start in range(2000, 32000, 2000):
             ask(start, 2000)
         grown = rss_kib(self.ksid.proc.pid) - before
-        self.assertLess(grown, 6 * 1024, f"RSS grew {grown} KiB over 30 000 missing keys")
+        if not SANITIZED:  # ASan's quarantine keeps freed memory resident: RSS says nothing there
+            self.assertLess(grown, 6 * 1024, f"RSS grew {grown} KiB over 30 000 missing keys")
         # A key that appears later is found.
         with open(self.ksid.path("shared_state", "late.json"), "w") as f:
             json.dump({"value": 7, "updated_at": "2024-01-01T00:00:00.000000Z"}, f)
