@@ -39,6 +39,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <iostream>
+#include <unistd.h>
 
 namespace ksid::daemon {
 
@@ -54,9 +55,9 @@ struct Daemon {
     Daemon(const DaemonOptions& options, std::shared_ptr<spdlog::logger> logger)
         : cfg(options.config), reload_config(options.reload_config), log(std::move(logger)),
           lifecycle(io.get_executor()), router(log), shared_state("shared_state", log),
-          modules(io.get_executor(), cfg, log), system_commands(lifecycle, modules, log),
-          state_commands(shared_state, sessions, agents, log), identity_commands(identities, log),
-          cleanup_command(sessions, cfg.daemon.socket_path, log),
+          identities(io.get_executor(), file_worker), modules(io.get_executor(), cfg, log),
+          system_commands(lifecycle, modules, log), state_commands(shared_state, sessions, agents, log),
+          identity_commands(identities, log), cleanup_command(sessions, cfg.daemon.socket_path, log),
           bus("claude_logs/message_bus.jsonl",
               BusLimits{.offline_bytes_per_agent = cfg.daemon.max_offline_bytes,
                         .offline_total_bytes = cfg.daemon.max_offline_total_bytes},
@@ -72,7 +73,7 @@ struct Daemon {
           queue(io.get_executor(), turn_backend(), cfg.queue.max_concurrent, cfg.queue.max_pending, log),
           turns(cfg, queue, session_log, sessions, agents, log), supervisor(io.get_executor(), cfg, bus, log),
           process_commands(io.get_executor(), turns, supervisor, bus, cfg, log, pool.get(), &modules),
-          composition_commands(compositions), bus_commands(bus),
+          composition_commands(compositions), bus_commands(bus, log),
           agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(), connection_settings(), cfg.daemon.max_connections,
                  config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
@@ -86,7 +87,11 @@ struct Daemon {
         bus_commands.register_with(router);
         agent_commands.register_with(router);
         server.on_connection_closed([this](Connection& c) {
-            if (!c.bus_agent_id().empty()) bus.endpoint_closed(&c);
+            if (c.bus_agent_id().empty()) return;
+            // The legacy daemon's three lines for the end of an agent's connection (KSI users grep them).
+            log->info("Closed persistent connection for agent {}", c.bus_agent_id());
+            bus.endpoint_closed(&c);
+            log->info("Disconnected agent {}", c.bus_agent_id());
         });
         lifecycle.on_shutdown([this](ShutdownBudget budget) -> asio::awaitable<void> {
             using namespace asio::experimental::awaitable_operators;
@@ -177,7 +182,9 @@ struct Daemon {
     asio::awaitable<void> watch_signals() {
         asio::signal_set signals(io, SIGTERM, SIGINT);
         auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (!ec) lifecycle.request_shutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        if (ec) co_return;
+        log->info("Received signal {}, initiating shutdown...", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        lifecycle.request_shutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
     }
 
     asio::awaitable<void> shutdown_sequence() {
@@ -202,7 +209,9 @@ struct Daemon {
                       server.connection_count());
             server.close_all_connections();
         }
+        log->info("Graceful shutdown complete");
         guard.release_pid_file();
+        log->info("PID file cleaned up");
         log->info("Daemon stopped");
         io.stop();
     }
@@ -215,6 +224,7 @@ struct Daemon {
     Lifecycle lifecycle;
     CommandRouter router;
     SharedStateStore shared_state;
+    BlockingWorker file_worker; // identities.json is written off the loop
     IdentityStore identities;
     SessionRegistry sessions;
     AgentRegistry agents;
@@ -376,6 +386,8 @@ int run_daemon(DaemonOptions options) {
                       identities.detail);
         return 1;
     }
+    if (identities.kind == StateFileLoad::Kind::loaded)
+        log->info("Loaded {} existing identities", d.identities.all().size());
 
     // Without the lock (hot reload) the temp files may be the other daemon's writes in progress.
     if (directory_lock.held())
@@ -394,6 +406,7 @@ int run_daemon(DaemonOptions options) {
         d.guard.release_socket();
         return 1;
     }
+    log->info("PID file written: {} (PID {})", cfg.daemon.pid_file, ::getpid());
     log->info("Modular daemon listening on {}{}", cfg.daemon.socket_path,
               socket_passed ? " (the socket the service manager passed)" : "");
 
@@ -407,7 +420,9 @@ int run_daemon(DaemonOptions options) {
                             [&d](ReloadHook hook) { d.reload_hooks.push_back(std::move(hook)); },
                             activation.facade_fd,
                             {}};
-    if (d.pool) d.pool->start(WarmKey{cfg.models.default_model, true, false, "", "", nullptr, ""}); // SPAWN's default turn
+    if (d.pool)
+        d.pool->start(
+            WarmKey{cfg.models.default_model, true, false, "", "", nullptr, ""}); // SPAWN's default turn
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
             log->critical("{}", *err);

@@ -1,25 +1,16 @@
 #pragma once
-// Reading HTTP/1.1 requests off one facade connection, before anything is known about the client. Every
-// buffer is bounded: the header (header_limit), the read buffer (buffer_limit, which also bounds what
-// Beast must hold whole but does not limit itself: a chunk-size line with its extensions, a trailer) and
-// the body (facade.max_body_bytes). Each step has its timeout. Framing that could make the connection read
-// the rest of a request as the next one (a Transfer-Encoding other than chunked, RFC 9112 §6.3) is refused.
-// Beast is in this header: only the facade's .cpp files include it.
+// Reading HTTP/1.1 requests off one facade connection, before anything is known about the client: bytes
+// go from the socket into the connection's HttpRequestFramer (which holds every bound and check), each step
+// within its timeout. Beast is in this header: only the facade's .cpp files include it.
 #include "config/config.hpp"
+#include "facade/http_request_framer.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 
-#include <optional>
 #include <string>
 
 namespace ksid::facade {
-
-using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
 // What one read step came to.
 struct ReadStep {
@@ -35,10 +26,6 @@ struct ReadStep {
 
 class HttpRequestReader {
 public:
-    static constexpr std::size_t header_limit = 16 * 1024;
-    // A whole header plus one of Beast's reads (64 KiB at a time); more is never needed at once.
-    static constexpr std::size_t buffer_limit = header_limit + 64 * 1024;
-
     HttpRequestReader(boost::beast::tcp_stream& stream, const config::FacadeSettings& settings);
 
     // The next request's header, within facade.header_timeout for the connection's first request and
@@ -48,20 +35,17 @@ public:
     boost::asio::awaitable<ReadStep> read_body();
 
     // The request read so far (after a refusal, what could be parsed of it).
-    const HttpRequest& request() const { return parser_->get(); }
+    const HttpRequest& request() const { return framer_.request(); }
     // Whether the whole request, body included, has been read.
-    bool complete() const { return parser_->is_done(); }
+    bool complete() const { return framer_.complete(); }
 
 private:
+    boost::asio::awaitable<ReadStep> read_until_ready(bool header);
+
     boost::beast::tcp_stream& stream_;
     const config::FacadeSettings& settings_;
-    boost::beast::flat_buffer buffer_{buffer_limit}; // kept across requests: it may hold the next one
-    std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+    HttpRequestFramer framer_;
 };
-
-// Why a request's Transfer-Encoding cannot be read (ksid reads exactly "chunked"), or nullopt when it can
-// or there is none. Pure; exposed for the unit tests.
-std::optional<std::string> unsupported_transfer_encoding(const HttpRequest& request);
 
 // After answering a request that was not read to the end: shuts down the sending side and discards what
 // the client still sends (for a short while, up to a bound), so that closing with unread input does not

@@ -159,6 +159,15 @@ void append_python_json(std::string& out, const json::object& value, int indent)
     append_object(out, value, indent, 0);
 }
 
+std::string python_json_member(std::string_view key, const json::value& value, int indent) {
+    std::string out;
+    newline_indent(out, indent, 1);
+    append_python_json_string(out, key);
+    out += ": ";
+    append_value(out, value, indent, 1);
+    return out;
+}
+
 std::string to_python_json(const json::value& value, int indent) {
     std::string s;
     append_python_json(s, value, indent);

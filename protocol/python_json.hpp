@@ -17,4 +17,9 @@ std::string to_python_json(const boost::json::value& value, int indent = -1);
 std::string to_python_json(const boost::json::object& value, int indent = -1);
 void append_python_json_string(std::string& out, std::string_view utf8);
 
+// The text one member has inside a top-level object written with indent >= 0: from the newline before it to
+// the end of its value. An object's text is "{" + its members' texts joined by "," + "\n}" ("{}" when it has
+// none), so a file can be assembled from members serialised one at a time.
+std::string python_json_member(std::string_view key, const boost::json::value& value, int indent);
+
 } // namespace ksid::protocol

@@ -95,7 +95,8 @@ std::size_t decode_utf8_at(std::string_view s, std::size_t i, char32_t& cp) noex
     std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
     if (i + len > s.size()) len = s.size() - i;
     cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    for (std::size_t k = 1; k < len; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
     return len;
 }
 
@@ -104,6 +105,15 @@ std::size_t count_code_points(std::string_view utf8) noexcept {
     for (unsigned char c : utf8)
         if ((c & 0xC0) != 0x80) ++n;
     return n;
+}
+
+std::string_view utf8_prefix(std::string_view utf8, std::size_t code_points) noexcept {
+    std::size_t seen = 0;
+    for (std::size_t i = 0; i < utf8.size(); ++i) {
+        if ((static_cast<unsigned char>(utf8[i]) & 0xC0) == 0x80) continue;
+        if (seen++ == code_points) return utf8.substr(0, i);
+    }
+    return utf8;
 }
 
 } // namespace ksid::protocol

@@ -17,6 +17,9 @@ std::string escape_controls(std::string_view text);
 // Number of code points in valid UTF-8 (what Python's len() returns for the decoded str).
 std::size_t count_code_points(std::string_view utf8) noexcept;
 
+// The first `code_points` code points of valid UTF-8 (Python's text[:n]); at most the whole text.
+std::string_view utf8_prefix(std::string_view utf8, std::size_t code_points) noexcept;
+
 // Decodes the code point at byte offset i of valid UTF-8; returns its length in bytes (at least 1).
 std::size_t decode_utf8_at(std::string_view utf8, std::size_t i, char32_t& code_point) noexcept;
 

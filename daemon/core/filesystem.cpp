@@ -1,5 +1,6 @@
 #include "daemon/core/filesystem.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -40,7 +41,8 @@ std::string parent_of(const std::string& path) {
 } // namespace
 
 std::error_code write_file_atomic(const std::string& path, std::string_view content, Durability durability) {
-    static unsigned long counter = 0;
+    // Atomic: the worker thread writes state files too (blocking_worker.hpp).
+    static std::atomic<unsigned long> counter{0};
     const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return last_error();

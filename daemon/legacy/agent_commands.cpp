@@ -75,6 +75,8 @@ CommandOutcome AgentCommands::register_agent(const protocol::LegacyRequest& requ
                         {"created_at", protocol::legacy_timestamp_now()},
                         {"sessions", json::array()}};
     agents_.agents[protocol::python_str(id)] = std::move(record); // the record is replaced entirely
+    log_->info("Registered agent {} with role {}", protocol::python_str(id),
+               protocol::python_str(parameter(**params, "role")));
     return CommandOutcome::success({{"status", "registered"}, {"agent_id", id}});
 }
 
@@ -147,6 +149,7 @@ CommandOutcome AgentCommands::route_task(const protocol::LegacyRequest& request)
                       {"match_score", chosen->score}};
     if (auto ec = append_line("claude_logs/task_routing.jsonl", protocol::to_python_json(line) + "\n"))
         log_->warn("Cannot append to claude_logs/task_routing.jsonl: {}", ec.message());
+    log_->info("Routed task to agent {} (score: {})", chosen->id, chosen->score);
     std::string message = "TASK_ASSIGNMENT: " + protocol::python_str(task);
     if (!context.empty()) message += "\nCONTEXT: " + context;
     return CommandOutcome::success({{"status", "routed"},
@@ -182,6 +185,9 @@ CommandOutcome AgentCommands::spawn_agent(const protocol::LegacyRequest& request
     auto selection = compositions_.select_for_agent(role, caps, protocol::python_str(task));
     if (selection.composition.empty()) selection = {profile, false, 0}; // the legacy selector raised
     const std::string& composition = selection.composition;
+    log_->info("Selected composition '{}' for agent {} (score: {:.3f})", composition,
+               protocol::python_truthy(requested_id) ? protocol::python_str(requested_id) : profile,
+               selection.score);
 
     // 2. The first agent_profiles/*.json (readdir order) for that composition, else a synthetic profile.
     json::value profile_role, profile_caps = json::array(), profile_model = "sonnet";
@@ -238,6 +244,8 @@ CommandOutcome AgentCommands::spawn_agent(const protocol::LegacyRequest& request
                      {"process_id", *process_id},  {"initial_task", task},
                      {"initial_context", context}, {"created_at", protocol::legacy_timestamp_now()},
                      {"sessions", json::array()}};
+    log_->info("Spawned agent {} using composition {} with initial task: {}", agent_id, composition,
+               protocol::python_str(task));
     return CommandOutcome::success({{"status", "spawned"},
                                     {"process_id", *process_id},
                                     {"agent_id", agent_id},

@@ -1,13 +1,17 @@
 #pragma once
 // AGENT_CONNECTION, SUBSCRIBE, PUBLISH, MESSAGE_BUS_STATS (spec §5.8-5.11, §7).
-#include "daemon/services/message_bus.hpp"
 #include "daemon/legacy/command_router.hpp"
+#include "daemon/services/message_bus.hpp"
+
+#include <spdlog/logger.h>
+
+#include <memory>
 
 namespace ksid::daemon {
 
 class BusCommands {
 public:
-    explicit BusCommands(MessageBus& bus) : bus_(bus) {}
+    BusCommands(MessageBus& bus, std::shared_ptr<spdlog::logger> log) : bus_(bus), log_(std::move(log)) {}
     void register_with(CommandRouter& router);
 
 private:
@@ -16,6 +20,7 @@ private:
     CommandOutcome publish(const protocol::LegacyRequest&);
 
     MessageBus& bus_;
+    std::shared_ptr<spdlog::logger> log_;
 };
 
 } // namespace ksid::daemon

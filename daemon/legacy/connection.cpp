@@ -239,6 +239,7 @@ asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool fi
         co_await write_now(std::make_shared<const std::string>("HEALTHY\n"));
         co_return false;
     case Kind::error_reply: {
+        log_invalid_line(decoded.error_code, decoded.error_message);
         std::optional<std::string> ts;
         if (decoded.error_has_timestamp) ts = protocol::legacy_timestamp_now();
         co_await write_now(std::make_shared<const std::string>(
@@ -258,6 +259,7 @@ asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool fi
         reply = protocol::encode_success_reply(decoded.request.command, *result);
     } else {
         const auto& err = std::get<CommandError>(outcome.body);
+        log_failed_request(decoded.request.command, err);
         reply = protocol::encode_error_reply(err.code, err.message, protocol::legacy_timestamp_now());
     }
     co_await write_now(std::make_shared<const std::string>(std::move(reply)));
@@ -272,6 +274,25 @@ asio::awaitable<bool> Connection::handle_line(std::string_view raw_line, bool fi
     }
     if (outcome.after == AfterReply::close_connection || close_requested_) co_return false;
     co_return persistent_;
+}
+
+// The legacy daemon logged a first line that is not JSON in these words, and nothing for the other
+// malformed lines; ksid logs those too (the issue of sparse logs), with the connection id.
+void Connection::log_invalid_line(std::string_view code, std::string_view message) {
+    constexpr std::string_view json_prefix = "All commands must be valid JSON: ";
+    if (code == "INVALID_JSON" && message.starts_with(json_prefix))
+        log_->warn("Invalid JSON received: {} (connection {})", message.substr(json_prefix.size()), id_);
+    else
+        log_->warn("Invalid request on connection {}: {}: {}", id_, code, message);
+}
+
+// Requests a client got wrong (INVALID_*, UNKNOWN_COMMAND) at WARNING; a handler's failure in the
+// legacy daemon's words at ERROR; expected answers such as IDENTITY_NOT_FOUND are not logged, as legacy.
+void Connection::log_failed_request(std::string_view command, const CommandError& err) {
+    if (err.code.starts_with("INVALID_") || err.code == "UNKNOWN_COMMAND")
+        log_->warn("Invalid request on connection {}: {}: {}: {}", id_, command, err.code, err.message);
+    else if (err.code == "COMMAND_PROCESSING_FAILED")
+        log_->error("Error processing command: {} ({} on connection {})", err.message, command, id_);
 }
 
 // The legacy daemon closed on an over-long line without a reply, cleanly. Closing with unread input would

@@ -89,6 +89,8 @@ private:
     void advance_outbox(std::size_t written);
     asio::awaitable<void> wait_outbox_drained();
     asio::awaitable<void> refuse_over_long_line();
+    void log_invalid_line(std::string_view code, std::string_view message);
+    void log_failed_request(std::string_view command, const CommandError& err);
 
     Socket socket_;
     std::uint64_t id_;

@@ -7,6 +7,7 @@
 #include <array>
 
 namespace ksid::daemon {
+namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
@@ -113,11 +114,14 @@ json::object IdentityCommands::make_identity(const std::string& agent_id, const 
 }
 
 void IdentityCommands::register_with(CommandRouter& router) {
-    router.add("CREATE_IDENTITY", sync_handler([this](auto& r) { return create(r); }));
-    router.add("UPDATE_IDENTITY", sync_handler([this](auto& r) { return update(r); }));
+    router.add("CREATE_IDENTITY",
+               [this](const protocol::LegacyRequest& r, RequestContext&) { return create(r); });
+    router.add("UPDATE_IDENTITY",
+               [this](const protocol::LegacyRequest& r, RequestContext&) { return update(r); });
     router.add("GET_IDENTITY", sync_handler([this](auto& r) { return get(r); }));
     router.add("LIST_IDENTITIES", sync_handler([this](auto& r) { return list(r); }));
-    router.add("REMOVE_IDENTITY", sync_handler([this](auto& r) { return remove(r); }));
+    router.add("REMOVE_IDENTITY",
+               [this](const protocol::LegacyRequest& r, RequestContext&) { return remove(r); });
 }
 
 CommandOutcome IdentityCommands::save_failed(const char* code, const std::error_code& ec) {
@@ -125,38 +129,42 @@ CommandOutcome IdentityCommands::save_failed(const char* code, const std::error_
     return CommandOutcome::failure(code, "Cannot write shared_state/identities.json: " + ec.message());
 }
 
-CommandOutcome IdentityCommands::create(const protocol::LegacyRequest& request) {
+asio::awaitable<CommandOutcome> IdentityCommands::create(const protocol::LegacyRequest& request) {
     auto params = parameters_object(request);
-    if (!params) return CommandOutcome::failure("CREATE_IDENTITY_FAILED", params.error().message);
+    if (!params) co_return CommandOutcome::failure("CREATE_IDENTITY_FAILED", params.error().message);
     const json::value& id_value = parameter(**params, "agent_id");
     if (auto problem = agent_id_problem(id_value))
-        return CommandOutcome::failure("CREATE_IDENTITY_FAILED", *problem);
+        co_return CommandOutcome::failure("CREATE_IDENTITY_FAILED", *problem);
     const std::string id(id_value.get_string());
     const json::value& role = parameter(**params, "role");
     if (protocol::python_truthy(role) && !role.is_string())
-        return CommandOutcome::failure("CREATE_IDENTITY_FAILED",
-                                       "role must be a string, not " +
-                                           std::string(protocol::python_type_name(role)));
+        co_return CommandOutcome::failure("CREATE_IDENTITY_FAILED",
+                                          "role must be a string, not " +
+                                              std::string(protocol::python_type_name(role)));
     auto identity = make_identity(id, parameter(**params, "display_name"), role,
                                   parameter(**params, "personality_traits"));
     json::object reply_identity = identity;
-    if (auto ec = store_.put(id, std::move(identity))) return save_failed("CREATE_IDENTITY_FAILED", ec);
-    return CommandOutcome::success({{"status", "identity_created"}, {"identity", std::move(reply_identity)}});
+    if (auto ec = co_await store_.put(id, std::move(identity)))
+        co_return save_failed("CREATE_IDENTITY_FAILED", ec);
+    log_->info("Created identity '{}' for agent {}", protocol::python_str(reply_identity.at("display_name")),
+               id);
+    co_return CommandOutcome::success(
+        {{"status", "identity_created"}, {"identity", std::move(reply_identity)}});
 }
 
-CommandOutcome IdentityCommands::update(const protocol::LegacyRequest& request) {
+asio::awaitable<CommandOutcome> IdentityCommands::update(const protocol::LegacyRequest& request) {
     auto params = parameters_object(request);
-    if (!params) return CommandOutcome::failure("UPDATE_IDENTITY_FAILED", params.error().message);
+    if (!params) co_return CommandOutcome::failure("UPDATE_IDENTITY_FAILED", params.error().message);
     const json::value& id = parameter(**params, "agent_id");
     const json::object* identity = id.is_string() ? store_.find(id.get_string()) : nullptr;
     if (!identity)
-        return CommandOutcome::failure("IDENTITY_NOT_FOUND",
-                                       "Identity not found for agent " + protocol::python_str(id));
+        co_return CommandOutcome::failure("IDENTITY_NOT_FOUND",
+                                          "Identity not found for agent " + protocol::python_str(id));
     const json::value& updates = parameter(**params, "updates");
     if (!updates.is_object())
-        return CommandOutcome::failure("UPDATE_IDENTITY_FAILED",
-                                       "'" + std::string(protocol::python_type_name(updates)) +
-                                           "' object has no attribute 'items'");
+        co_return CommandOutcome::failure("UPDATE_IDENTITY_FAILED",
+                                          "'" + std::string(protocol::python_type_name(updates)) +
+                                              "' object has no attribute 'items'");
     json::object updated = *identity;
     updated["last_active"] = protocol::legacy_timestamp_now();
     for (const auto& kv : updates.get_object()) {
@@ -164,9 +172,12 @@ CommandOutcome IdentityCommands::update(const protocol::LegacyRequest& request) 
         updated[kv.key()] = kv.value();
     }
     json::object reply_identity = updated;
-    if (auto ec = store_.put(id.get_string(), std::move(updated)))
-        return save_failed("UPDATE_IDENTITY_FAILED", ec);
-    return CommandOutcome::success({{"status", "identity_updated"}, {"identity", std::move(reply_identity)}});
+    const std::string agent_id(id.get_string());
+    if (auto ec = co_await store_.put(agent_id, std::move(updated)))
+        co_return save_failed("UPDATE_IDENTITY_FAILED", ec);
+    log_->info("Updated identity for agent {}", agent_id);
+    co_return CommandOutcome::success(
+        {{"status", "identity_updated"}, {"identity", std::move(reply_identity)}});
 }
 
 CommandOutcome IdentityCommands::get(const protocol::LegacyRequest& request) {
@@ -195,16 +206,17 @@ CommandOutcome IdentityCommands::list(const protocol::LegacyRequest&) {
         {{"status", "identities_listed"}, {"identities", std::move(identities)}, {"count", count}});
 }
 
-CommandOutcome IdentityCommands::remove(const protocol::LegacyRequest& request) {
+asio::awaitable<CommandOutcome> IdentityCommands::remove(const protocol::LegacyRequest& request) {
     auto params = parameters_object(request);
-    if (!params) return CommandOutcome::failure("REMOVE_IDENTITY_FAILED", params.error().message);
+    if (!params) co_return CommandOutcome::failure("REMOVE_IDENTITY_FAILED", params.error().message);
     const json::value& id = parameter(**params, "agent_id");
-    std::error_code ec;
-    if (!id.is_string() || !store_.remove(id.get_string(), ec))
-        return CommandOutcome::failure("IDENTITY_NOT_FOUND",
-                                       "Identity not found for agent " + protocol::python_str(id));
-    if (ec) return save_failed("REMOVE_IDENTITY_FAILED", ec);
-    return CommandOutcome::success({{"status", "identity_removed"}, {"agent_id", id}});
+    if (!id.is_string() || !store_.contains(id.get_string()))
+        co_return CommandOutcome::failure("IDENTITY_NOT_FOUND",
+                                          "Identity not found for agent " + protocol::python_str(id));
+    const std::string agent_id(id.get_string());
+    if (auto ec = co_await store_.remove(agent_id)) co_return save_failed("REMOVE_IDENTITY_FAILED", ec);
+    log_->info("Removed identity for agent {}", agent_id);
+    co_return CommandOutcome::success({{"status", "identity_removed"}, {"agent_id", id}});
 }
 
 } // namespace ksid::daemon

@@ -14,16 +14,17 @@ public:
     void register_with(CommandRouter& router);
 
     // The identity CREATE_IDENTITY builds (exposed for tests of the defaults).
-    static boost::json::object make_identity(const std::string& agent_id, const boost::json::value& display_name,
+    static boost::json::object make_identity(const std::string& agent_id,
+                                             const boost::json::value& display_name,
                                              const boost::json::value& role,
                                              const boost::json::value& personality_traits);
 
 private:
-    CommandOutcome create(const protocol::LegacyRequest&);
-    CommandOutcome update(const protocol::LegacyRequest&);
+    boost::asio::awaitable<CommandOutcome> create(const protocol::LegacyRequest&);
+    boost::asio::awaitable<CommandOutcome> update(const protocol::LegacyRequest&);
     CommandOutcome get(const protocol::LegacyRequest&);
     CommandOutcome list(const protocol::LegacyRequest&);
-    CommandOutcome remove(const protocol::LegacyRequest&);
+    boost::asio::awaitable<CommandOutcome> remove(const protocol::LegacyRequest&);
     CommandOutcome save_failed(const char* code, const std::error_code& ec);
 
     IdentityStore& store_;

@@ -5,6 +5,7 @@
 #include "protocol/claude_output.hpp"
 #include "protocol/python_format.hpp"
 #include "protocol/timestamp.hpp"
+#include "protocol/utf8.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -95,6 +96,9 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
 asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
     const std::string prompt = turn.prompt;
     auto job = turns_.submit(std::move(turn));
+    // The legacy daemon's words (KSI users grep for them), with the job id.
+    log_->info("Synchronous Claude spawn: {}... ({})", protocol::utf8_prefix(prompt, 50),
+               job ? "job " + (*job)->id() : std::string("not queued"));
     if (!job) co_return legacy_failure_result(TurnOutcome::failure(job.error()), limits_);
     TurnOutcome outcome = co_await turns_.finish(*job, TurnLogging{TurnLogging::Mode::none, nullptr});
     if (!outcome.ok()) co_return legacy_failure_result(outcome, limits_);
@@ -137,8 +141,11 @@ boost::system::result<std::string, CommandError> ProcessCommands::start_async(Tu
     const std::string model = turn.model;
     const json::value session =
         turn.resume_session ? json::value(*turn.resume_session) : json::value(nullptr);
+    log_->info("Asynchronous Claude spawn: {}...", protocol::utf8_prefix(turn.prompt, 50));
+    log_->info("Sending prompt to Claude: {} bytes", turn.prompt.size());
     auto job = turns_.submit(std::move(turn));
     if (!job) return legacy_submit_error(job.error(), limits_);
+    log_->info("Started Claude process {} with model {}", (*job)->id(), model);
     if (!protocol::python_truthy(agent_id))
         log_->warn("Async SPAWN {} without agent_id: nobody will be told when it finishes", (*job)->id());
     const std::string id = (*job)->id();
@@ -207,6 +214,7 @@ asio::awaitable<void> ProcessCommands::finish_async(std::string process_id, json
                                {"result", r ? *r : json::value("")},
                                {"status", "success"}});
     }
+    log_->info("Claude process {} completed successfully", process_id);
 }
 
 CommandOutcome ProcessCommands::get_processes(const protocol::LegacyRequest&) {

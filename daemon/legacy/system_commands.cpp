@@ -35,7 +35,7 @@ awaitable<CommandOutcome> SystemCommands::get_commands(const protocol::LegacyReq
 }
 
 awaitable<CommandOutcome> SystemCommands::shutdown(const protocol::LegacyRequest&, RequestContext&) {
-    log_->info("Shutdown command received");
+    log_->info("Received SHUTDOWN command");
     auto outcome = CommandOutcome::success({{"status", "shutting_down"},
                                             {"message", "SHUTTING DOWN"},
                                             {"details", "Daemon shutdown initiated"}});

@@ -12,8 +12,8 @@
 namespace ksid::daemon {
 namespace json = boost::json;
 
-AgentSupervisor::AgentSupervisor(asio::any_io_executor executor, const config::Config& config, EventSink& events,
-                                 std::shared_ptr<spdlog::logger> log)
+AgentSupervisor::AgentSupervisor(asio::any_io_executor executor, const config::Config& config,
+                                 EventSink& events, std::shared_ptr<spdlog::logger> log)
     : executor_(executor), config_(config), events_(events), log_(std::move(log)),
       all_exited_(std::make_unique<AsyncSignal>(executor)) {}
 
@@ -21,7 +21,8 @@ std::optional<std::string> AgentSupervisor::start(const std::string& agent_id, c
     if (stopping_ || full()) return std::nullopt;
     ChildSpec spec;
     std::istringstream words(config_.daemon.agent_command);
-    for (std::string w; words >> w;) spec.argv.push_back(w);
+    for (std::string w; words >> w;)
+        spec.argv.push_back(w);
     if (spec.argv.empty() || find_executable(spec.argv[0]).empty()) {
         log_->error("SPAWN_AGENT: cannot run '{}': {} not found", config_.daemon.agent_command,
                     spec.argv.empty() ? std::string("(empty)") : spec.argv[0]);
@@ -39,9 +40,15 @@ std::optional<std::string> AgentSupervisor::start(const std::string& agent_id, c
     spec.kill_on_output_limit = false;
 
     std::string process_id;
-    do process_id = short_process_id();
+    do
+        process_id = short_process_id();
     while (agents_.contains(process_id));
     auto control = std::make_shared<CancellationToken>();
+    std::string command_line;
+    for (const auto& word : spec.argv)
+        command_line += (command_line.empty() ? "" : " ") + word;
+    log_->info("Spawning agent process with command: {}", command_line);
+    log_->info("Started agent process {} for agent {}", process_id, agent_id);
     agents_[process_id] = Agent{agent_id, profile, protocol::legacy_timestamp_now(), control};
     asio::co_spawn(executor_, watch(process_id, std::move(spec), control), asio::detached);
     return process_id;
@@ -56,7 +63,7 @@ asio::awaitable<void> AgentSupervisor::watch(std::string process_id, ChildSpec s
     if (out.status == ChildOutcome::Status::spawn_failed) {
         log_->error("Agent {} ({}) could not be started: errno {}", agent_id, process_id, out.spawn_errno);
     } else {
-        log_->info("Agent process {} ({}) exited with {}{}{}", process_id, agent_id, out.returncode(),
+        log_->info("Agent {} (process {}) completed with code {}{}{}", agent_id, process_id, out.returncode(),
                    out.stderr_data.empty() ? "" : "; stderr: ", out.stderr_data.substr(0, 2000));
     }
     if (stopping_) co_return; // AGENT_TERMINATED is for exits while the daemon runs
@@ -69,16 +76,19 @@ asio::awaitable<void> AgentSupervisor::watch(std::string process_id, ChildSpec s
 
 void AgentSupervisor::add_process_entries(json::object& table) const {
     for (const auto& [id, a] : agents_)
-        table[id] = json::object{{"agent_id", a.agent_id}, {"model", nullptr},        {"started_at", a.started_at},
-                                 {"session_id", nullptr},  {"type", "agent_process"}, {"profile", a.profile},
-                                 {"status", "running"}};
+        table[id] =
+            json::object{{"agent_id", a.agent_id}, {"model", nullptr},        {"started_at", a.started_at},
+                         {"session_id", nullptr},  {"type", "agent_process"}, {"profile", a.profile},
+                         {"status", "running"}};
 }
 
 asio::awaitable<void> AgentSupervisor::shutdown(std::chrono::milliseconds grace,
                                                 std::chrono::steady_clock::time_point deadline) {
     stopping_ = true;
-    for (auto& [id, a] : agents_) a.control->cancel(errc::shutting_down, grace);
-    while (!agents_.empty() && std::chrono::steady_clock::now() < deadline) co_await all_exited_->wait_until(deadline);
+    for (auto& [id, a] : agents_)
+        a.control->cancel(errc::shutting_down, grace);
+    while (!agents_.empty() && std::chrono::steady_clock::now() < deadline)
+        co_await all_exited_->wait_until(deadline);
 }
 
 } // namespace ksid::daemon

@@ -19,8 +19,9 @@ std::string unix_time_id() {
     return protocol::python_float(std::chrono::duration<double>(now).count());
 }
 
-void erase_value(std::vector<std::string>& v, const std::string& s) { v.erase(std::remove(v.begin(), v.end(), s), v.end()); }
-
+void erase_value(std::vector<std::string>& v, const std::string& s) {
+    v.erase(std::remove(v.begin(), v.end(), s), v.end());
+}
 
 } // namespace
 
@@ -30,6 +31,7 @@ MessageBus::MessageBus(std::string log_path, BusLimits limits, std::shared_ptr<s
 void MessageBus::connect(const std::string& agent_id, std::shared_ptr<BusEndpoint> endpoint) {
     if (!endpoints_.contains(agent_id)) endpoint_order_.push_back(agent_id);
     endpoints_[agent_id] = std::move(endpoint);
+    log_->info("Agent {} connected to message bus", agent_id);
 }
 
 void MessageBus::flush_offline(const std::string& agent_id) {
@@ -43,11 +45,15 @@ void MessageBus::flush_offline(const std::string& agent_id) {
     queue.dropped = 0;
     offline_total_logged_ = false;
     offline_refusal_logged_ = false;
+    log_->info("Delivering {} queued messages to {}", queue.lines.size(), agent_id);
+    std::size_t delivered = 0;
     while (!queue.lines.empty()) {
         if (!ep->second->deliver(queue.lines.front())) break; // the rest stays queued
         offline_bytes_ -= queue.lines.front()->size();
         queue.pop_front();
+        ++delivered;
     }
+    log_->info("Delivered {} queued messages to {}", delivered, agent_id);
     if (queue.lines.empty()) {
         offline_.erase(it);
         erase_value(offline_order_, agent_id);
@@ -56,8 +62,11 @@ void MessageBus::flush_offline(const std::string& agent_id) {
 
 void MessageBus::disconnect(const std::string& agent_id) {
     if (endpoints_.erase(agent_id)) erase_value(endpoint_order_, agent_id);
+    log_->info("Agent {} disconnected from message bus",
+               agent_id); // logged even when not connected, as legacy
     for (auto& [type, subs] : subscriptions_)
-        subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const Subscriber& s) { return s.agent_id == agent_id; }),
+        subs.erase(std::remove_if(subs.begin(), subs.end(),
+                                  [&](const Subscriber& s) { return s.agent_id == agent_id; }),
                    subs.end());
     forget_empty_types();
 }
@@ -68,6 +77,7 @@ void MessageBus::endpoint_closed(const BusEndpoint* endpoint) {
     // newer connection took over keeps its place.
     for (auto it = endpoints_.begin(); it != endpoints_.end();) {
         if (it->second.get() == endpoint) {
+            log_->info("Agent {} disconnected from message bus", it->first);
             erase_value(endpoint_order_, it->first);
             it = endpoints_.erase(it);
         } else {
@@ -76,7 +86,8 @@ void MessageBus::endpoint_closed(const BusEndpoint* endpoint) {
     }
     // So do the subscriptions made on it, whichever id made them (a reconnected agent's old ones too).
     for (auto& [type, subs] : subscriptions_)
-        subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const Subscriber& s) { return s.endpoint.get() == endpoint; }),
+        subs.erase(std::remove_if(subs.begin(), subs.end(),
+                                  [&](const Subscriber& s) { return s.endpoint.get() == endpoint; }),
                    subs.end());
     forget_empty_types();
 }
@@ -85,7 +96,8 @@ void MessageBus::endpoint_closed(const BusEndpoint* endpoint) {
 // bound: past max_empty_types the oldest empty ones are forgotten.
 void MessageBus::forget_empty_types() {
     std::size_t empty = 0;
-    for (const auto& [type, subs] : subscriptions_) empty += subs.empty();
+    for (const auto& [type, subs] : subscriptions_)
+        empty += subs.empty();
     for (auto it = subscription_order_.begin(); empty > max_empty_types && it != subscription_order_.end();) {
         auto sub = subscriptions_.find(*it);
         if (sub != subscriptions_.end() && sub->second.empty()) {
@@ -100,7 +112,10 @@ void MessageBus::forget_empty_types() {
 
 bool MessageBus::subscribe(const std::string& agent_id, const std::vector<std::string>& event_types) {
     auto ep = endpoints_.find(agent_id);
-    if (ep == endpoints_.end()) return false;
+    if (ep == endpoints_.end()) {
+        log_->warn("Cannot subscribe {} - not connected", agent_id);
+        return false;
+    }
     for (const auto& type : event_types) {
         auto [it, inserted] = subscriptions_.try_emplace(type);
         if (inserted) subscription_order_.push_back(type);
@@ -109,6 +124,7 @@ bool MessageBus::subscribe(const std::string& agent_id, const std::vector<std::s
             return s.agent_id == agent_id && s.endpoint == ep->second;
         });
         if (!present) subs.push_back({agent_id, ep->second});
+        log_->info("Agent {} subscribed to {}", agent_id, type);
     }
     return true;
 }
@@ -120,7 +136,8 @@ json::object MessageBus::build_message(const json::value& from, std::string_view
     m["type"] = event_type;
     m["from"] = from;
     m["timestamp"] = protocol::legacy_timestamp_now();
-    for (const auto& kv : payload) m[kv.key()] = kv.value(); // payload keys override, in place
+    for (const auto& kv : payload)
+        m[kv.key()] = kv.value(); // payload keys override, in place
     return m;
 }
 
@@ -137,9 +154,10 @@ void MessageBus::enqueue_offline(const std::string& agent_id, std::shared_ptr<co
     if (it == offline_.end()) {
         if (offline_.size() >= limits_.offline_agents) {
             if (!offline_refusal_logged_)
-                log_->warn("Offline queues are full ({} agents); dropping a message for {} (such messages are "
-                           "logged once until a queue is flushed)",
-                           offline_.size(), agent_id);
+                log_->warn(
+                    "Offline queues are full ({} agents); dropping a message for {} (such messages are "
+                    "logged once until a queue is flushed)",
+                    offline_.size(), agent_id);
             offline_refusal_logged_ = true;
             return;
         }
@@ -212,14 +230,16 @@ json::object MessageBus::route_direct(const json::object& message, std::shared_p
     return result;
 }
 
-json::object MessageBus::publish(const json::value& from, std::string_view event_type, const json::object& payload) {
+json::object MessageBus::publish(const json::value& from, std::string_view event_type,
+                                 const json::object& payload) {
     json::object message = build_message(from, event_type, payload);
     std::string text = protocol::to_python_json(message);
     text += '\n';
     auto line = std::make_shared<const std::string>(std::move(text));
     history_.push_back(line);
     if (history_.size() > limits_.history) history_.pop_front();
-    if (auto ec = log_file_.append(*line)) log_->warn("Cannot append to claude_logs/message_bus.jsonl: {}", ec.message());
+    if (auto ec = log_file_.append(*line))
+        log_->warn("Cannot append to claude_logs/message_bus.jsonl: {}", ec.message());
 
     const json::value* to = message.if_contains("to");
     const bool has_to = to && protocol::python_truthy(*to);
@@ -243,7 +263,10 @@ json::object MessageBus::publish(const json::value& from, std::string_view event
             (s.endpoint->deliver(line) ? delivered : failed).emplace_back(s.agent_id);
         }
         const auto total = delivered.size() + failed.size();
-        return {{"status", "broadcast"}, {"delivered", std::move(delivered)}, {"failed", std::move(failed)}, {"total", total}};
+        return {{"status", "broadcast"},
+                {"delivered", std::move(delivered)},
+                {"failed", std::move(failed)},
+                {"total", total}};
     }
     json::array delivered_to;
     for (const auto& s : subs)
@@ -257,11 +280,13 @@ void MessageBus::publish_event(std::string_view event_type, std::string_view fro
 
 json::object MessageBus::stats() const {
     json::array connected;
-    for (const auto& id : endpoint_order_) connected.emplace_back(id);
+    for (const auto& id : endpoint_order_)
+        connected.emplace_back(id);
     json::object subscriptions;
     for (const auto& type : subscription_order_) {
         json::array ids;
-        for (const auto& s : subscriptions_.at(type)) ids.emplace_back(s.agent_id);
+        for (const auto& s : subscriptions_.at(type))
+            ids.emplace_back(s.agent_id);
         subscriptions[type] = std::move(ids);
     }
     json::object offline;

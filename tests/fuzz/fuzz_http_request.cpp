@@ -1,35 +1,96 @@
-// libFuzzer target: the facade's request path without sockets. Bytes go through Beast's HTTP parser with
-// the facade's limits (as the connection feeds it), and a complete request through the facade's own
-// validation (facade/chat_request: hop chain, session header, chat or Anthropic messages request, model and
-// tools policy, rendering) and route table.
+// libFuzzer target: the facade's request path without sockets. Bytes go through the facade's own framer
+// (facade/http_request_framer: every pre-auth bound, the Transfer-Encoding check, pipelined requests) in
+// two ways, all at once as fast as the bounds allow and in pieces sized by the input, which must come to
+// the same requests and the same refusal; then a complete request goes through the facade's validation
+// (facade/chat_request: hop chain, session header, chat or Anthropic messages request, model and tools
+// policy, rendering) and route table.
 #include "facade/chat_request.hpp"
+#include "facade/http_request_framer.hpp"
 #include "facade/routes.hpp"
 #include "protocol/openai_upstream.hpp"
 
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using ksid::facade::FramingStep;
+using ksid::facade::HttpRequest;
+using ksid::facade::HttpRequestFramer;
+
+std::string_view view(boost::beast::string_view s) {
+    return {s.data(), s.size()};
+}
+
+struct Framed {
+    std::vector<std::string> requests; // method, target and body of each complete request
+    int refused_status = 0;
+    std::string refused_reason;
+    HttpRequest first; // the first complete request
+    bool operator==(const Framed& o) const {
+        return requests == o.requests && refused_status == o.refused_status &&
+               refused_reason == o.refused_reason;
+    }
+};
+
+// Feeds `input` to a framer, `piece(i)` bytes at a time at most, for up to four pipelined requests.
+template <class Piece>
+Framed frame(std::string_view input, Piece piece) {
+    constexpr std::uint64_t max_body = 256 * 1024;
+    Framed out;
+    HttpRequestFramer framer;
+    std::size_t pos = 0;
+    for (int r = 0; r < 4; ++r) {
+        framer.start_request(max_body);
+        bool header = true;
+        for (std::size_t round = 0;; ++round) {
+            const FramingStep step = header ? framer.parse_header() : framer.parse_body();
+            if (framer.buffered() > HttpRequestFramer::buffer_limit) __builtin_trap(); // the pre-auth bound
+            if (step.kind == FramingStep::Kind::refused) {
+                if (step.status != 400 && step.status != 413) __builtin_trap();
+                out.refused_status = step.status;
+                out.refused_reason = step.reason;
+                return out;
+            }
+            if (step.kind == FramingStep::Kind::ready) {
+                if (header) {
+                    header = false;
+                    continue;
+                }
+                break;
+            }
+            if (pos == input.size()) return out; // the client stopped sending
+            auto space = framer.space();
+            if (space.size() == 0 || space.size() > HttpRequestFramer::read_size) __builtin_trap();
+            const std::size_t n = std::min({space.size(), input.size() - pos, piece(round)});
+            std::memcpy(space.data(), input.data() + pos, n);
+            framer.commit(n);
+            pos += n;
+        }
+        const auto& req = framer.request();
+        if (req.body().size() > max_body) __builtin_trap();
+        out.requests.push_back(std::string(view(req.method_string())) + ' ' +
+                               std::string(view(req.target())) + ' ' + req.body());
+        if (r == 0) out.first = req;
+    }
+    return out;
+}
+
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    namespace http = boost::beast::http;
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(16 * 1024);
-    parser.body_limit(4 * 1024 * 1024);
-    boost::beast::error_code ec;
-    // Feed in two pieces, as a connection may deliver them.
-    const std::size_t cut = size ? data[0] % (size + 1) : 0;
-    std::size_t used = parser.put(boost::asio::buffer(data, cut), ec);
-    if (ec == http::error::need_more) ec = {};
-    if (!ec) {
-        std::string rest(reinterpret_cast<const char*>(data) + used, size - used);
-        while (!ec && !rest.empty() && !parser.is_done()) {
-            const auto n = parser.put(boost::asio::buffer(rest), ec);
-            if (n == 0) break;
-            rest.erase(0, n);
-        }
-    }
-    if (ec || !parser.is_done()) return 0;
-    const auto& req = parser.get();
-    auto view = [](boost::beast::string_view s) { return std::string_view(s.data(), s.size()); };
+    if (size == 0) return 0;
+    const std::size_t seed = data[0];
+    const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+    const Framed whole = frame(input, [](std::size_t) { return HttpRequestFramer::read_size; });
+    const Framed pieces =
+        frame(input, [seed](std::size_t round) { return 1 + (seed * 7 + round * 13) % 97; });
+    if (!(whole == pieces)) __builtin_trap(); // how bytes arrive never changes what they mean
+    if (whole.requests.empty()) return 0;
+
+    const auto& req = whole.first;
     const auto route = ksid::facade::facade_routes().match(view(req.method_string()), view(req.target()));
     (void)ksid::facade::dialect_of(route.route, view(req["anthropic-version"]));
     const ksid::facade::ChatHttpRequest request{req.body(), view(req["X-Session-Id"]),

@@ -337,6 +337,17 @@ class SpawnAgent(KsidTestCase):
                          (res["process_id"], agent_id, 0))
         self.assertNotIn(res["process_id"], self.ksid.request(cmd("GET_PROCESSES"))["result"]["processes"])
         tester.close()
+        # The legacy daemon's lines for it (test_daemon_log.py has the rest).
+        with open(self.ksid.path("logs", "daemon.log")) as f:
+            log = f.read()
+        pid = res["process_id"]
+        for line in (f"Selected composition 'claude_agent_default' for agent helper_profile (score: 0.000)",
+                     f"Spawning agent process with command: {sys.executable} {AGENT_SCRIPT} --id {agent_id} "
+                     f"--profile helper_profile --socket sockets/claude_daemon.sock",
+                     f"Started agent process {pid} for agent {agent_id}",
+                     f"Spawned agent {agent_id} using composition claude_agent_default with initial task: say hello",
+                     f"Agent {agent_id} (process {pid}) completed with code 0"):
+            self.assertIn(" - daemon - INFO - " + line, log)
 
     def test_spawn_agent_parameter_checks_and_shutdown_stops_agents(self):
         r = self.ksid.request(cmd("SPAWN_AGENT", profile_name="--evil", task="x"))

@@ -43,3 +43,11 @@ TEST_CASE("escape_controls: control characters and non-UTF-8 bytes become visibl
     CHECK(escape_controls("cut\xe2\x82") == "cut\\xe2\\x82");
     CHECK(escape_controls("\xc2\xa0nbsp") == "\xc2\xa0nbsp"); // U+00A0 is printable
 }
+
+TEST_CASE("utf8_prefix cuts after whole code points, as Python's text[:n]") {
+    CHECK(utf8_prefix("hello", 3) == "hel");
+    CHECK(utf8_prefix("hello", 50) == "hello");
+    CHECK(utf8_prefix("h\xc3\xa9llo", 2) == "h\xc3\xa9");
+    CHECK(utf8_prefix("\xf0\x9f\x98\x80x", 1) == "\xf0\x9f\x98\x80");
+    CHECK(utf8_prefix("abc", 0) == "");
+}
