@@ -42,7 +42,10 @@ void check_stream(std::string_view script) {
     std::vector<ClientToolCall> calls; // a message that ends with client tool calls: tool_use blocks last
     for (std::size_t n = 0; n < script.size() % 3; ++n)
         calls.push_back({"toolu_" + std::to_string(n), "t", boost::json::object{{"n", n}}});
-    out += enc.finish(script.substr(0, script.size() / 2), "end_turn", nullptr, nullptr, calls);
+    std::string_view final_text = script.substr(0, script.size() / 2);
+    while (!final_text.empty() && !is_valid_utf8(final_text)) // valid UTF-8 here too, as from the CLI
+        final_text.remove_suffix(1);
+    out += enc.finish(final_text, "end_turn", nullptr, nullptr, calls);
     SseParser parser;
     std::vector<SseEvent> events;
     parser.feed(out, events);
