@@ -1,6 +1,7 @@
 #include "app/daemon_app.hpp"
 
 #include "app/config_reload.hpp"
+#include "app/daemon_upgrade.hpp"
 #include "app/fd_limits.hpp"
 #include "app/instance_guard.hpp"
 #include "app/socket_activation.hpp"
@@ -87,6 +88,10 @@ struct Daemon {
         bus_commands.register_with(router);
         agent_commands.register_with(router);
         server.on_connection_closed([this](Connection& c) {
+            if (c.handed_over()) { // RELOAD_DAEMON: it lives on in the new daemon, nobody disconnected
+                bus.endpoint_closed(&c, true);
+                return;
+            }
             if (c.bus_agent_id().empty()) return;
             // The legacy daemon's three lines for the end of an agent's connection (KSI users grep them).
             log->info("Closed persistent connection for agent {}", c.bus_agent_id());
@@ -179,6 +184,19 @@ struct Daemon {
         }
     }
 
+    // SIGUSR2: the same upgrade in place as RELOAD_DAEMON (ksid-control reload sends it).
+    asio::awaitable<void> watch_upgrade_signal() {
+        asio::signal_set usr2(io, SIGUSR2);
+        for (;;) {
+            auto [ec, signo] = co_await usr2.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            if (!upgrade || lifecycle.stopping()) continue;
+            const auto result = co_await upgrade->run("SIGUSR2");
+            if (upgrade->handed_over()) co_return;
+            (void)result; // the rollback was logged with its reason
+        }
+    }
+
     asio::awaitable<void> watch_signals() {
         asio::signal_set signals(io, SIGTERM, SIGINT);
         auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -248,6 +266,7 @@ struct Daemon {
     AgentCommands agent_commands;
     SocketServer server;
     InstanceGuard guard;
+    std::unique_ptr<DaemonUpgrade> upgrade; // RELOAD_DAEMON / SIGUSR2
     // systemd's notify socket: READY, STOPPING, STATUS, the watchdog; SIGHUP's reload sends RELOADING=1
     // when it starts and READY=1 when it has ended, applied or not (Type=notify-reload).
     ServiceNotifier notifier;
@@ -261,6 +280,9 @@ struct Daemon {
 
 int run_daemon(DaemonOptions options) {
     const auto& cfg = options.config;
+    // RELOAD_DAEMON: started by the daemon this one replaces, with its sockets, lock and a channel.
+    std::string upgrade_problem;
+    const auto inherited = take_upgrade_environment(upgrade_problem);
     const FdLimit fds = raise_fd_limit();
 
     // 1. Logging first, so that every later step can report.
@@ -310,11 +332,33 @@ int run_daemon(DaemonOptions options) {
 
     for (const auto& problem : options.service.problems)
         log->warn("Service manager environment: {}", problem);
+    if (!upgrade_problem.empty()) {
+        log->critical("RELOAD_DAEMON: {}", upgrade_problem);
+        return 1;
+    }
 
     // Socket activation: listening sockets the service manager passed (ksid.socket) replace binding; one
     // that matches nothing ksid serves stops the start, so that the unit does not promise it in vain.
     ActivationPlan activation;
-    if (options.service.listen_fds > 0) {
+    if (inherited) {
+        // The old daemon's sockets, checked like passed ones: the configuration may have changed.
+        auto passed = inspect_passed_sockets(inherited->legacy_fd, 1, {});
+        if (inherited->facade_fd >= 0) {
+            if (cfg.facade.enabled) {
+                auto facade = inspect_passed_sockets(inherited->facade_fd, 1, {});
+                passed.insert(passed.end(), facade.begin(), facade.end());
+            } else {
+                ::close(inherited->facade_fd); // the facade is off now
+            }
+        }
+        activation = match_passed_sockets(passed, listen_targets(cfg));
+        if (activation.error) {
+            log->critical("RELOAD_DAEMON: {} (the socket path and the facade's address need a restart)",
+                          *activation.error);
+            return 1;
+        }
+        log->info("RELOAD_DAEMON: taking over from the running daemon");
+    } else if (options.service.listen_fds > 0) {
         activation = match_passed_sockets(inspect_passed_sockets(first_passed_fd, options.service.listen_fds,
                                                                  options.service.listen_fd_names),
                                           listen_targets(cfg));
@@ -329,9 +373,11 @@ int run_daemon(DaemonOptions options) {
 
     // 3. One daemon per working directory; the lock is held until run_daemon returns.
     DirectoryLock directory_lock;
+    if (inherited && inherited->lock_fd >= 0) directory_lock.adopt(inherited->lock_fd); // the old one's lock
     const auto claim =
-        claim_directory(directory_lock, "shared_state", cfg.daemon.socket_path,
-                        options.skip_collision_detection, std::chrono::seconds(3), socket_passed);
+        inherited ? GuardDecision{GuardDecision::Kind::proceed, {}}
+                  : claim_directory(directory_lock, "shared_state", cfg.daemon.socket_path,
+                                    options.skip_collision_detection, std::chrono::seconds(3), socket_passed);
     if (claim.kind == GuardDecision::Kind::already_running) {
         log->info("{}; exiting", claim.message);
         return 0;
@@ -355,7 +401,7 @@ int run_daemon(DaemonOptions options) {
     Daemon d(options, log);
     d.fd_soft_limit = fds.soft;
     d.fds_at_start = fds_in_use;
-    if (socket_passed) d.guard.use_passed_socket();
+    if (socket_passed && (!inherited || inherited->unit_socket)) d.guard.use_passed_socket();
     if (auto err = d.reaper.start())
         log->warn("{}; processes that leave their run's process group may outlive it", *err);
     if (d.upstream) {
@@ -366,7 +412,9 @@ int run_daemon(DaemonOptions options) {
     }
     // 4. Collision detection (spec §2.3, Recommended).
     std::string notes;
-    const auto decision = d.guard.check(options.skip_collision_detection, notes);
+    // An upgrade's new daemon is the one the old daemon started: no collision to detect.
+    const auto decision = inherited ? GuardDecision{GuardDecision::Kind::proceed, {}}
+                                    : d.guard.check(options.skip_collision_detection, notes);
     if (!notes.empty()) log->info("Start-up checks: {}", notes.substr(0, notes.size() - 2));
     if (decision.kind == GuardDecision::Kind::already_running) {
         log->info("{}; exiting", decision.message);
@@ -390,7 +438,7 @@ int run_daemon(DaemonOptions options) {
         log->info("Loaded {} existing identities", d.identities.all().size());
 
     // Without the lock (hot reload) the temp files may be the other daemon's writes in progress.
-    if (directory_lock.held())
+    if (directory_lock.held() && !inherited) // an upgrade's old daemon may be writing right now
         if (auto n = remove_stale_temp_files("shared_state"))
             log->info("Removed {} temporary file(s) an interrupted write left in shared_state/", n);
 
@@ -400,13 +448,19 @@ int run_daemon(DaemonOptions options) {
         log->critical("{}", *err);
         return 1;
     }
-    d.guard.claim_socket();
-    if (auto err = d.guard.write_pid_file()) {
-        log->critical("{}", *err);
-        d.guard.release_socket();
-        return 1;
-    }
-    log->info("PID file written: {} (PID {})", cfg.daemon.pid_file, ::getpid());
+    // An upgrade's new daemon claims the socket and the PID file only once it has the old one's state:
+    // until then a failure must leave both to the old daemon, which goes on serving.
+    auto claim_socket_and_pid_file = [&]() -> bool {
+        d.guard.claim_socket();
+        if (auto err = d.guard.write_pid_file()) {
+            log->critical("{}", *err);
+            d.guard.release_socket();
+            return false;
+        }
+        log->info("PID file written: {} (PID {})", cfg.daemon.pid_file, ::getpid());
+        return true;
+    };
+    if (!inherited && !claim_socket_and_pid_file()) return 1;
     log->info("Modular daemon listening on {}{}", cfg.daemon.socket_path,
               socket_passed ? " (the socket the service manager passed)" : "");
 
@@ -419,7 +473,14 @@ int run_daemon(DaemonOptions options) {
                             d.pool.get(),
                             [&d](ReloadHook hook) { d.reload_hooks.push_back(std::move(hook)); },
                             activation.facade_fd,
+                            {},
                             {}};
+    std::function<int()> facade_listener_fd;
+    std::function<void()> facade_hand_over;
+    services.on_upgrade = [&](std::function<int()> fd, std::function<void()> hand_over) {
+        facade_listener_fd = std::move(fd);
+        facade_hand_over = std::move(hand_over);
+    };
     if (d.pool)
         d.pool->start(
             WarmKey{cfg.models.default_model, true, false, "", "", nullptr, ""}); // SPAWN's default turn
@@ -442,7 +503,67 @@ int run_daemon(DaemonOptions options) {
             }
         };
     };
+    // An upgrade's new daemon: the old one's state, then the socket and PID file are ours.
+    std::shared_ptr<UpgradeChannel> from_old;
+    if (inherited) {
+        std::string why;
+        auto state =
+            receive_inherited_state(inherited->channel_fd, config::to_ms(cfg.daemon.upgrade_timeout), why);
+        if (!state) {
+            log->critical("RELOAD_DAEMON: {}; the running daemon goes on", why);
+            return 1;
+        }
+        restore_inherited_state(state->state, d.sessions, d.agents, d.bus);
+        // Read again: the old daemon may have changed identities until it stopped accepting.
+        if (d.identities.load().kind == StateFileLoad::Kind::failed) {
+            log->critical("RELOAD_DAEMON: shared_state/identities.json cannot be read");
+            return 1;
+        }
+        if (!claim_socket_and_pid_file()) return 1;
+        from_old = std::make_shared<UpgradeChannel>(d.io.get_executor(), inherited->channel_fd);
+        log->info("RELOAD_DAEMON: state received ({} sessions, {} agents); serving", d.sessions.size(),
+                  d.agents.agents.size());
+    }
+
+    // This daemon can be replaced in turn.
+    d.upgrade = std::make_unique<DaemonUpgrade>(UpgradeParts{
+        d.io.get_executor(),
+        log,
+        options.executable,
+        options.argv,
+        config::to_ms(cfg.daemon.upgrade_timeout),
+        config::to_ms(cfg.daemon.upgrade_drain_timeout),
+        directory_lock.native(),
+        socket_passed && (!inherited || inherited->unit_socket),
+        d.server,
+        d.bus,
+        d.sessions,
+        d.agents,
+        d.guard,
+        facade_listener_fd,
+        facade_hand_over,
+        [&d] {
+            const auto q = d.turns.queue_stats();
+            // SPAWN_AGENT's processes are this daemon's children (their connections already moved):
+            // they keep running here until they exit or the drain deadline.
+            return q.running == 0 && q.pending == 0 && d.supervisor.running() == 0 &&
+                   d.server.connection_count() == d.server.persistent_connections().size();
+        },
+        [&d](std::string reason) { d.lifecycle.request_shutdown(std::move(reason)); },
+        d.notifier.socket_name(),
+        d.notifier.watchdog_interval(),
+        [&d](long pid) { d.notifier.hand_over_to(pid, "handed over to PID " + std::to_string(pid)); }});
+    d.system_commands.set_upgrader([&d](std::string trigger) { return d.upgrade->run(std::move(trigger)); });
+
     asio::co_spawn(d.io, d.server.accept_loop(), report("accept loop"));
+    asio::co_spawn(d.io, d.watch_upgrade_signal(), report("SIGUSR2 watcher"));
+    if (from_old) {
+        asio::co_spawn(d.io, serve_old_daemon(from_old, d.server, d.bus, log),
+                       report("RELOAD_DAEMON channel"));
+        asio::post(d.io, [from_old] {
+            from_old->send(boost::json::object{{"type", "ready"}, {"pid", ::getpid()}});
+        });
+    }
     asio::co_spawn(d.io, d.server.first_line_sweeper(), report("first-line sweeper"));
     asio::co_spawn(d.io, d.watch_signals(), report("signal watcher"));
     asio::co_spawn(d.io, d.watch_reload(), report("SIGHUP watcher"));

@@ -38,7 +38,10 @@ struct DaemonServices {
     const UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
     const WarmPool* pool = nullptr;          // the warm processes, when they are the backend
     std::function<void(ReloadHook)> on_reload;
-    int facade_fd = -1;               // socket activation: the facade's passed listening socket
+    int facade_fd = -1;               // socket activation or RELOAD_DAEMON: the facade's listening socket
+    // RELOAD_DAEMON: the extension's listening descriptor (the new daemon inherits it) and what to do once
+    // the new daemon serves (stop accepting; what is in flight finishes here).
+    std::function<void(std::function<int()> listener_fd, std::function<void()> hand_over)> on_upgrade;
     std::vector<std::string> serving; // what the extensions serve ("http://..."), for the status line
 };
 // Starts an extension once the socket listens; an error text aborts the start-up.
@@ -52,6 +55,9 @@ struct DaemonOptions {
     std::function<boost::system::result<config::Config, std::string>()> reload_config;
     std::vector<DaemonExtension> extensions;
     ServiceEnvironment service; // what systemd passed (notify socket, watchdog, LISTEN_FDS), if anything
+    // RELOAD_DAEMON: the binary ksid was started from and its argv, to start the new daemon the same way.
+    std::string executable;
+    std::vector<std::string> argv;
 };
 
 // Runs until shutdown; returns the process exit status.

@@ -57,6 +57,8 @@ public:
     std::optional<std::string> write_pid_file(); // error text on failure
 
     void release_socket();   // unlink the socket path if it is still the one we bound
+    // RELOAD_DAEMON: the new daemon serves the socket now and removes it when it exits; this one must not.
+    void disown_socket() { socket_identity_.reset(); }
     void release_pid_file(); // delete the PID file if it still holds our PID
 
 private:

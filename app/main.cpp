@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <unistd.h>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -93,7 +94,13 @@ int main(int argc, char** argv) {
         }
     }
     daemon::DaemonOptions options{
-        std::move(cfg), opt.hot_reload_from.has_value(), {}, {}, std::move(service)};
+        std::move(cfg), opt.hot_reload_from.has_value(), {}, {}, std::move(service), {}, {}};
+    options.argv.assign(argv, argv + argc);
+    {
+        char path[4096];
+        const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+        if (n > 0) options.executable.assign(path, static_cast<std::size_t>(n));
+    }
     options.reload_config = [opt]() -> boost::system::result<config::Config, std::string> {
         bool ignored = false;
         return effective_config(opt, ignored);
@@ -121,6 +128,7 @@ int main(int argc, char** argv) {
                     server->set_api_keys(std::move(keys));
                 });
             });
+            s.on_upgrade([server] { return server->listener_fd(); }, [server] { server->stop(); });
             s.lifecycle.on_shutdown([server](daemon::ShutdownBudget budget) -> boost::asio::awaitable<void> {
                 server->stop();
                 co_await server->wait_idle(budget.http_deadline());

@@ -57,6 +57,8 @@ struct DaemonSettings {
     std::size_t max_line_bytes = 65536;
     Seconds first_line_timeout{60};
     Seconds shutdown_grace{3}; // SIGTERM → SIGKILL for children at shutdown
+    Seconds upgrade_timeout{15};        // RELOAD_DAEMON: the new daemon's hello, then its ready, each
+    Seconds upgrade_drain_timeout{600}; // RELOAD_DAEMON: runs in flight get this long in the old daemon
     std::string claude_command = "claude";
     std::size_t max_connections = 10000;
     std::size_t max_outbox_bytes = 8u << 20; // per connection (and HTTP stream), for peers that stop reading

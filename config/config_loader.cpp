@@ -169,6 +169,12 @@ const std::vector<Setting>& settings() {
         t.push_back(make("daemon.shutdown_grace", "KSID_SHUTDOWN_GRACE",
                          "seconds between SIGTERM and SIGKILL for children at shutdown",
                          KSID_FIELD(daemon.shutdown_grace), sec_p(0, 4), sec_r));
+        t.push_back(make("daemon.upgrade_timeout", "KSID_UPGRADE_TIMEOUT",
+                         "RELOAD_DAEMON: seconds the new daemon has to start, and again to be ready",
+                         KSID_FIELD(daemon.upgrade_timeout), sec_p(1, 600), sec_r));
+        t.push_back(make("daemon.upgrade_drain_timeout", "KSID_UPGRADE_DRAIN_TIMEOUT",
+                         "RELOAD_DAEMON: seconds runs in flight may take to finish in the old daemon",
+                         KSID_FIELD(daemon.upgrade_drain_timeout), sec_p(0, day), sec_r));
         t.push_back(make("daemon.claude_command", "KSID_CLAUDE_COMMAND",
                          "the claude executable (name looked up in PATH, or a path)",
                          KSID_FIELD(daemon.claude_command), nonempty_p, str_r));

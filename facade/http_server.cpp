@@ -291,6 +291,10 @@ void HttpServer::start() {
     asio::co_spawn(impl_->executor, impl_->accept_loop(), asio::detached);
 }
 
+int HttpServer::listener_fd() {
+    return impl_->acceptor.is_open() ? impl_->acceptor.native_handle() : -1;
+}
+
 void HttpServer::stop() {
     impl_->stopping = true;
     boost::system::error_code ignored;

@@ -35,6 +35,7 @@ public:
     std::string endpoint() const;        // "host:port" actually bound
     void start();
     void stop(); // stop accepting; idle keep-alive connections close
+    int listener_fd(); // RELOAD_DAEMON: the listening socket the new daemon inherits
     boost::asio::awaitable<void> wait_idle(std::chrono::steady_clock::time_point deadline);
 
 private:

@@ -36,6 +36,8 @@ public:
     void release_memory();
 
     std::size_t buffered() const { return end_ - start_; }
+    // The bytes received and not yet returned as lines (RELOAD_DAEMON hands them to the new daemon).
+    std::string_view pending() const { return std::string_view(buf_).substr(start_, end_ - start_); }
     std::size_t capacity() const { return buf_.capacity(); }
 
 private:

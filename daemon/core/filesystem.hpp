@@ -55,6 +55,10 @@ public:
     // Never blocks. failed: the directory cannot be opened or locked (`ec`; e.g. NFS without local locks).
     Outcome try_acquire(const std::string& directory, std::error_code& ec);
     bool held() const { return fd_ >= 0; }
+    // RELOAD_DAEMON: the old daemon passes its descriptor (the lock belongs to the open file, so both
+    // hold it until the old one exits); the new one adopts what it inherited.
+    int native() const { return fd_; }
+    void adopt(int fd) { fd_ = fd; }
 
 private:
     int fd_ = -1;

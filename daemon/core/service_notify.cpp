@@ -168,6 +168,13 @@ bool ServiceNotifier::reloading(std::string_view status) {
     return send(reloading_message(std::chrono::duration_cast<std::chrono::microseconds>(now), status));
 }
 
+bool ServiceNotifier::hand_over_to(long pid, std::string_view status) {
+    const bool sent = send("MAINPID=" + std::to_string(pid) + "\n" + status_message(status));
+    address_.reset();
+    watchdog_.reset();
+    return sent;
+}
+
 bool ServiceNotifier::send(std::string_view message) {
     if (!address_ || fd_ < 0) return false;
     // Non-blocking: a service manager that does not read must not stall the event loop; the datagram is

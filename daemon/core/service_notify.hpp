@@ -76,6 +76,11 @@ public:
     // the CLOCK_MONOTONIC time now), then ready() when it has ended, whether it applied or not.
     bool reloading(std::string_view status);
     bool watchdog_ping() { return send(watchdog_message); }
+    // RELOAD_DAEMON: the new daemon is the service's main process from now on (MAINPID=, allowed to the
+    // main process under NotifyAccess=main); this one sends nothing more, no STOPPING=1 either.
+    bool hand_over_to(long pid, std::string_view status);
+    // What the new daemon is started with, so that it notifies the same manager: "" when none.
+    const std::string& socket_name() const { return socket_name_; }
 
     // Pings every half the watchdog interval from the event loop it runs on, for as long as that runs;
     // returns at once without a watchdog.

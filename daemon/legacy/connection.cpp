@@ -13,6 +13,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
+#include <cstring>
+#include <fcntl.h>
 #include <span>
 
 namespace ksid::daemon {
@@ -36,6 +38,34 @@ void Connection::close() {
     outbox_.shrink_to_fit();
     outbox_head_ = head_written_ = outbox_bytes_ = 0;
     if (drained_) drained_->notify();
+}
+
+std::optional<Connection::Handover> Connection::hand_over() {
+    if (!can_hand_over()) return std::nullopt;
+    Handover h;
+    h.fd = ::fcntl(socket_.native_handle(), F_DUPFD_CLOEXEC, 3);
+    if (h.fd < 0) return std::nullopt;
+    h.unread = std::string(framer_.pending());
+    for (std::size_t i = outbox_head_; i < outbox_.size(); ++i)
+        h.unsent.append(i == outbox_head_ ? std::string_view(*outbox_[i]).substr(head_written_)
+                                          : std::string_view(*outbox_[i]));
+    handed_over_ = true;
+    close(); // this daemon's descriptor only: the peer keeps the connection, now the new daemon's
+    return h;
+}
+
+void Connection::adopt_handover(std::string_view unread, std::string unsent) {
+    boost::system::error_code ignored;
+    socket_.non_blocking(true, ignored);
+    adopted_ = true;
+    persistent_ = true;
+    first_line_done_ = true;
+    if (!unread.empty()) {
+        auto space = framer_.prepare(unread.size());
+        std::memcpy(space.data(), unread.data(), unread.size());
+        framer_.commit(unread.size());
+    }
+    if (!unsent.empty()) send(std::make_shared<const std::string>(std::move(unsent)));
 }
 
 void Connection::close_when_idle() {
@@ -323,7 +353,7 @@ asio::awaitable<void> Connection::run() {
     socket_.non_blocking(true, ec);
     ReadOutcome read = co_await read_line();
     first_line_done_ = true;
-    bool first = true;
+    bool first = !adopted_; // an adopted connection had its first line in the old daemon
     while (read.status == ReadStatus::line && !closed_) {
         const bool keep = co_await handle_line(read.line, first);
         first = false;

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -56,6 +57,22 @@ public:
     // The agent id a first-line AGENT_CONNECTION connect bound to this connection (empty if none).
     const std::string& bus_agent_id() const { return bus_agent_id_; }
     void set_bus_agent_id(std::string id) { bus_agent_id_ = std::move(id); }
+
+    // RELOAD_DAEMON. Whether the connection can go to the new daemon now: persistent, no request being
+    // handled, nothing being written.
+    bool can_hand_over() const { return persistent_ && first_line_done_ && !busy_ && !writing_ && !closed_; }
+    struct Handover {
+        int fd = -1;        // a duplicate of the socket's descriptor (the caller owns it)
+        std::string unread; // bytes received and not yet handled (part of a line)
+        std::string unsent; // bytes queued and not yet written
+    };
+    // Takes the connection away from this daemon (it ends here without a word to the peer, who keeps the
+    // socket); nullopt when it cannot be handed over or the descriptor cannot be duplicated.
+    std::optional<Handover> hand_over();
+    bool handed_over() const { return handed_over_; }
+    // The new daemon's side: a connection the old one handed over, persistent with its first line done;
+    // `unread` is read first, `unsent` written first.
+    void adopt_handover(std::string_view unread, std::string unsent);
 
     // Shutdown: close now if waiting for input, else once the current request has been answered.
     void close_when_idle();
@@ -113,6 +130,8 @@ private:
     bool close_requested_ = false;
     bool closed_ = false;
     bool first_line_done_ = false;
+    bool handed_over_ = false;
+    bool adopted_ = false; // came from the old daemon (RELOAD_DAEMON)
     std::string bus_agent_id_;
     std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
 };

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace ksid::daemon {
 
@@ -109,8 +110,8 @@ asio::awaitable<void> SocketServer::serve(std::shared_ptr<Connection> connection
 
 asio::awaitable<void> SocketServer::first_line_sweeper() {
     using clock = asio::steady_timer::clock_type;
-    const auto interval = std::clamp<std::chrono::milliseconds>(first_line_timeout_ / 4, std::chrono::milliseconds(50),
-                                                                std::chrono::milliseconds(1000));
+    const auto interval = std::clamp<std::chrono::milliseconds>(
+        first_line_timeout_ / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
     // A steady tick (at most once a second) rather than sleeping while no connection is open: waking on
     // every first connection would re-arm the timer once per request under one-shot load.
     while (acceptor_.is_open()) {
@@ -119,11 +120,49 @@ asio::awaitable<void> SocketServer::first_line_sweeper() {
         for (auto& [id, weak] : connections_) {
             auto c = weak.lock();
             if (c && !c->first_line_done() && c->accepted_at() <= cutoff) {
-                log_->debug("Connection {}: no request line within {} ms; closing", id, first_line_timeout_.count());
+                log_->debug("Connection {}: no request line within {} ms; closing", id,
+                            first_line_timeout_.count());
                 c->close();
             }
         }
     }
+}
+
+void SocketServer::pause_accepting() {
+    paused_ = true;
+    boost::system::error_code ignored;
+    acceptor_.cancel(ignored); // the accept loop ends; the socket stays open and listening
+}
+
+void SocketServer::resume_accepting() {
+    if (!paused_ || !acceptor_.is_open()) return;
+    paused_ = false;
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+}
+
+std::vector<std::shared_ptr<Connection>> SocketServer::persistent_connections() const {
+    std::vector<std::shared_ptr<Connection>> out;
+    for (const auto& [id, weak] : connections_)
+        if (auto c = weak.lock(); c && c->persistent() && !c->closed()) out.push_back(std::move(c));
+    return out;
+}
+
+std::shared_ptr<Connection> SocketServer::adopt_connection(int fd, std::string_view unread,
+                                                           std::string unsent) {
+    Connection::Socket socket(acceptor_.get_executor());
+    boost::system::error_code ec;
+    socket.assign(asio::local::stream_protocol(), fd, ec);
+    if (ec) {
+        ::close(fd);
+        return nullptr;
+    }
+    const auto id = next_id_++;
+    auto connection =
+        std::make_shared<Connection>(std::move(socket), id, settings_, router_, lifecycle_, log_);
+    connection->adopt_handover(unread, std::move(unsent));
+    connections_.emplace(id, connection);
+    asio::co_spawn(acceptor_.get_executor(), serve(connection), asio::detached);
+    return connection;
 }
 
 void SocketServer::stop_accepting() {

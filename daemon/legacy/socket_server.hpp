@@ -32,6 +32,15 @@ public:
     asio::awaitable<void> first_line_sweeper();
 
     void stop_accepting();
+    // RELOAD_DAEMON. The listening socket's descriptor (the new daemon inherits it); pausing leaves it
+    // open (connections wait in its backlog), resuming serves it here again (a rollback).
+    int listener_fd() { return acceptor_.native_handle(); }
+    void pause_accepting();
+    void resume_accepting();
+    // The persistent connections, for handing over.
+    std::vector<std::shared_ptr<Connection>> persistent_connections() const;
+    // A connection the old daemon handed over: served here from now on (nullptr if `fd` is unusable).
+    std::shared_ptr<Connection> adopt_connection(int fd, std::string_view unread, std::string unsent);
     void close_idle_connections(); // shutdown: idle connections close now, busy ones after their reply
     void close_all_connections();
     std::size_t connection_count() const { return connections_.size(); }
@@ -67,6 +76,7 @@ private:
     std::chrono::milliseconds first_line_timeout_;
     std::unique_ptr<AsyncSignal> sweeper_wakeup_;
     bool evicting_logged_ = false; // make_room() logs once until the connections fall to half the cap
+    bool paused_ = false;
 };
 
 } // namespace ksid::daemon

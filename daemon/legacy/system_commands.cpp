@@ -58,7 +58,10 @@ awaitable<CommandOutcome> SystemCommands::reload(const protocol::LegacyRequest& 
 }
 
 awaitable<CommandOutcome> SystemCommands::reload_daemon(const protocol::LegacyRequest&, RequestContext&) {
-    // The legacy hot reload always failed after ~15 s; ksid answers its rollback shape at once.
+    if (upgrader_) {
+        const std::string trigger = "RELOAD_DAEMON";
+        co_return CommandOutcome::success(co_await upgrader_(trigger));
+    }
     log_->warn("RELOAD_DAEMON: hot reload is not supported; the running daemon keeps serving");
     co_return CommandOutcome::success(
         {{"error", "Hot reload failed: hot reload is not supported by ksid; restart the daemon instead "

@@ -6,7 +6,9 @@
 
 #include <spdlog/logger.h>
 
+#include <functional>
 #include <memory>
+#include <string>
 
 namespace ksid::daemon {
 
@@ -14,6 +16,9 @@ class SystemCommands {
 public:
     SystemCommands(Lifecycle& lifecycle, ModuleHost& modules, std::shared_ptr<spdlog::logger> log);
     void register_with(CommandRouter& router);
+    // RELOAD_DAEMON runs this (app/daemon_upgrade: the upgrade in place) and answers what it returns.
+    using Upgrader = std::function<boost::asio::awaitable<boost::json::object>(std::string trigger)>;
+    void set_upgrader(Upgrader upgrader) { upgrader_ = std::move(upgrader); }
 
 private:
     boost::asio::awaitable<CommandOutcome> health_check(const protocol::LegacyRequest&, RequestContext&);
@@ -25,6 +30,7 @@ private:
     Lifecycle& lifecycle_;
     ModuleHost& modules_;
     std::shared_ptr<spdlog::logger> log_;
+    Upgrader upgrader_;
 };
 
 } // namespace ksid::daemon

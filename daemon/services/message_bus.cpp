@@ -71,13 +71,13 @@ void MessageBus::disconnect(const std::string& agent_id) {
     forget_empty_types();
 }
 
-void MessageBus::endpoint_closed(const BusEndpoint* endpoint) {
+void MessageBus::endpoint_closed(const BusEndpoint* endpoint, bool quiet) {
     // Every id still bound to this connection goes (the legacy daemon forgot only its first line's, and kept
     // the others as agents nobody could reach: their messages now wait in offline queues instead); an id a
     // newer connection took over keeps its place.
     for (auto it = endpoints_.begin(); it != endpoints_.end();) {
         if (it->second.get() == endpoint) {
-            log_->info("Agent {} disconnected from message bus", it->first);
+            if (!quiet) log_->info("Agent {} disconnected from message bus", it->first);
             erase_value(endpoint_order_, it->first);
             it = endpoints_.erase(it);
         } else {
@@ -232,6 +232,10 @@ json::object MessageBus::route_direct(const json::object& message, std::shared_p
 
 json::object MessageBus::publish(const json::value& from, std::string_view event_type,
                                  const json::object& payload) {
+    if (forward_) { // handed over: the new daemon records and routes it
+        forward_(from, event_type, payload);
+        return {{"status", "published"}, {"event_type", event_type}, {"delivered_to", json::array()}};
+    }
     json::object message = build_message(from, event_type, payload);
     std::string text = protocol::to_python_json(message);
     text += '\n';
@@ -272,6 +276,44 @@ json::object MessageBus::publish(const json::value& from, std::string_view event
     for (const auto& s : subs)
         if (s.endpoint->deliver(line)) delivered_to.emplace_back(s.agent_id);
     return {{"status", "published"}, {"event_type", event_type}, {"delivered_to", std::move(delivered_to)}};
+}
+
+json::object MessageBus::export_offline() const {
+    json::object out;
+    for (const auto& agent : offline_order_) {
+        auto it = offline_.find(agent);
+        if (it == offline_.end()) continue;
+        json::array lines;
+        for (const auto& line : it->second.lines)
+            lines.emplace_back(std::string_view(*line));
+        out[agent] = std::move(lines);
+    }
+    return out;
+}
+
+void MessageBus::import_offline(const json::object& queues) {
+    for (const auto& kv : queues) {
+        if (!kv.value().is_array()) continue;
+        const std::string agent(kv.key());
+        for (const auto& line : kv.value().get_array())
+            if (line.is_string())
+                enqueue_offline(agent, std::make_shared<const std::string>(line.get_string()));
+    }
+}
+
+MessageBus::Bindings MessageBus::bindings_of(const BusEndpoint* endpoint) const {
+    Bindings b;
+    for (const auto& id : endpoint_order_) {
+        auto it = endpoints_.find(id);
+        if (it != endpoints_.end() && it->second.get() == endpoint) b.agent_ids.push_back(id);
+    }
+    for (const auto& type : subscription_order_) {
+        auto it = subscriptions_.find(type);
+        if (it == subscriptions_.end()) continue;
+        for (const auto& s : it->second)
+            if (s.endpoint.get() == endpoint) b.subscriptions.emplace_back(s.agent_id, type);
+    }
+    return b;
 }
 
 void MessageBus::publish_event(std::string_view event_type, std::string_view from, json::object payload) {

@@ -10,6 +10,7 @@
 #include <spdlog/logger.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -49,8 +50,9 @@ public:
     void flush_offline(const std::string& agent_id);
     // AGENT_CONNECTION disconnect: removes the id's endpoint and all its subscriptions.
     void disconnect(const std::string& agent_id);
-    // A connection ended: every agent id still bound to it goes, with the subscriptions made on it.
-    void endpoint_closed(const BusEndpoint* endpoint);
+    // A connection ended: every agent id still bound to it goes, with the subscriptions made on it. `quiet`:
+    // it was handed to another daemon (RELOAD_DAEMON), so nobody disconnected.
+    void endpoint_closed(const BusEndpoint* endpoint, bool quiet = false);
     static constexpr std::size_t max_empty_types = 1024; // event types listed with no subscriber, at most
 
     // False when the agent has no endpoint (SUBSCRIBE_FAILED).
@@ -66,6 +68,22 @@ public:
 
     boost::json::object stats() const; // MESSAGE_BUS_STATS
     bool connected(const std::string& agent_id) const { return endpoints_.contains(agent_id); }
+
+    // RELOAD_DAEMON (app/daemon_upgrade.hpp). The offline queues, agent id → the queued lines in order.
+    boost::json::object export_offline() const;
+    void import_offline(const boost::json::object& queues);
+    // The agent ids bound to an endpoint (in connection order) and the subscriptions made on it, as
+    // [agent id, event type] pairs in subscription order.
+    struct Bindings {
+        std::vector<std::string> agent_ids;
+        std::vector<std::pair<std::string, std::string>> subscriptions;
+    };
+    Bindings bindings_of(const BusEndpoint* endpoint) const;
+    // Once the new daemon has the bus: every message is handed to `forward` (it routes them there) instead
+    // of being routed here; an empty function routes here again (a rollback).
+    using Forward = std::function<void(const boost::json::value& from, std::string_view event_type,
+                                       const boost::json::object& payload)>;
+    void forward_to(Forward forward) { forward_ = std::move(forward); }
 
 private:
     struct Subscriber {
@@ -103,6 +121,7 @@ private:
     bool offline_total_logged_ = false;   // the total bound was logged since the last flush
     bool offline_refusal_logged_ = false; // a message that could not be queued was, since the last flush
     std::deque<std::shared_ptr<const std::string>> history_;
+    Forward forward_;
 };
 
 } // namespace ksid::daemon

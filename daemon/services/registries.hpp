@@ -30,6 +30,7 @@ public:
             record(std::string(kv.key()));
     }
     std::size_t size() const { return ids_.size(); }
+    const std::deque<std::string>& ids_in_order() const { return order_; } // oldest first
     void clear() {
         ids_.clear();
         order_.clear();

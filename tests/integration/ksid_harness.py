@@ -70,6 +70,7 @@ class Ksid:
             self.args = ["--config", path] + self.args
         self.fd_limit = fd_limit  # (soft, hard) RLIMIT_NOFILE for ksid, as `ulimit -n` would set it
         self.proc = None
+        self.binary = KSID_BIN  # a test may start a copy (test_upgrade replaces it on disk)
         self.stderr_path = os.path.join(self.dir, "ksid-stderr.log")
 
     def path(self, *parts):
@@ -85,7 +86,7 @@ class Ksid:
         """launcher: argv put before ksid's (a program that execs the rest, as test_systemd's does)."""
         self.stderr_file = open(self.stderr_path, "ab")
         limit = self.fd_limit
-        self.proc = subprocess.Popen(list(launcher) + [KSID_BIN] + self.args, cwd=self.dir, env=self.env,
+        self.proc = subprocess.Popen(list(launcher) + [self.binary] + self.args, cwd=self.dir, env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.stderr_file, pass_fds=pass_fds,
                                      preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit))

@@ -44,7 +44,16 @@ class DropIn(unittest.TestCase):
         self.assertIn("Modular daemon listening on", self.control("logs", "--no-follow").stdout)
         self.assertEqual(self.control("restart").returncode, 0)
         with open(os.path.join(self.ksi, "sockets", "claude_daemon.pid")) as f:
-            self.assertNotEqual(int(f.read()), pid)
+            restarted = int(f.read())
+        self.assertNotEqual(restarted, pid)
+        # reload: the upgrade in place; the new process still names daemon.py (its argv is the old one's).
+        r = self.control("reload")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.ksi, "sockets", "claude_daemon.pid")) as f:
+            reloaded = int(f.read())
+        self.assertIn(f"ksid reloaded: PID {restarted} handed over to PID {reloaded}", r.stdout)
+        self.assert_found_as_daemon_py(reloaded, ["daemon.py"])
+        self.assertIn("ksid is healthy", self.control("health").stdout)
         start = time.monotonic()
         r = self.control("stop")
         self.assertEqual(r.returncode, 0)

@@ -129,6 +129,35 @@ class Notify(unittest.TestCase):
         self.assertEqual(self.ksid.request({"command": "HEALTH_CHECK", "version": "2.0"})["status"], "success")
         self.assertEqual(self.ksid.stop(), 0, self.ksid.stderr())
 
+    def test_reload_daemon_hands_the_service_to_the_new_process(self):
+        # RELOAD_DAEMON (test_upgrade.py has the rest): the old process tells the manager the new one is the
+        # main process (MAINPID=, which NotifyAccess=main allows the main process) and then says nothing
+        # more, not even STOPPING=1; the new one notifies READY=1 and pings the watchdog.
+        self.ksid.start(wait=False)
+        self.assertIsNotNone(self.notify.wait_for("READY=1"), self.ksid.stderr())
+        reply = self.ksid.request({"command": "RELOAD_DAEMON", "version": "2.0"}, timeout=60)
+        self.assertEqual(reply["result"], {"status": "reloaded"}, reply)
+        with open(self.ksid.path("sockets", "claude_daemon.pid")) as f:
+            new_pid = int(f.read())
+        self.assertNotEqual(new_pid, self.ksid.proc.pid)
+        self.assertEqual(self.ksid.wait(30), 0, self.ksid.stderr())
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            self.notify.receive(0.2)
+        texts = [m for _, m in self.notify.messages]
+        handed = [i for i, m in enumerate(texts) if f"MAINPID={new_pid}" in m.split("\n")]
+        self.assertEqual(len(handed), 1, texts)
+        self.assertEqual(fields(texts[handed[0]])["STATUS"], f"handed over to PID {new_pid}")
+        readies = [i for i, m in enumerate(texts) if "READY=1" in m.split("\n")]
+        self.assertEqual(len(readies), 2, texts)  # the old daemon's first, then the new one's
+        self.assertFalse(any("STOPPING=1" in m.split("\n") for m in texts), texts)
+        self.assertIn("WATCHDOG=1", texts[max(handed[0], readies[1]) + 1:])  # the new one pings
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertIsNotNone(self.notify.wait_for("STOPPING=1", timeout=10), self.notify.messages)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{new_pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def test_watchdog_of_another_process_is_not_pinged(self):
         self.ksid.env["WATCHDOG_PID"] = "1"
         self.ksid.start(wait=False)
