@@ -228,8 +228,8 @@ struct Daemon {
             server.close_all_connections();
         }
         log->info("Graceful shutdown complete");
-        guard.release_pid_file();
-        log->info("PID file cleaned up");
+        if (guard.release_pid_file())
+            log->info("PID file cleaned up"); // not after RELOAD_DAEMON: the new one's
         log->info("Daemon stopped");
         io.stop();
     }
@@ -462,7 +462,9 @@ int run_daemon(DaemonOptions options) {
     };
     if (!inherited && !claim_socket_and_pid_file()) return 1;
     log->info("Modular daemon listening on {}{}", cfg.daemon.socket_path,
-              socket_passed ? " (the socket the service manager passed)" : "");
+              inherited       ? " (taken over from the daemon it replaces)"
+              : socket_passed ? " (the socket the service manager passed)"
+                              : "");
 
     DaemonServices services{d.io.get_executor(),
                             d.cfg,

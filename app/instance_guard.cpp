@@ -220,11 +220,11 @@ void InstanceGuard::release_socket() {
     socket_identity_.reset();
 }
 
-void InstanceGuard::release_pid_file() {
-    if (!wrote_pid_) return;
+bool InstanceGuard::release_pid_file() {
+    if (!wrote_pid_) return false;
     wrote_pid_ = false;
     auto content = read_small_file(pid_file_, 64);
-    if (content && *content == std::to_string(::getpid())) ::unlink(pid_file_.c_str());
+    return content && *content == std::to_string(::getpid()) && ::unlink(pid_file_.c_str()) == 0;
 }
 
 } // namespace ksid::daemon

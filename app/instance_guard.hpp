@@ -56,10 +56,10 @@ public:
     void claim_socket();
     std::optional<std::string> write_pid_file(); // error text on failure
 
-    void release_socket();   // unlink the socket path if it is still the one we bound
+    void release_socket(); // unlink the socket path if it is still the one we bound
     // RELOAD_DAEMON: the new daemon serves the socket now and removes it when it exits; this one must not.
     void disown_socket() { socket_identity_.reset(); }
-    void release_pid_file(); // delete the PID file if it still holds our PID
+    bool release_pid_file(); // delete the PID file if it still holds our PID (true when it did)
 
 private:
     std::string socket_path_;

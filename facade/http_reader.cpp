@@ -24,7 +24,7 @@ asio::awaitable<ReadStep> HttpRequestReader::read_header(bool first_request) {
 }
 
 asio::awaitable<ReadStep> HttpRequestReader::read_body() {
-    if (framer_.complete()) co_return ReadStep{};
+    if (framer_.complete()) co_return ReadStep{ReadStep::Kind::ready, 0, {}};
     stream_.expires_after(config::to_ms(settings_.body_timeout));
     co_return co_await read_until_ready(false);
 }
@@ -34,8 +34,7 @@ asio::awaitable<ReadStep> HttpRequestReader::read_until_ready(bool header) {
         FramingStep step = header ? framer_.parse_header() : framer_.parse_body();
         if (step.kind != FramingStep::Kind::need_more) {
             stream_.expires_never();
-            if (step.kind == FramingStep::Kind::ready) co_return ReadStep{};
-            co_return ReadStep{ReadStep::Kind::refused, step.status, std::move(step.reason)};
+            co_return step;
         }
         // The client closed, reset, or went silent past the timeout (the stream closed the socket): nobody
         // to answer, whether or not part of a request came.

@@ -12,17 +12,8 @@
 
 namespace ksid::facade {
 
-// What one read step came to.
-struct ReadStep {
-    enum class Kind {
-        ready,   // this part of the request is in
-        ended,   // the client closed or went silent past a timeout: close without an answer
-        refused, // the request cannot be read on: answer `status` with `reason`, then close
-    };
-    Kind kind = Kind::ready;
-    int status = 0;
-    std::string reason;
-};
+// What one read step came to: ready, refused or ended (never need_more).
+using ReadStep = FramingStep;
 
 class HttpRequestReader {
 public:

@@ -21,12 +21,13 @@ namespace ksid::facade {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
-// What the bytes so far came to.
+// What the bytes so far came to (the framer), or a read step (http_reader, which also ends).
 struct FramingStep {
     enum class Kind {
         need_more, // read more into space()
         ready,     // this part of the request (its header, or all of it) is in
         refused,   // the request cannot be read on: answer `status` with `reason`, then close
+        ended,     // http_reader: the client closed or went silent past a timeout: close without an answer
     };
     Kind kind = Kind::need_more;
     int status = 0;

@@ -1,4 +1,6 @@
 """HEALTH_CHECK, GET_COMMANDS, RELOAD, RELOAD_DAEMON (spec §5)."""
+import os
+import signal
 import time
 import unittest
 
@@ -47,15 +49,22 @@ class SystemCommands(KsidTestCase):
         with open(self.ksid.path("logs", "daemon.log")) as f:
             self.assertIn("claude_modules/handler.py does not exist; nothing was loaded", f.read())
 
-    def test_reload_daemon_answers_at_once_in_the_rollback_shape(self):
+    def test_reload_daemon_upgrades_in_place(self):
+        # The whole behaviour is in test_upgrade.py; here the reply shape: the legacy success.
         start = time.monotonic()
-        reply = self.ksid.request({"command": "RELOAD_DAEMON", "version": "2.0"})
-        self.assertLess(time.monotonic() - start, 2)
-        self.assertEqual(list(reply["result"]), ["error", "status"])
-        self.assertEqual(reply["result"]["status"], "rollback_complete")
-        self.assertTrue(reply["result"]["error"].startswith("Hot reload failed: "))
-        self.assertEqual(self.health()["status"], "success")
-
+        reply = self.ksid.request({"command": "RELOAD_DAEMON", "version": "2.0"}, timeout=60)
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertEqual(reply, {"status": "success", "command": "RELOAD_DAEMON", "result": {"status": "reloaded"}})
+        self.assertEqual(self.health()["status"], "success")  # the new daemon answers
+        with open(self.ksid.path("sockets", "claude_daemon.pid")) as f:
+            new_pid = int(f.read())
+        self.assertNotEqual(new_pid, self.ksid.proc.pid)
+        self.assertEqual(self.ksid.proc.wait(30), 0)  # the old one has gone
+        os.kill(new_pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{new_pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists(f"/proc/{new_pid}"))
 
 if __name__ == "__main__":
     unittest.main()

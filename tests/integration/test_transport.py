@@ -158,7 +158,7 @@ class OneShot(KsidTestCase):
     def test_every_command_is_implemented_and_survives_empty_parameters(self):
         names = self.ksid.request({"command": "GET_COMMANDS", "version": "2.0"})["result"]["commands"]
         for name in names:
-            if name in ("SHUTDOWN", "SPAWN_AGENT"):
+            if name in ("SHUTDOWN", "SPAWN_AGENT", "RELOAD_DAEMON"):  # RELOAD_DAEMON: test_upgrade.py
                 continue
             for params in ({}, None, [1], "x"):
                 reply = self.ksid.request({"command": name, "version": "2.0", "parameters": params})

@@ -196,6 +196,22 @@ class UpgradeInPlace(UpgradeCase):
         self.assertFalse(os.path.exists(k.socket_path))
         self.assertIn("RELOAD_DAEMON: the old daemon has exited; 2 persistent connection(s) came over", self.log())
 
+    def test_half_a_request_line_sent_before_the_reload_is_finished_after_it(self):
+        k = self.k.start()
+        agent = Agent(k, "halfway", ["BROADCAST"])
+        agent.s.sendall(b'{"command": "MESSAGE_BUS_')  # unread input: it goes over with the connection
+        reply = k.request(cmd("RELOAD_DAEMON"), timeout=60)
+        self.assertEqual(reply["result"], {"status": "reloaded"})
+        self.assertEqual(k.proc.wait(30), 0)  # the old daemon has handed everything over and gone
+        agent.s.sendall(b'STATS", "version": "2.0"}\n')
+        stats = agent.next_reply()
+        self.assertEqual(stats["command"], "MESSAGE_BUS_STATS")
+        self.assertEqual(stats["result"]["connected_agents"], ["halfway"])
+        self.assertEqual(stats["result"]["subscriptions"], {"BROADCAST": ["halfway"]})
+        k.request(cmd("PUBLISH", from_agent="x", event_type="BROADCAST", payload={"after": True}))
+        self.assertTrue(agent.next_event()["after"])
+        agent.close()
+
     def test_state_goes_over_and_sigusr2_reloads_too(self):
         k = self.k.start()
         k.request(cmd("REGISTER_AGENT", agent_id="coder", role="coder", capabilities=["python"]))
