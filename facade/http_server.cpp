@@ -160,8 +160,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         connections.emplace(id, ConnectionInfo{stream, false});
         HttpRequestReader reader(*stream, settings());
         bool first = true;
-        try { // an exception never crosses the connection boundary
-            while (!stopping) {
+        try {                            // an exception never crosses the connection boundary
+            while (first || !stopping) { // the first request is read even if stop() came meanwhile
                 ReadStep step = co_await reader.read_header(first);
                 first = false;
                 std::optional<protocol::OpenAIError> refusal;
@@ -233,7 +233,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         auto self = shared_from_this();
         while (!stopping) {
             auto [ec, socket] = co_await acceptor.async_accept(as_tuple(use_awaitable));
-            if (ec == asio::error::operation_aborted || stopping) co_return;
+            // Accepted just before stop() (RELOAD_DAEMON's hand-over, shutdown): still served, one request.
+            if (ec == asio::error::operation_aborted || (ec && stopping)) co_return;
             if (ec) {
                 context.deps.log->warn("HTTP accept failed: {}", ec.message());
                 asio::steady_timer t(executor, std::chrono::milliseconds(100));

@@ -47,9 +47,11 @@ std::optional<std::string> SocketServer::adopt(int listening_fd) {
 }
 
 asio::awaitable<void> SocketServer::accept_loop() {
-    for (;;) {
+    // A connection accepted just before the acceptor was paused or closed (RELOAD_DAEMON, shutdown) is still
+    // served: its client connected and gets an answer (dropping it was an EOF without a reply).
+    while (!paused_ && acceptor_.is_open()) {
         auto [ec, socket] = co_await acceptor_.async_accept(as_tuple(use_awaitable));
-        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+        if (ec == asio::error::operation_aborted || (ec && !acceptor_.is_open())) co_return;
         if (ec) {
             // EMFILE and friends: back off briefly instead of spinning.
             log_->error("accept failed: {}", ec.message());
