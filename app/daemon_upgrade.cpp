@@ -142,6 +142,8 @@ void restore_inherited_state(const json::object& state, SessionRegistry& session
             if (id.is_string()) sessions.record(std::string(id.get_string()));
     if (const auto* a = protocol::object_at(state, "agents")) agents.agents = *a;
     if (const auto* offline = protocol::object_at(state, "offline")) bus.import_offline(*offline);
+    if (const auto* history = state.if_contains("history"); history && history->is_array())
+        bus.import_history(history->get_array());
 }
 
 asio::awaitable<void> serve_old_daemon(std::shared_ptr<UpgradeChannel> channel, SocketServer& server,
@@ -368,7 +370,8 @@ asio::awaitable<json::object> DaemonUpgrade::run(std::string trigger) {
         sessions.emplace_back(id);
     const json::object state{{"sessions", std::move(sessions)},
                              {"agents", p_.agents.agents},
-                             {"offline", p_.bus.export_offline()}};
+                             {"offline", p_.bus.export_offline()},
+                             {"history", p_.bus.export_history()}};
     const int state_fd = memfd_with(json::serialize(state));
     const bool sent = state_fd >= 0 && channel_->send(json::object{{"type", "state"}}, {state_fd});
     if (state_fd >= 0) ::close(state_fd);

@@ -51,7 +51,7 @@ std::optional<InheritedUpgrade> take_upgrade_environment(std::string& problem);
 
 // The new daemon's side. The old daemon's state, received after hello (blocking: during start-up).
 struct InheritedState {
-    boost::json::object state; // sessions, agents, offline
+    boost::json::object state; // sessions, agents, offline, history
 };
 std::optional<InheritedState> receive_inherited_state(int channel, std::chrono::milliseconds timeout,
                                                       std::string& why);

@@ -301,6 +301,21 @@ void MessageBus::import_offline(const json::object& queues) {
     }
 }
 
+json::array MessageBus::export_history() const {
+    json::array out;
+    for (const auto& line : history_)
+        out.emplace_back(std::string_view(*line));
+    return out;
+}
+
+void MessageBus::import_history(const json::array& lines) {
+    for (const auto& line : lines) {
+        if (!line.is_string()) continue;
+        history_.push_back(std::make_shared<const std::string>(line.get_string()));
+        if (history_.size() > limits_.history) history_.pop_front();
+    }
+}
+
 MessageBus::Bindings MessageBus::bindings_of(const BusEndpoint* endpoint) const {
     Bindings b;
     for (const auto& id : endpoint_order_) {

@@ -5,6 +5,7 @@
 #include "daemon/core/events.hpp"
 #include "daemon/core/filesystem.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include <spdlog/logger.h>
@@ -72,6 +73,9 @@ public:
     // RELOAD_DAEMON (app/daemon_upgrade.hpp). The offline queues, agent id → the queued lines in order.
     boost::json::object export_offline() const;
     void import_offline(const boost::json::object& queues);
+    // The in-memory history (the last 1000 messages, oldest first), as lines.
+    boost::json::array export_history() const;
+    void import_history(const boost::json::array& lines);
     // The agent ids bound to an endpoint (in connection order) and the subscriptions made on it, as
     // [agent id, event type] pairs in subscription order.
     struct Bindings {

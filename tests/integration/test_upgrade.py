@@ -223,7 +223,9 @@ class UpgradeInPlace(UpgradeCase):
         self.assertEqual(k.proc.wait(30), 0)
         # Agents, sessions and the offline queue came over.
         self.assertIn("coder", k.request(cmd("GET_AGENTS"))["result"]["agents"])
-        self.assertEqual(k.request(cmd("MESSAGE_BUS_STATS"))["result"]["offline_queues"], {"away": 1})
+        stats = k.request(cmd("MESSAGE_BUS_STATS"))["result"]
+        self.assertEqual(stats["offline_queues"], {"away": 1})
+        self.assertEqual(stats["history_size"], 1)  # the bus history came over too
         cleanup = k.request(cmd("CLEANUP", cleanup_type="sessions"))["result"]
         self.assertIn("Cleared 1 tracked sessions", json.dumps(cleanup))
         away = Agent(k, "away", ["DIRECT_MESSAGE"])
