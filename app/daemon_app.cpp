@@ -280,9 +280,13 @@ struct Daemon {
 
 int run_daemon(DaemonOptions options) {
     const auto& cfg = options.config;
-    // RELOAD_DAEMON: started by the daemon this one replaces, with its sockets, lock and a channel.
-    std::string upgrade_problem;
-    const auto inherited = take_upgrade_environment(upgrade_problem);
+    // RELOAD_DAEMON: started by the daemon this one replaces, with its sockets, lock and a channel; what
+    // stops the start is told to it (it answers the reason in its rollback reply).
+    const auto& inherited = options.inherited;
+    const std::string& upgrade_problem = options.upgrade_problem;
+    auto refuse_upgrade = [&](const std::string& why) {
+        if (inherited) report_upgrade_failure(*inherited, why);
+    };
     const FdLimit fds = raise_fd_limit();
 
     // 1. Logging first, so that every later step can report.
@@ -353,8 +357,10 @@ int run_daemon(DaemonOptions options) {
         }
         activation = match_passed_sockets(passed, listen_targets(cfg));
         if (activation.error) {
-            log->critical("RELOAD_DAEMON: {} (the socket path and the facade's address need a restart)",
-                          *activation.error);
+            const std::string why =
+                *activation.error + " (the socket path and the facade's address need a restart)";
+            log->critical("RELOAD_DAEMON: {}", why);
+            refuse_upgrade(why);
             return 1;
         }
         log->info("RELOAD_DAEMON: taking over from the running daemon");
@@ -489,6 +495,7 @@ int run_daemon(DaemonOptions options) {
     for (const auto& extension : options.extensions) {
         if (auto err = extension(services)) {
             log->critical("{}", *err);
+            refuse_upgrade(*err);
             d.guard.release_socket();
             d.guard.release_pid_file();
             return 1;
@@ -519,9 +526,13 @@ int run_daemon(DaemonOptions options) {
         // Read again: the old daemon may have changed identities until it stopped accepting.
         if (d.identities.load().kind == StateFileLoad::Kind::failed) {
             log->critical("RELOAD_DAEMON: shared_state/identities.json cannot be read");
+            refuse_upgrade("shared_state/identities.json cannot be read");
             return 1;
         }
-        if (!claim_socket_and_pid_file()) return 1;
+        if (!claim_socket_and_pid_file()) {
+            refuse_upgrade("cannot write the PID file");
+            return 1;
+        }
         from_old = std::make_shared<UpgradeChannel>(d.io.get_executor(), inherited->channel_fd);
         log->info("RELOAD_DAEMON: state received ({} sessions, {} agents); serving", d.sessions.size(),
                   d.agents.agents.size());

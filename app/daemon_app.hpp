@@ -1,6 +1,7 @@
 #pragma once
 // Wires the daemon together: start-up in the working directory (spec §2.2), the event loop, and the
 // shutdown sequence (spec §2.4 with the Recommended fixes).
+#include "app/daemon_upgrade.hpp"
 #include "config/config.hpp"
 #include "daemon/core/service_notify.hpp"
 
@@ -38,7 +39,7 @@ struct DaemonServices {
     const UpstreamStats* upstream = nullptr; // the API shim's counters, when it is the backend
     const WarmPool* pool = nullptr;          // the warm processes, when they are the backend
     std::function<void(ReloadHook)> on_reload;
-    int facade_fd = -1;               // socket activation or RELOAD_DAEMON: the facade's listening socket
+    int facade_fd = -1; // socket activation or RELOAD_DAEMON: the facade's listening socket
     // RELOAD_DAEMON: the extension's listening descriptor (the new daemon inherits it) and what to do once
     // the new daemon serves (stop accepting; what is in flight finishes here).
     std::function<void(std::function<int()> listener_fd, std::function<void()> hand_over)> on_upgrade;
@@ -58,6 +59,9 @@ struct DaemonOptions {
     // RELOAD_DAEMON: the binary ksid was started from and its argv, to start the new daemon the same way.
     std::string executable;
     std::vector<std::string> argv;
+    // Started by RELOAD_DAEMON: what the old daemon passed (take_upgrade_environment), or why it is unusable.
+    std::optional<InheritedUpgrade> inherited;
+    std::string upgrade_problem;
 };
 
 // Runs until shutdown; returns the process exit status.

@@ -108,6 +108,12 @@ std::optional<InheritedUpgrade> take_upgrade_environment(std::string& problem) {
     return fds;
 }
 
+void report_upgrade_failure(const InheritedUpgrade& inherited, const std::string& reason) {
+    if (inherited.channel_fd >= 0)
+        (void)send_record(inherited.channel_fd,
+                          json::object{{"type", "failed"}, {"reason", reason.substr(0, 4000)}});
+}
+
 std::optional<InheritedState> receive_inherited_state(int channel, std::chrono::milliseconds timeout,
                                                       std::string& why) {
     if (!send_record(channel, json::object{{"type", "hello"}, {"pid", ::getpid()}})) {
@@ -358,6 +364,9 @@ asio::awaitable<json::object> DaemonUpgrade::run(std::string trigger) {
     if (!hello || type_of(*hello) != "hello") {
         if (hello) close_fds(hello->fds);
         stop_new_daemon();
+        if (hello && type_of(*hello) == "failed")
+            co_return rollback("the new daemon refused to start: " +
+                               std::string(protocol::string_at(hello->message, "reason")));
         co_return rollback("the new daemon did not start: " + (why.empty() ? "it said something else" : why));
     }
 
@@ -399,6 +408,9 @@ asio::awaitable<json::object> DaemonUpgrade::run(std::string trigger) {
         p_.bus.forward_to({});
         stop_new_daemon();
         p_.server.resume_accepting();
+        if (ready && type_of(*ready) == "failed")
+            co_return rollback("the new daemon refused to start: " +
+                               std::string(protocol::string_at(ready->message, "reason")));
         co_return rollback("the new daemon did not become ready: " +
                            (why.empty() ? "it said something else" : why));
     }

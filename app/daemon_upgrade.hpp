@@ -48,6 +48,9 @@ std::string format_upgrade_fds(const InheritedUpgrade& fds);
 // Reads and removes the variable (children must not see it); nullopt when it is not set. `problem` is set
 // when it is set but unusable.
 std::optional<InheritedUpgrade> take_upgrade_environment(std::string& problem);
+// The new daemon cannot start (a configuration error, a socket its configuration does not match...): tells
+// the old one why, which answers it in the rollback reply. Best effort.
+void report_upgrade_failure(const InheritedUpgrade& inherited, const std::string& reason);
 
 // The new daemon's side. The old daemon's state, received after hello (blocking: during start-up).
 struct InheritedState {

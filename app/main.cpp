@@ -52,6 +52,12 @@ int main(int argc, char** argv) {
     // systemd's variables, before anything else: children (claude, agents) inherit the environment and
     // must not notify or take sockets as if they were ksid.
     auto service = daemon::take_service_environment();
+    // RELOAD_DAEMON's new daemon: the old one's sockets and channel. A start-up error is told to it.
+    std::string upgrade_problem;
+    const auto inherited = daemon::take_upgrade_environment(upgrade_problem);
+    auto refuse = [&](const std::string& why) {
+        if (inherited) daemon::report_upgrade_failure(*inherited, why);
+    };
 #ifdef __GLIBC__
     // What is held for one client (a large reply, a stream's backlog) is often megabytes, briefly. glibc
     // raises its mmap threshold after each large free and then keeps such memory in the heap; a fixed
@@ -79,6 +85,7 @@ int main(int argc, char** argv) {
     auto loaded = effective_config(opt, bad_command_line);
     if (!loaded) {
         std::cerr << "ksid: " << loaded.error() << "\n";
+        refuse(loaded.error());
         return bad_command_line ? 2 : 1;
     }
     config::Config cfg = std::move(*loaded);
@@ -90,12 +97,15 @@ int main(int argc, char** argv) {
     if (cfg.facade.enabled) {
         if (auto err = facade::resolve_api_keys(cfg, api_keys)) {
             std::cerr << "ksid: " << *err << "\n";
+            refuse(*err);
             return 1;
         }
     }
     daemon::DaemonOptions options{
         std::move(cfg), opt.hot_reload_from.has_value(), {}, {}, std::move(service), {}, {}};
     options.argv.assign(argv, argv + argc);
+    options.inherited = inherited;
+    options.upgrade_problem = upgrade_problem;
     {
         char path[4096];
         const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);

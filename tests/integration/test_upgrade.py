@@ -274,6 +274,18 @@ class Rollback(UpgradeCase):
         agent.close()
         self.assertIn("Hot reload failed: the new daemon did not start", self.log())
 
+    def test_a_configuration_the_new_daemon_refuses_rolls_back_with_its_reason(self):
+        k = self.k.start()
+        os.makedirs(k.path("config"))
+        with open(k.path("config", "api_shim.yaml"), "w") as f:  # read by the new daemon, not the old
+            f.write("daemon:\n  no_such_setting: 1\n")
+        reply = k.request(cmd("RELOAD_DAEMON"), timeout=30)
+        self.assertEqual(reply["result"]["status"], "rollback_complete")
+        self.assertTrue(reply["result"]["error"].startswith(
+            "Hot reload failed: the new daemon refused to start: configuration error: "), reply)
+        self.assertIn("no_such_setting", reply["result"]["error"])
+        self.assert_still_serving(k, k.proc.pid)
+
     def test_a_new_binary_that_hangs_is_stopped_and_rolls_back(self):
         k = self.start_from_copy()
         self.replace_binary("exec sleep 300")
