@@ -190,10 +190,12 @@ struct Daemon {
         for (;;) {
             auto [ec, signo] = co_await usr2.async_wait(asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
-            if (!upgrade || lifecycle.stopping()) continue;
-            const auto result = co_await upgrade->run("SIGUSR2");
-            if (upgrade->handed_over()) co_return;
-            (void)result; // the rollback was logged with its reason
+            // Handled for the daemon's whole life: with no handler left, a second SIGUSR2 (postinst sends
+            // one) would end a daemon still draining.
+            if (!upgrade || lifecycle.stopping() || upgrade->handed_over()) continue;
+            const std::string trigger = "SIGUSR2";
+            auto upgrading = upgrade->run(trigger); // built before the co_await (GCC 12)
+            (void)co_await std::move(upgrading);    // a rollback was logged with its reason
         }
     }
 
@@ -211,6 +213,7 @@ struct Daemon {
         notifier.stopping("stopping (" + lifecycle.reason() + ")");
         const ShutdownBudget budget; // every deadline below derives from it
         server.stop_accepting();
+        if (upgrade) upgrade->abort(); // a new daemon still starting must not take over a removed socket
         guard.release_socket();
         // Services stop their work (cancel jobs, SIGTERM → grace → SIGKILL children) and the facade closes,
         // concurrently; waiting clients get their error replies through the normal reply path.
@@ -457,6 +460,15 @@ int run_daemon(DaemonOptions options) {
     // An upgrade's new daemon claims the socket and the PID file only once it has the old one's state:
     // until then a failure must leave both to the old daemon, which goes on serving.
     auto claim_socket_and_pid_file = [&]() -> bool {
+        if (inherited) { // the socket is the old daemon's until this one is ready: never removed before
+            if (auto err = d.guard.write_pid_file()) {
+                log->critical("{}", *err);
+                return false;
+            }
+            d.guard.claim_socket();
+            log->info("PID file written: {} (PID {})", cfg.daemon.pid_file, ::getpid());
+            return true;
+        }
         d.guard.claim_socket();
         if (auto err = d.guard.write_pid_file()) {
             log->critical("{}", *err);
@@ -565,7 +577,9 @@ int run_daemon(DaemonOptions options) {
         [&d](std::string reason) { d.lifecycle.request_shutdown(std::move(reason)); },
         d.notifier.socket_name(),
         d.notifier.watchdog_interval(),
-        [&d](long pid) { d.notifier.hand_over_to(pid, "handed over to PID " + std::to_string(pid)); }});
+        [&d](long pid) { d.notifier.hand_over_to(pid, "handed over to PID " + std::to_string(pid)); },
+        [&d] { return d.lifecycle.stopping(); },
+        [from_old] { return from_old && from_old->is_open(); }});
     d.system_commands.set_upgrader([&d](std::string trigger) { return d.upgrade->run(std::move(trigger)); });
 
     asio::co_spawn(d.io, d.server.accept_loop(), report("accept loop"));

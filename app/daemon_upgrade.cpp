@@ -206,6 +206,7 @@ asio::awaitable<void> serve_old_daemon(std::shared_ptr<UpgradeChannel> channel, 
             close_fds(record->fds);
         }
     }
+    channel->close(); // a reload of this daemon may start now
     log->info("RELOAD_DAEMON: the old daemon has exited; {} persistent connection(s) came over", adopted);
 }
 
@@ -221,8 +222,10 @@ json::object DaemonUpgrade::rollback(std::string reason) {
 
 std::optional<std::string> DaemonUpgrade::start_new_daemon(int channel_end) {
     if (p_.executable.empty() || p_.argv.empty()) return "ksid does not know the path it was started from";
-    // Every inherited descriptor first above 20, so that moving them to 3..6 cannot overwrite one another.
-    InheritedUpgrade target{3, -1, -1, 6, p_.unit_socket};
+    // Every inherited descriptor first above 20, so that moving them to 3.. cannot overwrite one another;
+    // the slots are contiguous, so that closefrom() after the last leaves nothing else open.
+    InheritedUpgrade target{3, -1, -1, 4, p_.unit_socket};
+    int next_slot = 5;
     std::vector<std::pair<int, int>> moves; // high copy → target
     auto stage = [&](int fd, int to) -> bool {
         if (fd < 0) return true;
@@ -231,15 +234,15 @@ std::optional<std::string> DaemonUpgrade::start_new_daemon(int channel_end) {
         moves.emplace_back(high, to);
         return true;
     };
-    bool ok = stage(p_.server.listener_fd(), 3) && stage(channel_end, 6);
+    bool ok = stage(p_.server.listener_fd(), 3) && stage(channel_end, 4);
     const int facade = p_.facade_fd ? p_.facade_fd() : -1;
     if (ok && facade >= 0) {
-        ok = stage(facade, 4);
-        target.facade_fd = 4;
+        target.facade_fd = next_slot++;
+        ok = stage(facade, target.facade_fd);
     }
     if (ok && p_.lock_fd >= 0) {
-        ok = stage(p_.lock_fd, 5);
-        target.lock_fd = 5;
+        target.lock_fd = next_slot++;
+        ok = stage(p_.lock_fd, target.lock_fd);
     }
     auto close_moves = [&] {
         for (auto [high, to] : moves)
@@ -255,7 +258,7 @@ std::optional<std::string> DaemonUpgrade::start_new_daemon(int channel_end) {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     for (auto [high, to] : moves)
         posix_spawn_file_actions_adddup2(&actions, high, to);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 7);
+    posix_spawn_file_actions_addclosefrom_np(&actions, next_slot);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t all, none;
@@ -296,6 +299,40 @@ std::optional<std::string> DaemonUpgrade::start_new_daemon(int channel_end) {
     own.spawn_id_of[pid] = id;
     own.live_spawn_ids.insert(id);
     return std::nullopt;
+}
+
+void DaemonUpgrade::abort() {
+    if (!running_ || handed_over_) return;
+    aborted_ = true;
+    stop_new_daemon();
+}
+
+asio::awaitable<void> DaemonUpgrade::reap_new_daemon() {
+    const pid_t pid = child_;
+    const int pidfd = pid > 0 ? open_pidfd(pid) : -1;
+    if (pidfd < 0) co_return;
+    asio::posix::stream_descriptor exited(p_.executor, pidfd);
+    auto [ec] = co_await exited.async_wait(asio::posix::stream_descriptor::wait_read,
+                                           asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) child_reaped(pid);
+    new_daemon_gone_ = true;
+    p_.log->warn(
+        "RELOAD_DAEMON: the new daemon (PID {}) has exited; connections not yet handed over stay here", pid);
+}
+
+asio::awaitable<void> DaemonUpgrade::wait_until_connections_idle(std::chrono::milliseconds at_most) {
+    const auto deadline = std::chrono::steady_clock::now() + at_most;
+    asio::steady_timer timer(p_.executor);
+    for (;;) {
+        bool all_idle = true;
+        for (const auto& c : p_.server.persistent_connections())
+            all_idle = all_idle && c->can_hand_over();
+        if (all_idle || std::chrono::steady_clock::now() >= deadline) co_return;
+        timer.expires_after(std::chrono::milliseconds(10));
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
 }
 
 void DaemonUpgrade::stop_new_daemon() {
@@ -345,7 +382,17 @@ asio::awaitable<json::object> DaemonUpgrade::run(std::string trigger) {
     if (running_ || handed_over_)
         co_return json::object{{"error", "Hot reload failed: a reload is already in progress"},
                                {"status", "rollback_complete"}};
+    if (p_.stopping && p_.stopping())
+        co_return json::object{{"error", "Hot reload failed: the daemon is shutting down"},
+                               {"status", "rollback_complete"}};
+    // A chain would leave the first daemon's late hand-overs without a receiver.
+    if (p_.predecessor_draining && p_.predecessor_draining())
+        co_return json::object{{"error",
+                                "Hot reload failed: the previous reload is still finishing; try again "
+                                "when the daemon it replaced has exited"},
+                               {"status", "rollback_complete"}};
     running_ = true;
+    aborted_ = false;
     p_.log->info("Starting hot reload - spawning new daemon ({}: {})", trigger, p_.executable);
     int ends[2];
     if (!make_upgrade_channel(ends))
@@ -361,6 +408,7 @@ asio::awaitable<json::object> DaemonUpgrade::run(std::string trigger) {
     p_.log->info("Waiting for new daemon to become healthy");
     std::string why;
     auto hello = co_await receive_in_time(why);
+    if (aborted_) co_return rollback("the daemon is shutting down");
     if (!hello || type_of(*hello) != "hello") {
         if (hello) close_fds(hello->fds);
         stop_new_daemon();
@@ -374,21 +422,32 @@ asio::awaitable<json::object> DaemonUpgrade::run(std::string trigger) {
     // the backlog), and what is in memory goes over.
     p_.log->info("New daemon healthy, transferring state");
     p_.server.pause_accepting();
+    // Persistent connections go with the state, so that the new daemon has every subscriber before the
+    // first message is forwarded to it; one still busy after a moment follows when it is idle.
+    co_await wait_until_connections_idle(std::chrono::milliseconds(2000));
+    if (aborted_) co_return rollback("the daemon is shutting down");
+    // The offline queues move (kept here too, a queued message could be delivered by both daemons).
+    const json::object offline = p_.bus.export_offline();
+    p_.bus.clear_offline();
+    auto give_back_offline = [&] { p_.bus.import_offline(offline); };
     json::array sessions;
     for (const auto& id : p_.sessions.ids_in_order())
         sessions.emplace_back(id);
     const json::object state{{"sessions", std::move(sessions)},
                              {"agents", p_.agents.agents},
-                             {"offline", p_.bus.export_offline()},
+                             {"offline", offline},
                              {"history", p_.bus.export_history()}};
     const int state_fd = memfd_with(json::serialize(state));
     const bool sent = state_fd >= 0 && channel_->send(json::object{{"type", "state"}}, {state_fd});
     if (state_fd >= 0) ::close(state_fd);
     if (!sent) {
+        const std::string why_not = std::strerror(errno);
         stop_new_daemon();
+        give_back_offline();
         p_.server.resume_accepting();
-        co_return rollback(std::string("cannot send the state: ") + std::strerror(errno));
+        co_return rollback("cannot send the state: " + why_not);
     }
+    hand_over_idle_connections(); // behind the state in the channel, ahead of any forwarded message
     // Messages published here from now on are the new daemon's to record and route.
     std::weak_ptr<UpgradeChannel> weak = channel_;
     p_.bus.forward_to(
@@ -403,10 +462,16 @@ asio::awaitable<json::object> DaemonUpgrade::run(std::string trigger) {
         });
 
     auto ready = co_await receive_in_time(why);
+    if (aborted_) {
+        p_.bus.forward_to({});
+        give_back_offline();
+        co_return rollback("the daemon is shutting down");
+    }
     if (!ready || type_of(*ready) != "ready") {
         if (ready) close_fds(ready->fds);
         p_.bus.forward_to({});
         stop_new_daemon();
+        give_back_offline(); // what the new daemon had been forwarded since is lost with it
         p_.server.resume_accepting();
         if (ready && type_of(*ready) == "failed")
             co_return rollback("the new daemon refused to start: " +
@@ -425,12 +490,14 @@ asio::awaitable<json::object> DaemonUpgrade::run(std::string trigger) {
     handed_over_ = true;
     running_ = false;
     p_.log->info("State transferred, performing handover to PID {}", new_pid);
+    asio::co_spawn(p_.executor, reap_new_daemon(), asio::detached);
     asio::co_spawn(p_.executor, drain(), asio::detached);
     co_return json::object{{"status", "reloaded"}};
 }
 
 void DaemonUpgrade::hand_over_idle_connections() {
     for (const auto& connection : p_.server.persistent_connections()) {
+        if (new_daemon_gone_ || !channel_) return; // what is still here is served here until the end
         if (!connection->can_hand_over()) continue;
         const auto bindings = p_.bus.bindings_of(connection.get());
         const std::string bus_agent_id = connection->bus_agent_id();
@@ -448,8 +515,10 @@ void DaemonUpgrade::hand_over_idle_connections() {
                                   {"subscriptions", std::move(subs)},
                                   {"unread_bytes", handover->unread.size()},
                                   {"unsent_bytes", handover->unsent.size()}};
-        if (data < 0 || !channel_ || !channel_->send(record, {handover->fd, data}))
+        if (data < 0 || !channel_->send(record, {handover->fd, data})) {
             p_.log->error("RELOAD_DAEMON: the connection of agent {} could not be passed on", bus_agent_id);
+            new_daemon_gone_ = true;
+        }
         ::close(handover->fd);
         if (data >= 0) ::close(data);
     }

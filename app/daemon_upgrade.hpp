@@ -89,6 +89,8 @@ struct UpgradeParts {
     std::string notify_socket;
     std::optional<std::chrono::microseconds> watchdog;
     std::function<void(long pid)> announce_main_pid;
+    std::function<bool()> stopping;             // the daemon is shutting down: no reload
+    std::function<bool()> predecessor_draining; // the daemon this one replaced has not finished yet
 };
 
 class DaemonUpgrade {
@@ -97,6 +99,8 @@ public:
     // The RELOAD_DAEMON result: {"status": "reloaded"} or {"error": ..., "status": "rollback_complete"}.
     boost::asio::awaitable<boost::json::object> run(std::string trigger);
     bool handed_over() const { return handed_over_; }
+    // Shutdown: a new daemon still starting is stopped (it must not take over a socket being removed).
+    void abort();
 
 private:
     boost::json::object rollback(std::string reason);
@@ -105,10 +109,14 @@ private:
     boost::asio::awaitable<void> drain();
     void hand_over_idle_connections();
     void stop_new_daemon();
+    boost::asio::awaitable<void> reap_new_daemon(); // after the hand-over: no zombie if it exits first
+    boost::asio::awaitable<void> wait_until_connections_idle(std::chrono::milliseconds at_most);
 
     UpgradeParts p_;
     bool running_ = false;
     bool handed_over_ = false;
+    bool aborted_ = false;
+    bool new_daemon_gone_ = false; // it exited, or the channel failed: connections stay here
     pid_t child_ = -1;
     std::shared_ptr<UpgradeChannel> channel_;
 };

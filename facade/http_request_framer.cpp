@@ -54,6 +54,7 @@ void HttpRequestFramer::start_request(std::uint64_t max_body_bytes) {
     parser_.emplace();
     parser_->body_limit(max_body_bytes);
     parser_->header_limit(header_limit);
+    header_bytes_ = 0;
 }
 
 boost::asio::mutable_buffer HttpRequestFramer::space() {
@@ -79,13 +80,20 @@ FramingStep HttpRequestFramer::parse_body() {
 FramingStep HttpRequestFramer::parse(bool header_only) {
     parser_->eager(!header_only);
     for (;;) {
-        if (header_only ? parser_->is_header_done() : parser_->is_done())
+        if (header_only && parser_->is_header_done()) {
+            // Beast checks its limit only while the header is incomplete, so a header it got whole in one
+            // piece may be a little longer: the bound is made exact here, whatever the pieces.
+            if (header_bytes_ > header_limit)
+                return refused(400, "malformed HTTP request: header limit exceeded");
             return {FramingStep::Kind::ready, 0, {}};
+        }
+        if (!header_only && parser_->is_done()) return {FramingStep::Kind::ready, 0, {}};
         beast::error_code ec;
         std::size_t used = 0;
         if (buffer_.size() > 0) {
             used = parser_->put(buffer_.data(), ec);
             buffer_.consume(used);
+            if (header_only) header_bytes_ += used;
         } else {
             ec = http::error::need_more;
         }

@@ -65,6 +65,7 @@ private:
     FramingStep parse(bool header_only);
 
     boost::beast::flat_buffer buffer_{buffer_limit}; // kept across requests: it may hold the next one
+    std::size_t header_bytes_ = 0;                   // of this request's header, parsed so far
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
 };
 

@@ -60,7 +60,9 @@ awaitable<CommandOutcome> SystemCommands::reload(const protocol::LegacyRequest& 
 awaitable<CommandOutcome> SystemCommands::reload_daemon(const protocol::LegacyRequest&, RequestContext&) {
     if (upgrader_) {
         const std::string trigger = "RELOAD_DAEMON";
-        co_return CommandOutcome::success(co_await upgrader_(trigger));
+        auto upgrading = upgrader_(trigger); // built before the co_await (GCC 12)
+        json::object result = co_await std::move(upgrading);
+        co_return CommandOutcome::success(std::move(result));
     }
     log_->warn("RELOAD_DAEMON: hot reload is not supported; the running daemon keeps serving");
     co_return CommandOutcome::success(

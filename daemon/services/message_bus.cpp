@@ -232,8 +232,21 @@ json::object MessageBus::route_direct(const json::object& message, std::shared_p
 
 json::object MessageBus::publish(const json::value& from, std::string_view event_type,
                                  const json::object& payload) {
-    if (forward_) { // handed over: the new daemon records and routes it
+    if (forward_) { // handed over: the new daemon records and routes it; the reply keeps PUBLISH's shape
+        const json::value* to = payload.if_contains("to");
+        const bool has_to = to && protocol::python_truthy(*to);
+        if (event_type == "DIRECT_MESSAGE" && !has_to)
+            return {{"status", "error"}, {"error", "No recipient specified"}};
+        if (event_type == "TASK_ASSIGNMENT" && !has_to)
+            return {{"status", "error"}, {"error", "No capable agent found"}};
         forward_(from, event_type, payload);
+        if (has_to && (event_type == "DIRECT_MESSAGE" || event_type == "TASK_ASSIGNMENT"))
+            return {{"status", "queued"}, {"to", *to}, {"notified", json::array()}};
+        if (event_type == "BROADCAST")
+            return {{"status", "broadcast"},
+                    {"delivered", json::array()},
+                    {"failed", json::array()},
+                    {"total", 0}};
         return {{"status", "published"}, {"event_type", event_type}, {"delivered_to", json::array()}};
     }
     json::object message = build_message(from, event_type, payload);
@@ -299,6 +312,12 @@ void MessageBus::import_offline(const json::object& queues) {
             if (line.is_string())
                 enqueue_offline(agent, std::make_shared<const std::string>(line.get_string()));
     }
+}
+
+void MessageBus::clear_offline() {
+    offline_.clear();
+    offline_order_.clear();
+    offline_bytes_ = 0;
 }
 
 json::array MessageBus::export_history() const {

@@ -73,6 +73,7 @@ public:
     // RELOAD_DAEMON (app/daemon_upgrade.hpp). The offline queues, agent id → the queued lines in order.
     boost::json::object export_offline() const;
     void import_offline(const boost::json::object& queues);
+    void clear_offline();
     // The in-memory history (the last 1000 messages, oldest first), as lines.
     boost::json::array export_history() const;
     void import_history(const boost::json::array& lines);

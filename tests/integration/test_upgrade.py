@@ -212,6 +212,27 @@ class UpgradeInPlace(UpgradeCase):
         self.assertTrue(agent.next_event()["after"])
         agent.close()
 
+    def test_a_second_sigusr2_while_draining_and_a_new_daemon_that_exits_first(self):
+        k = self.k.start()
+        old_pid = k.proc.pid
+        result = {}
+        spawn = threading.Thread(target=lambda: result.update(
+            k.request(cmd("SPAWN", mode="sync", prompt="FAKE:sleep=2500 long"), timeout=30)))
+        spawn.start()
+        time.sleep(0.3)
+        os.kill(old_pid, signal.SIGUSR2)
+        wait_until(lambda: self.pid_file() != old_pid, timeout=20)
+        new_pid = self.pid_file()
+        os.kill(old_pid, signal.SIGUSR2)  # postinst may send another: ignored while draining, never fatal
+        # The new daemon goes first; the old one, still draining, reaps it (no zombie under it).
+        self.assertEqual(k.request(cmd("SHUTDOWN"))["status"], "success")
+        wait_until(lambda: not pid_alive(new_pid), timeout=10)
+        wait_until(lambda: not k.zombie_children(), timeout=5)
+        self.assertEqual(k.zombie_children(), [])
+        spawn.join(30)
+        self.assertEqual(result.get("status"), "success", result)  # answered by the old daemon
+        self.assertEqual(k.proc.wait(30), 0)
+
     def test_state_goes_over_and_sigusr2_reloads_too(self):
         k = self.k.start()
         k.request(cmd("REGISTER_AGENT", agent_id="coder", role="coder", capabilities=["python"]))
@@ -284,6 +305,17 @@ class Rollback(UpgradeCase):
         self.assertTrue(reply["result"]["error"].startswith(
             "Hot reload failed: the new daemon refused to start: configuration error: "), reply)
         self.assertIn("no_such_setting", reply["result"]["error"])
+        self.assert_still_serving(k, k.proc.pid)
+
+    def test_a_new_daemon_that_cannot_write_its_pid_file_leaves_the_socket_alone(self):
+        k = self.k.start()
+        os.makedirs(k.path("config"))
+        with open(k.path("config", "api_shim.yaml"), "w") as f:
+            f.write("daemon:\n  pid_file: /proc/self/no-such-pid-file\n")
+        reply = k.request(cmd("RELOAD_DAEMON"), timeout=30)
+        self.assertEqual(reply["result"]["status"], "rollback_complete", reply)
+        self.assertIn("refused to start", reply["result"]["error"])
+        self.assertTrue(os.path.exists(k.socket_path))  # the old daemon's socket, still there
         self.assert_still_serving(k, k.proc.pid)
 
     def test_a_new_binary_that_hangs_is_stopped_and_rolls_back(self):
