@@ -260,14 +260,7 @@ std::optional<std::string> DaemonUpgrade::start_new_daemon(int channel_end) {
         posix_spawn_file_actions_adddup2(&actions, high, to);
     posix_spawn_file_actions_addclosefrom_np(&actions, next_slot);
     posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setpgroup(&attr, 0); // its own group: nothing the old daemon kills reaches it
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    init_child_spawn_attributes(attr); // its own group: nothing the old daemon kills reaches it
 
     const std::string marker = std::string(upgrade_fds_variable) + "=" + format_upgrade_fds(target);
     std::vector<char*> envp;
@@ -294,10 +287,7 @@ std::optional<std::string> DaemonUpgrade::start_new_daemon(int channel_end) {
     if (rc != 0) return "cannot start " + p_.executable + ": " + std::strerror(rc);
     child_ = pid;
     // Listed as ksid's own child, so that the orphan reaper neither reaps nor kills it: it outlives us.
-    auto& own = own_children();
-    const auto id = own.next_spawn_id++;
-    own.spawn_id_of[pid] = id;
-    own.live_spawn_ids.insert(id);
+    list_own_child(pid, own_children().next_spawn_id++);
     return std::nullopt;
 }
 

@@ -38,26 +38,37 @@ bool make_pipe(Pipe& p) {
     return true;
 }
 
+void list_own_child(pid_t pid, std::uint64_t spawn_id) {
+    auto& own = own_children();
+    own.spawn_id_of[pid] = spawn_id;
+    own.live_spawn_ids.insert(spawn_id);
+}
+
+void init_child_spawn_attributes(posix_spawnattr_t& attr) {
+    posix_spawnattr_init(&attr);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+}
+
 int spawn_in_own_group(const std::vector<std::string>& args, const std::string& cwd, int in_fd, int out_fd,
                        int err_fd, pid_t& pid) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
+    init_child_spawn_attributes(attr);
     posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
     posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
     posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &all); // SIGPIPE is ignored in the daemon, not in children
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
     std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     auto& own = own_children();
     const std::uint64_t spawn_id = own.next_spawn_id++;
@@ -70,13 +81,12 @@ int spawn_in_own_group(const std::vector<std::string>& args, const std::string& 
     const int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    if (rc == 0) {
-        own.spawn_id_of[pid] = spawn_id;
-        own.live_spawn_ids.insert(spawn_id);
-    }
+    if (rc == 0) list_own_child(pid, spawn_id);
     return rc;
 }
 
-int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int open_pidfd(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 } // namespace ksid::daemon

@@ -4,6 +4,7 @@
 // closed, default signal dispositions and an empty signal mask.
 #include <cstdint>
 #include <functional>
+#include <spawn.h>
 #include <string>
 #include <sys/types.h>
 #include <unordered_map>
@@ -26,6 +27,13 @@ struct OwnChildren {
 OwnChildren& own_children();
 // Call right after waitpid/waitid reaped `pid` (a child spawn_in_own_group started).
 void child_reaped(pid_t pid);
+// Lists a child just spawned among ksid's own, under `spawn_id` (from own_children().next_spawn_id++), so
+// that the orphan reaper neither reaps nor kills it. spawn_in_own_group does it for its children.
+void list_own_child(pid_t pid, std::uint64_t spawn_id);
+
+// The attributes every child of ksid is spawned with: its own process group, default signal dispositions
+// (SIGPIPE is ignored in the daemon, not in children), an empty signal mask. `attr` is initialised here.
+void init_child_spawn_attributes(posix_spawnattr_t& attr);
 
 // An owned file descriptor.
 struct Fd {
