@@ -503,8 +503,7 @@ void DaemonUpgrade::hand_over_idle_connections() {
                                   {"agent_ids", std::move(ids)},
                                   {"bus_agent_id", bus_agent_id},
                                   {"subscriptions", std::move(subs)},
-                                  {"unread_bytes", handover->unread.size()},
-                                  {"unsent_bytes", handover->unsent.size()}};
+                                  {"unread_bytes", handover->unread.size()}}; // the rest is unsent output
         if (data < 0 || !channel_->send(record, {handover->fd, data})) {
             p_.log->error("RELOAD_DAEMON: the connection of agent {} could not be passed on", bus_agent_id);
             new_daemon_gone_ = true;

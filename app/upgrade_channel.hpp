@@ -45,7 +45,6 @@ public:
     // The next record; nullopt when the peer closed the channel (or it failed).
     boost::asio::awaitable<std::optional<ChannelRecord>> receive();
     bool send(const boost::json::object& message, const std::vector<int>& fds = {});
-    int native() { return descriptor_.native_handle(); }
     bool is_open() const { return descriptor_.is_open(); }
     void close();
 
