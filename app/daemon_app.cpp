@@ -28,6 +28,7 @@
 #include "daemon/services/session_log.hpp"
 #include "daemon/services/turn_service.hpp"
 #include "daemon/turns/in_process_job_queue.hpp"
+#include "protocol/json_parse.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -40,9 +41,11 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <iostream>
+#include <map>
 #include <unistd.h>
 
 namespace ksid::daemon {
+namespace json = boost::json;
 
 namespace {
 
@@ -72,13 +75,14 @@ struct Daemon {
                    ? std::make_unique<WarmPool>(io.get_executor(), cfg, backend, log)
                    : nullptr),
           queue(io.get_executor(), turn_backend(), cfg.queue.max_concurrent, cfg.queue.max_pending, log),
-          turns(cfg, queue, session_log, sessions, agents, log), supervisor(io.get_executor(), cfg, bus, log),
+          usage(io.get_executor(), cfg, file_worker, log), turns(cfg, queue, session_log, sessions, agents, log), supervisor(io.get_executor(), cfg, bus, log),
           process_commands(io.get_executor(), turns, supervisor, bus, cfg, log, pool.get(), &modules),
           composition_commands(compositions), bus_commands(bus, log),
           agent_commands(agents, compositions, supervisor, log),
           server(io.get_executor(), connection_settings(), cfg.daemon.max_connections,
                  config::to_ms(cfg.daemon.first_line_timeout), router, lifecycle, log),
           guard(cfg.daemon.socket_path, cfg.daemon.pid_file), notifier(options.service) {
+        turns.set_governor(&usage);
         system_commands.register_with(router);
         state_commands.register_with(router);
         identity_commands.register_with(router);
@@ -260,6 +264,7 @@ struct Daemon {
     std::unique_ptr<UpstreamBackend> upstream; // api_shim.enabled: turns go to the upstream API
     std::unique_ptr<WarmPool> pool;            // pool.enabled: turns go to warm claude processes
     InProcessJobQueue queue;
+    UsageGovernor usage; // tenants and their limits; the ledger is written on file_worker
     TurnService turns;
     AgentSupervisor supervisor;
     ProcessCommands process_commands;
@@ -278,6 +283,55 @@ struct Daemon {
     std::size_t fd_soft_limit = 0;               // RLIMIT_NOFILE after start-up raised it (0: unknown)
     std::size_t fds_at_start = 0;                // descriptors open before the daemon served anything
 };
+
+// The dashboard's view of the agents and the bus: who is registered or connected, what each subscribed
+// to, and the last messages (from the bus's in-memory history).
+json::object dashboard_daemon_state(Daemon& d) {
+    const auto stats = d.bus.stats();
+    std::map<std::string, json::object> agents;
+    auto agent = [&](const std::string& id) -> json::object& {
+        auto& a = agents[id];
+        if (a.empty()) a = json::object{{"id", id}, {"connected", false}, {"subscriptions", json::array{}}};
+        return a;
+    };
+    for (const auto& [id, record] : d.agents.agents)
+        agent(std::string(id))["registered"] = true;
+    if (const auto* c = stats.if_contains("connected_agents"); c && c->is_array())
+        for (const auto& id : c->get_array())
+            if (id.is_string()) agent(std::string(id.get_string()))["connected"] = true;
+    if (const auto* subs = stats.if_contains("subscriptions"); subs && subs->is_object())
+        for (const auto& [type, ids] : subs->get_object())
+            if (ids.is_array())
+                for (const auto& id : ids.get_array())
+                    if (id.is_string())
+                        agent(std::string(id.get_string()))["subscriptions"].as_array().emplace_back(type);
+    json::array list;
+    for (auto& [id, a] : agents)
+        list.push_back(std::move(a));
+    json::array recent;
+    const auto history = d.bus.export_history();
+    for (std::size_t i = history.size() > 8 ? history.size() - 8 : 0; i < history.size(); ++i) {
+        if (!history[i].is_string()) continue;
+        auto m = protocol::parse_json_text(history[i].get_string(), 32);
+        if (!m || !m->is_object()) continue;
+        const auto& o = m->get_object();
+        auto text = [&](std::string_view k) {
+            const auto* v = o.if_contains(k);
+            return v && v->is_string() ? json::value(v->get_string()) : json::value(nullptr);
+        };
+        const auto* ts = o.if_contains("timestamp");
+        recent.push_back(json::object{{"time", ts ? *ts : json::value(nullptr)},
+                                      {"event", text("type")},
+                                      {"from", text("from")},
+                                      {"to", text("to")}});
+    }
+    return json::object{{"agents", std::move(list)},
+                        {"bus",
+                         json::object{{"connections", d.server.connection_count()},
+                                      {"history", stats.contains("history_size") ? stats.at("history_size") : 0},
+                                      {"offline_queues", stats.contains("offline_queues") ? stats.at("offline_queues") : json::object{}},
+                                      {"recent", std::move(recent)}}}};
+}
 
 } // namespace
 
@@ -445,6 +499,13 @@ int run_daemon(DaemonOptions options) {
     }
     if (identities.kind == StateFileLoad::Kind::loaded)
         log->info("Loaded {} existing identities", d.identities.all().size());
+    if (auto err = d.usage.start()) {
+        log->critical("{}", *err);
+        refuse_upgrade(*err);
+        return 1;
+    }
+    if (cfg.usage.enabled)
+        log->info("Usage ledger and API keys: {} ({} key(s) in it)", cfg.usage.database, d.usage.stored_keys().size());
 
     // Without the lock (hot reload) the temp files may be the other daemon's writes in progress.
     if (directory_lock.held() && !inherited) // an upgrade's old daemon may be writing right now
@@ -495,6 +556,8 @@ int run_daemon(DaemonOptions options) {
                             activation.facade_fd,
                             {},
                             {}};
+    services.usage = &d.usage;
+    services.daemon_state = [&d] { return dashboard_daemon_state(d); };
     std::function<int()> facade_listener_fd;
     std::function<void()> facade_hand_over;
     services.on_upgrade = [&](std::function<int()> fd, std::function<void()> hand_over) {

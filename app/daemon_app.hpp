@@ -6,6 +6,7 @@
 #include "daemon/core/service_notify.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/json/object.hpp>
 #include <boost/system/result.hpp>
 
 #include <spdlog/logger.h>
@@ -19,6 +20,7 @@
 namespace ksid::daemon {
 
 class TurnService;
+class UsageGovernor;
 class WarmPool;
 class Lifecycle;
 struct UpstreamStats;
@@ -44,6 +46,9 @@ struct DaemonServices {
     // the new daemon serves (stop accepting; what is in flight finishes here).
     std::function<void(std::function<int()> listener_fd, std::function<void()> hand_over)> on_upgrade;
     std::vector<std::string> serving; // what the extensions serve ("http://..."), for the status line
+    UsageGovernor* usage = nullptr;   // tenants, limits, the usage ledger
+    // The agents and the bus, for the dashboard: {"agents": [...], "bus": {...}}.
+    std::function<boost::json::object()> daemon_state;
 };
 // Starts an extension once the socket listens; an error text aborts the start-up.
 using DaemonExtension = std::function<std::optional<std::string>(DaemonServices&)>;

@@ -1,10 +1,12 @@
 // ksid: the KSI daemon replacement. Parses the command line and configuration, then runs the daemon.
+#include "app/admin_cli.hpp"
 #include "app/cli_options.hpp"
 #include "app/daemon_app.hpp"
 #include "config/config_loader.hpp"
 #include "daemon/core/lifecycle.hpp"
 #include "daemon/core/service_notify.hpp"
 #include "facade/auth.hpp"
+#include "daemon/services/usage_governor.hpp"
 #include "facade/http_server.hpp"
 
 #include <csignal>
@@ -66,6 +68,11 @@ int main(int argc, char** argv) {
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 #endif
 
+    // `ksid keys ...` and `ksid usage`: the usage database from the command line, not a daemon.
+    if (const std::vector<std::string> args(argv + 1, argv + argc); app::is_admin_command(args)) {
+        service = {};
+        return app::run_admin_command(args);
+    }
     const auto cli = daemon::parse_cli(std::vector<std::string>(argv + 1, argv + argc));
     if (cli.error) {
         std::cerr << "ksid: " << *cli.error << "\n\n" << daemon::cli_usage();
@@ -95,7 +102,8 @@ int main(int argc, char** argv) {
     }
     std::vector<std::string> api_keys;
     if (cfg.facade.enabled) {
-        if (auto err = facade::resolve_api_keys(cfg, api_keys)) {
+        // The usage database's keys count too: checked again once it is open (the facade's extension).
+        if (auto err = facade::resolve_api_keys(cfg, api_keys, cfg.usage.enabled ? 1 : 0)) {
             std::cerr << "ksid: " << *err << "\n";
             refuse(*err);
             return 1;
@@ -119,8 +127,14 @@ int main(int argc, char** argv) {
         // The HTTP facade, on the daemon's event loop, stopped with it.
         options.extensions.push_back([keys = std::move(api_keys)](
                                          daemon::DaemonServices& s) -> std::optional<std::string> {
+            s.usage->configure(keys, s.config.facade.admin_keys);
+            if (!facade::is_loopback_host(s.config.facade.host) && !s.usage->has_keys())
+                return "HTTP facade: refusing to serve " + s.config.facade.host +
+                       " without API keys: add one with `ksid keys add NAME`, set facade.api_keys, "
+                       "facade.api_keys_file or KSID_API_KEYS, or listen on 127.0.0.1";
             auto server = std::make_shared<facade::HttpServer>(
-                s.executor, facade::FacadeDeps{s.config, s.turns, s.log, s.upstream, s.pool}, keys);
+                s.executor,
+                facade::FacadeDeps{s.config, s.turns, s.log, s.upstream, s.pool, s.usage, s.daemon_state}, keys);
             if (auto err = server->listen(s.facade_fd)) return "HTTP facade: " + *err;
             server->start();
             s.serving.push_back("http://" + server->endpoint());
@@ -129,14 +143,17 @@ int main(int argc, char** argv) {
                                      : std::to_string(keys.size()) + " API key(s)");
             // SIGHUP: the keys again (the key file is read anew); the facade's other settings are read
             // for each new connection and request.
-            s.on_reload([server, log = s.log](const config::Config& next)
+            s.on_reload([server, log = s.log, usage = s.usage](const config::Config& next)
                             -> boost::system::result<daemon::ReloadCommit, std::string> {
                 std::vector<std::string> keys;
-                if (auto err = facade::resolve_api_keys(next, keys)) return "HTTP facade: " + *err;
-                return daemon::ReloadCommit([server, log, keys = std::move(keys)]() mutable {
-                    log->info("HTTP facade: {} API key(s)", keys.size());
-                    server->set_api_keys(std::move(keys));
-                });
+                if (auto err = facade::resolve_api_keys(next, keys, usage->stored_keys().size()))
+                    return "HTTP facade: " + *err;
+                return daemon::ReloadCommit(
+                    [server, log, usage, keys = std::move(keys), admin = next.facade.admin_keys]() mutable {
+                        log->info("HTTP facade: {} API key(s)", keys.size());
+                        usage->configure(keys, admin);
+                        server->set_api_keys(std::move(keys));
+                    });
             });
             s.on_upgrade([server] { return server->listener_fd(); }, [server] { server->stop(); });
             s.lifecycle.on_shutdown([server](daemon::ShutdownBudget budget) -> boost::asio::awaitable<void> {

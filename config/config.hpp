@@ -89,6 +89,7 @@ struct FacadeSettings {
     std::uint16_t port = 8000;
     std::vector<std::string> api_keys; // secrets: never printed
     std::string api_keys_file;
+    std::vector<std::string> admin_keys; // may use /admin and /dashboard (secrets: never printed)
     bool enable_tools = false;
     std::size_t max_body_bytes = 4 * 1024 * 1024;
     std::size_t max_connections = 1024;
@@ -119,6 +120,15 @@ struct PoolSettings {
     Seconds tool_result_wait{600};  // a turn awaiting a client's tool results keeps its process this long
 };
 
+// Tenants and the usage ledger (daemon/services/usage_governor): API keys with limits in a SQLite
+// database, the socket clients' own limits, and how long usage records are kept.
+struct UsageSettings {
+    bool enabled = true;
+    std::string database = "usage/ksid.sqlite3";
+    unsigned retention_days = 400;
+    std::string local_limits; // "concurrent=2 rpm=30": the socket clients' limits (`ksid keys` names)
+};
+
 struct Config {
     ApiShimSettings api_shim;
     DramatiqSettings dramatiq;
@@ -127,6 +137,7 @@ struct Config {
     QueueSettings queue;
     FacadeSettings facade;
     PoolSettings pool;
+    UsageSettings usage;
     std::string source; // where the configuration came from, for logs and --print-config
 };
 

@@ -1,5 +1,7 @@
 #include "config/config_loader.hpp"
 
+#include "protocol/key_limits.hpp"
+
 #include "config/config_values.hpp"
 #include "protocol/claude_cli.hpp"
 #include "protocol/upstream_common.hpp"
@@ -235,6 +237,11 @@ const std::vector<Setting>& settings() {
             KSID_FIELD(facade.api_keys),
             [](const RawValue& r, std::vector<std::string>& v) { return parse_list(r, v); },
             [](const std::vector<std::string>& v) { return render_list(v, true); }));
+        t.push_back(make(
+            "facade.admin_keys", "KSID_ADMIN_KEYS", "keys that may use /admin and /dashboard (secret)",
+            KSID_FIELD(facade.admin_keys),
+            [](const RawValue& r, std::vector<std::string>& v) { return parse_list(r, v); },
+            [](const std::vector<std::string>& v) { return render_list(v, true); }));
         t.push_back(make("facade.api_keys_file", "KSID_API_KEYS_FILE", "file with one bearer key per line",
                          KSID_FIELD(facade.api_keys_file), any_str_p, str_r));
         t.push_back(make("facade.enable_tools", "KSID_FACADE_ENABLE_TOOLS",
@@ -262,6 +269,19 @@ const std::vector<Setting>& settings() {
                          KSID_FIELD(facade.write_timeout), sec_p(0.1, day), sec_r));
         t.push_back(make("facade.keepalive_interval", "", "seconds between SSE keepalive comments",
                          KSID_FIELD(facade.keepalive_interval), sec_p(0.1, 3600), sec_r));
+        // usage
+        t.push_back(make("usage.enabled", "KSID_USAGE_ENABLED",
+                         "keys with limits and the usage ledger (usage.database)", KSID_FIELD(usage.enabled),
+                         bool_p, bool_r));
+        t.push_back(make("usage.database", "KSID_USAGE_DATABASE",
+                         "the SQLite file of API keys and usage records", KSID_FIELD(usage.database),
+                         nonempty_p, str_r));
+        t.push_back(make("usage.retention_days", "KSID_USAGE_RETENTION_DAYS",
+                         "days usage records are kept", KSID_FIELD(usage.retention_days),
+                         uint_p(1, 36500), num_r));
+        t.push_back(make("usage.local_limits", "KSID_LOCAL_LIMITS",
+                         "the socket clients' limits, as `ksid keys` options: \"concurrent=2 rpm=30\"",
+                         KSID_FIELD(usage.local_limits), any_str_p, str_r));
         // pool
         t.push_back(make("pool.enabled", "KSID_POOL_ENABLED", "run turns on warm claude processes",
                          KSID_FIELD(pool.enabled), bool_p, bool_r));
@@ -316,7 +336,7 @@ std::optional<ConfigError> apply_yaml(Config& cfg, const YAML::Node& root, std::
         });
         if (!known_section)
             return ConfigError{at_line(origin, section.first.Mark()) + ": unknown section '" + name +
-                               "' (known: api_shim, dramatiq, models, daemon, queue, facade, pool)"};
+                               "' (known: api_shim, dramatiq, models, daemon, queue, facade, pool, usage)"};
         if (name == "dramatiq") cfg.dramatiq.configured = true;
         if (section.second.IsNull()) continue;
         if (!section.second.IsMap())
@@ -374,6 +394,11 @@ std::optional<ConfigError> apply_environment(Config& cfg, const EnvLookup& env) 
 
 std::optional<ConfigError> check_consistency(const Config& cfg) {
     if (cfg.models.available.empty()) return ConfigError{"models.available: must list at least one model"};
+    {
+        protocol::KeyLimits local;
+        if (auto err = protocol::apply_key_limit_options(cfg.usage.local_limits, local))
+            return ConfigError{"usage.local_limits: " + *err};
+    }
     for (const auto& m : cfg.models.available)
         if (!protocol::is_valid_model_name(m))
             return ConfigError{"models.available: '" + m +

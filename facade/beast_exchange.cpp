@@ -61,6 +61,12 @@ BeastExchange::~BeastExchange() {
     stop_watching_.emit(asio::cancellation_type::terminal);
 }
 
+std::string_view BeastExchange::query() const {
+    const std::string_view target = as_view(req_.target());
+    const auto q = target.find('?');
+    return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+
 std::string_view BeastExchange::header(std::string_view name) const {
     return as_view(req_[beast::string_view(name.data(), name.size())]);
 }
@@ -70,6 +76,8 @@ void BeastExchange::common_headers(http::response<Body>& res) const {
     res.set(http::field::server, "ksid/" KSID_VERSION);
     res.set("X-Request-Id", request_id_);
     res.set("request-id", request_id_); // the name the Anthropic SDKs read
+    for (const auto& [name, value] : extra_headers)
+        res.set(name, value);
     res.keep_alive(req_.keep_alive());
 }
 

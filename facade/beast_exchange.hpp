@@ -37,6 +37,7 @@ public:
 
     std::string_view method() const override { return as_view(req_.method_string()); }
     std::string_view path() const override { return path_; }
+    std::string_view query() const override;
     std::string_view header(std::string_view name) const override;
     std::string_view body() const override { return req_.body(); }
     const std::string& request_id() const override { return request_id_; }

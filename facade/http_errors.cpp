@@ -38,6 +38,16 @@ protocol::OpenAIError openai_error_for(const boost::system::error_code& error, c
         return error_of(508, "invalid_request_error", c.detail, std::nullopt, "loop_detected");
     case errc::tool_results_mismatch:
         return error_of(400, "invalid_request_error", c.detail, "messages", "tool_results_mismatch");
+    case errc::rate_limited:
+        return error_of(429, "rate_limit_error", c.detail, std::nullopt, std::string("rate_limit_exceeded"));
+    case errc::subscription_limited:
+        return error_of(429, "rate_limit_error", c.detail, std::nullopt, std::string("subscription_limit"));
+    case errc::model_not_allowed:
+        return error_of(403, "permission_error", c.detail, "model", std::string("not_allowed"));
+    case errc::key_revoked:
+        return error_of(401, "authentication_error",
+                        c.detail.empty() ? "the API key was revoked" : c.detail, std::nullopt,
+                        std::string("invalid_api_key"));
     case errc::claude_not_found:
         return error_of(503, "service_unavailable_error", "the claude CLI is not installed on this server");
     case errc::spawn_failed:
@@ -82,6 +92,14 @@ HttpResponse error_response(const protocol::OpenAIError& e, ApiDialect dialect) 
         res.set("x-should-retry", "false"); // 502/504: the run may have used tools, never run it twice
     }
     return res;
+}
+
+void set_retry_after(HttpResponse& res, std::int64_t ms) {
+    if (res.status != 429 || ms <= 0) return;
+    for (auto& [name, value] : res.headers) {
+        if (name == "Retry-After") value = std::to_string((ms + 999) / 1000);
+        if (name == "retry-after-ms") value = std::to_string(ms);
+    }
 }
 
 } // namespace ksid::facade

@@ -23,5 +23,8 @@ protocol::OpenAIError openai_error_for(const boost::system::error_code& error,
 // 503 answered as 529), Retry-After on 429, and `x-should-retry: false` where a retry cannot help (4xx but
 // 408/409) or must not happen (502/504: the run may have used tools).
 HttpResponse error_response(const protocol::OpenAIError& error, ApiDialect dialect = ApiDialect::openai);
+// A 429's Retry-After and retry-after-ms for a known wait (a tenant's window, a budget's or a
+// subscription's reset); other responses are left alone.
+void set_retry_after(HttpResponse& response, std::int64_t retry_after_ms);
 
 } // namespace ksid::facade

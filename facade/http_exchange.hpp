@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace ksid::facade {
 
@@ -17,6 +19,7 @@ public:
     virtual ~HttpExchange() = default;
     virtual std::string_view method() const = 0;
     virtual std::string_view path() const = 0; // the target without its query
+    virtual std::string_view query() const { return {}; } // what follows '?' ("" when nothing does)
     virtual std::string_view header(std::string_view name) const = 0;
     virtual std::string_view body() const = 0;
     virtual const std::string& request_id() const = 0;
@@ -32,6 +35,15 @@ public:
     virtual void on_client_gone(std::function<void()> gone) = 0;
     // Drops the connection at once; a write under way fails.
     virtual void abort() = 0;
+
+    // Who asks (set by authentication): the tenant's name, "" when the facade has no keys.
+    const std::string& tenant() const { return tenant_; }
+    void set_tenant(std::string tenant) { tenant_ = std::move(tenant); }
+    // Headers every response to this request carries (a tenant's rate-limit state).
+    std::vector<std::pair<std::string, std::string>> extra_headers;
+
+private:
+    std::string tenant_;
 };
 
 } // namespace ksid::facade

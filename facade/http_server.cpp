@@ -3,7 +3,9 @@
 #include "daemon/core/lifecycle.hpp"
 #include "facade/auth.hpp"
 #include "facade/beast_exchange.hpp"
+#include "facade/admin_endpoints.hpp"
 #include "facade/chat_completions.hpp"
+#include "facade/dashboard.hpp"
 #include "facade/endpoints.hpp"
 #include "facade/http_errors.hpp"
 #include "facade/http_reader.hpp"
@@ -93,10 +95,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             res.set("Allow", m.allow);
             co_return res;
         }
-        if (m.route->needs_auth)
-            if (auto denied =
-                    authenticate(x.header("Authorization"), x.header("x-api-key"), context.api_keys))
+        if (m.route->endpoint == Endpoint::dashboard)
+            if (auto signed_in = dashboard_sign_in(context, x)) co_return std::move(*signed_in);
+        if (m.route->needs_auth) {
+            Caller caller;
+            if (auto denied = identify(context.deps.usage, context.api_keys, credentials(x, *m.route), caller))
                 co_return error_response(*denied, dialect);
+            x.set_tenant(caller.tenant);
+        }
         switch (m.route->endpoint) {
         case Endpoint::health:
             co_return health_endpoint(context);
@@ -116,6 +122,30 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         }
         case Endpoint::count_tokens:
             co_return count_tokens_endpoint(context, x);
+        case Endpoint::usage: {
+            HttpResponse res = co_await usage_endpoint(context, x);
+            co_return res;
+        }
+        case Endpoint::quota:
+            co_return quota_endpoint(context);
+        case Endpoint::admin_keys:
+            co_return admin_keys_endpoint(context, x);
+        case Endpoint::admin_key:
+            co_return admin_key_endpoint(context, x, m.parameter);
+        case Endpoint::admin_usage: {
+            HttpResponse res = co_await admin_usage_endpoint(context, x);
+            co_return res;
+        }
+        case Endpoint::admin_state:
+            co_return admin_state_endpoint(context);
+        case Endpoint::admin_events: {
+            HttpResponse res = co_await admin_events_endpoint(context, x);
+            co_return res;
+        }
+        case Endpoint::admin_turn:
+            co_return admin_turn_endpoint(context, m.parameter);
+        case Endpoint::dashboard:
+            co_return dashboard_endpoint(context);
         }
         co_return error_response(
             protocol::OpenAIError{500, "server_error", "no handler", std::nullopt, std::nullopt}, dialect);
@@ -144,13 +174,31 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         co_return keep;
     }
 
+    static PresentedCredentials credentials(const HttpExchange& x, const Route& route) {
+        PresentedCredentials p;
+        p.authorization = x.header("Authorization");
+        p.x_api_key = x.header("x-api-key");
+        p.cookie = x.header("Cookie");
+        p.dashboard_header = x.header("X-Ksid-Dashboard");
+        p.method = x.method();
+        p.admin_route = route.admin;
+        return p;
+    }
+
     // Auth before the body: a client without a valid key cannot make ksid buffer a body (up to
     // facade.max_body_bytes per connection). Other answers wait for the body, as they always did.
     std::optional<protocol::OpenAIError> denied_before_body(const HttpRequest& req) const {
         const RouteMatch m = facade_routes().match(as_view(req.method_string()), request_path(req));
         if (m.kind != RouteMatch::Kind::found || !m.route->needs_auth) return std::nullopt;
-        return authenticate(as_view(req[http::field::authorization]), as_view(req["x-api-key"]),
-                            context.api_keys);
+        PresentedCredentials p;
+        p.authorization = as_view(req[http::field::authorization]);
+        p.x_api_key = as_view(req["x-api-key"]);
+        p.cookie = as_view(req[http::field::cookie]);
+        p.dashboard_header = as_view(req["X-Ksid-Dashboard"]);
+        p.method = as_view(req.method_string());
+        p.admin_route = m.route->admin;
+        Caller caller;
+        return identify(context.deps.usage, context.api_keys, p, caller);
     }
 
     asio::awaitable<void> connection(tcp::socket socket) {
@@ -298,6 +346,7 @@ int HttpServer::listener_fd() {
 
 void HttpServer::stop() {
     impl_->stopping = true;
+    impl_->context.stopping = true;
     boost::system::error_code ignored;
     impl_->acceptor.close(ignored);
     // Idle keep-alive connections close now; those with a turn in progress finish it (the turn itself is

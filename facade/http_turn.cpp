@@ -2,6 +2,7 @@
 
 #include "daemon/core/lifecycle.hpp"
 #include "daemon/services/turn_service.hpp"
+#include "protocol/rate_limit_headers.hpp"
 #include "facade/http_errors.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -30,6 +31,7 @@ struct RunningTurn {
     bool fell_behind = false;     // unsent_bytes passed the bound: the turn is cancelled, the stream cut
     std::optional<daemon::TurnOutcome> outcome;
     bool client_gone = false;
+    bool subscription_rejected = false; // the CLI said the subscription's limit rejects this turn
     daemon::AsyncSignal wake;
     std::function<void()> drop_client; // set while a stream is being written
 };
@@ -82,18 +84,25 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
                                               const std::shared_ptr<daemon::Job>& job,
                                               const std::shared_ptr<RunningTurn>& t,
                                               TurnResponder& responder) {
+    // The head goes out with the turn's first content (its session id known by then), so that a turn the
+    // Claude subscription's limit rejects before it says anything is a plain 429, not a 200 stream.
     std::optional<std::string> session;
     for (;;) {
         for (; t->consumed < t->events.size() && !session; ++t->consumed)
             if (const auto* s = std::get_if<daemon::TurnStarted>(&t->events[t->consumed]))
                 session = s->session_id.value_or("");
-        if (session || t->outcome || t->client_gone || t->fell_behind) break;
+        bool content = false;
+        for (std::size_t i = t->consumed; i < t->events.size() && !content; ++i)
+            content = !std::holds_alternative<daemon::TurnStarted>(t->events[i]);
+        if ((session && content && !t->subscription_rejected) || t->outcome || t->client_gone || t->fell_behind)
+            break;
         co_await t->wake.wait();
     }
     if (t->client_gone || t->fell_behind) co_return sent(499, true);
-    if (!session) { // ended before it started: a plain error response
+    if (!session || (t->subscription_rejected && !t->outcome->ok())) { // ended before it said anything
         auto res =
             responder.error(t->outcome->ok() ? openai_error_for(errc::no_result) : turn_error(*t->outcome));
+        set_retry_after(res, t->outcome->retry_after_ms);
         res.close = true;
         co_return res;
     }
@@ -158,6 +167,12 @@ asio::awaitable<HttpResponse> serve_turn(FacadeContext& c, HttpExchange& x, Http
     auto job_of_turn = std::make_shared<std::weak_ptr<daemon::Job>>();
     auto keep_event = [t, job_of_turn, executor, stream = turn.stream,
                        bound = c.deps.config.daemon.max_outbox_bytes](const daemon::TurnEvent& e) {
+        if (const auto* n = std::get_if<daemon::RateLimitNotice>(&e)) {
+            if (const auto* st = n->info.if_contains("status"); st && st->is_string() && st->get_string() == "rejected") {
+                t->subscription_rejected = true;
+                t->wake.notify();
+            }
+        }
         const auto size = kept_size(e);
         if (!stream || !size || t->fell_behind) return;
         t->unsent_bytes += *size;
@@ -177,11 +192,29 @@ asio::awaitable<HttpResponse> serve_turn(FacadeContext& c, HttpExchange& x, Http
         }
         t->wake.notify();
     };
-    auto submitted = c.deps.turns.submit(std::move(turn.request), std::move(keep_event));
+    const bool anthropic = x.path() == "/v1/messages";
+    turn.request.tenant = x.tenant();
+    turn.request.request_id = x.request_id();
+    turn.request.transport = anthropic ? "anthropic" : "openai";
+    // The tenant's windows go on every answer, refused or not (x-ratelimit-*, anthropic-ratelimit-*).
+    auto rate_headers = [&](const protocol::RateLimitReport& report) {
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        x.extra_headers = anthropic ? protocol::anthropic_rate_limit_headers(report, now)
+                                    : protocol::openai_rate_limit_headers(report);
+    };
+    daemon::LimitRefusal refusal;
+    auto submitted = c.deps.turns.submit(std::move(turn.request), std::move(keep_event), &refusal);
     if (!submitted) {
-        c.deps.log->warn("HTTP {}: turn refused: {}", x.request_id(), submitted.error().message());
-        co_return responder.error(openai_error_for(submitted.error()));
+        c.deps.log->warn("HTTP {}: turn refused: {}", x.request_id(),
+                         refusal.message.empty() ? submitted.error().message() : refusal.message);
+        if (!refusal.message.empty()) rate_headers(refusal.report);
+        auto res = responder.error(openai_error_for(submitted.error(), {refusal.message, 0, false}));
+        set_retry_after(res, refusal.retry_after_ms);
+        co_return res;
     }
+    if (c.deps.usage && !x.tenant().empty()) rate_headers(c.deps.usage->report(x.tenant()));
     std::shared_ptr<daemon::Job> job = *submitted;
     *job_of_turn = job;
     x.set_job_id(job->id());
@@ -210,7 +243,11 @@ asio::awaitable<HttpResponse> serve_turn(FacadeContext& c, HttpExchange& x, Http
     while (!t->outcome)
         co_await t->wake.wait();
     if (t->client_gone) co_return sent(499, true);
-    if (!t->outcome->ok()) co_return responder.error(turn_error(*t->outcome));
+    if (!t->outcome->ok()) {
+        auto res = responder.error(turn_error(*t->outcome));
+        set_retry_after(res, t->outcome->retry_after_ms);
+        co_return res;
+    }
     co_return responder.answer(job->id(), *t->outcome->answer);
 }
 

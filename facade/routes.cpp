@@ -44,6 +44,15 @@ const RouteTable& facade_routes() {
         {"/v1/chat/completions", {"POST"}, Endpoint::chat_completions, true, RouteDialect::openai},
         {"/v1/messages", {"POST"}, Endpoint::messages, true, RouteDialect::anthropic},
         {"/v1/messages/count_tokens", {"POST"}, Endpoint::count_tokens, true, RouteDialect::anthropic},
+        {"/v1/usage", {"GET"}, Endpoint::usage, true, RouteDialect::openai},
+        {"/v1/usage/quota", {"GET"}, Endpoint::quota, true, RouteDialect::openai},
+        {"/admin/keys", {"GET", "POST"}, Endpoint::admin_keys, true, RouteDialect::openai, true},
+        {"/admin/keys/{id}", {"PATCH", "DELETE"}, Endpoint::admin_key, true, RouteDialect::openai, true},
+        {"/admin/usage", {"GET"}, Endpoint::admin_usage, true, RouteDialect::openai, true},
+        {"/admin/state", {"GET"}, Endpoint::admin_state, true, RouteDialect::openai, true},
+        {"/admin/events", {"GET"}, Endpoint::admin_events, true, RouteDialect::openai, true},
+        {"/admin/turns/{id}", {"DELETE"}, Endpoint::admin_turn, true, RouteDialect::openai, true},
+        {"/dashboard", {"GET"}, Endpoint::dashboard, true, RouteDialect::openai, true},
     });
     return table;
 }

@@ -11,7 +11,24 @@
 
 namespace ksid::facade {
 
-enum class Endpoint { health, metrics, models, model, chat_completions, messages, count_tokens };
+enum class Endpoint {
+    health,
+    metrics,
+    models,
+    model,
+    chat_completions,
+    messages,
+    count_tokens,
+    usage,       // GET /v1/usage: the caller's own usage and limits
+    quota,       // GET /v1/usage/quota: the Claude subscription's limits
+    admin_keys,  // GET, POST /admin/keys
+    admin_key,   // PATCH, DELETE /admin/keys/{name}
+    admin_usage, // GET /admin/usage
+    admin_state, // GET /admin/state: the dashboard's snapshot
+    admin_events, // GET /admin/events: the snapshot as SSE, once a second
+    admin_turn,  // DELETE /admin/turns/{id}: cancel a turn
+    dashboard,   // GET /dashboard
+};
 
 // The API a route's answers (errors included) follow: OpenAI's, Anthropic's, or Anthropic's when the
 // request carries an `anthropic-version` header (the Anthropic SDKs and Claude Code always send it).
@@ -23,6 +40,7 @@ struct Route {
     Endpoint endpoint;
     bool needs_auth = true;
     RouteDialect dialect = RouteDialect::by_header;
+    bool admin = false; // needs an admin key (or its cookie) whenever the facade has keys
 };
 
 struct RouteMatch {

@@ -21,6 +21,14 @@ public:
             return "the request loops through this ksid";
         case errc::tool_results_mismatch:
             return "the tool results do not answer the pending tool calls";
+        case errc::rate_limited:
+            return "a rate limit or budget is reached";
+        case errc::model_not_allowed:
+            return "the key may not use this model";
+        case errc::subscription_limited:
+            return "the Claude subscription's usage limit is reached";
+        case errc::key_revoked:
+            return "the API key was revoked";
         case errc::cancelled:
             return "the requester went away";
         case errc::claude_not_found:

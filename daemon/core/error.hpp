@@ -18,6 +18,8 @@ enum class errc {
     tools_disabled, // an HTTP client asked for tools while facade.enable_tools is false
     loop_detected,  // the request already passed through this ksid (X-Ksid-Hop)
     tool_results_mismatch, // tool results that do not answer the calls pending in their process
+    rate_limited,          // a tenant's limit (concurrency, per minute, budget) is reached
+    model_not_allowed,     // the tenant's key may not use this model
     // The run itself.
     cancelled,          // its requester went away
     claude_not_found,   // the claude executable is not on PATH
@@ -29,6 +31,8 @@ enum class errc {
     upstream_timed_out, // the API shim's upstream did not answer within api_shim.timeout
     upstream_too_large, // the upstream's answer exceeded queue.max_output_bytes
     upstream_failed,    // the upstream refused or failed (its HTTP status, when it answered, is kept)
+    subscription_limited, // the Claude subscription's limit is reached (the CLI said rejected)
+    key_revoked,          // the tenant's key was revoked while the turn waited or ran
     // Recording a finished turn.
     io_failed, // a session log or convenience file could not be written
     internal,  // a bug: an exception reached a job or connection boundary

@@ -24,6 +24,10 @@ std::string queue_full_text(const LegacyTurnLimits& limits) {
            std::to_string(limits.max_pending) + " waiting); try again later";
 }
 
+std::string limit_code(errc e) {
+    return e == errc::rate_limited ? "RATE_LIMITED" : e == errc::model_not_allowed ? "NOT_ALLOWED" : "KEY_REVOKED";
+}
+
 } // namespace
 
 json::object legacy_io_failure_result(int err, const std::string& path) {
@@ -82,6 +86,13 @@ json::object legacy_failure_result(const TurnOutcome& o, const LegacyTurnLimits&
     case errc::no_result:
         out["error"] = o.detail.empty() ? o.error.message() : o.detail;
         break;
+    case errc::rate_limited:
+    case errc::model_not_allowed:
+    case errc::key_revoked:
+        out["error"] = o.detail.empty() ? o.error.message() : o.detail;
+        out["code"] = limit_code(e);
+        if (o.retry_after_ms > 0) out["retry_after"] = (o.retry_after_ms + 999) / 1000;
+        break;
     default:
         out["error"] = "ksid failed to run the turn: " + (o.detail.empty() ? o.error.message() : o.detail);
         break;
@@ -91,8 +102,11 @@ json::object legacy_failure_result(const TurnOutcome& o, const LegacyTurnLimits&
     return out;
 }
 
-CommandError legacy_submit_error(const boost::system::error_code& error, const LegacyTurnLimits& limits) {
+CommandError legacy_submit_error(const boost::system::error_code& error, const LegacyTurnLimits& limits,
+                                 const std::string& detail) {
     if (is(error, errc::queue_full)) return CommandError{"QUEUE_FULL", queue_full_text(limits)};
+    for (errc e : {errc::rate_limited, errc::model_not_allowed, errc::key_revoked})
+        if (is(error, e)) return CommandError{limit_code(e), detail.empty() ? error.message() : detail};
     return CommandError{"SPAWN_FAILED", "Failed to start Claude process"};
 }
 

@@ -27,7 +27,9 @@ struct LegacyTurnLimits {
 boost::json::object legacy_failure_result(const TurnOutcome& outcome, const LegacyTurnLimits& limits);
 
 // The error envelope for an async SPAWN that could not be queued (QUEUE_FULL, or SPAWN_FAILED).
-CommandError legacy_submit_error(const boost::system::error_code& error, const LegacyTurnLimits& limits);
+// detail: what a tenant limit said (rate_limited, model_not_allowed, key_revoked).
+CommandError legacy_submit_error(const boost::system::error_code& error, const LegacyTurnLimits& limits,
+                                 const std::string& detail = {});
 
 // R for a sync SPAWN whose files could not be written: {"error": "OSError: [Errno N] ...: 'path'",
 // "returncode": -1}.

@@ -81,6 +81,8 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
     const json::value* tools = p.if_contains("enable_tools");
     turn.enable_tools = !tools || protocol::python_truthy(*tools);
     turn.no_tools = config_.daemon.tools_off_means_none; // else the legacy behaviour: the CLI's defaults
+    turn.tenant = "local"; // the socket clients' tenant (usage.local_limits)
+    turn.transport = "socket";
 
     if (sync) {
         turn.origin = "SPAWN sync";
@@ -95,11 +97,16 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
 
 asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
     const std::string prompt = turn.prompt;
-    auto job = turns_.submit(std::move(turn));
+    LimitRefusal refusal;
+    auto job = turns_.submit(std::move(turn), {}, &refusal);
     // The legacy daemon's words (KSI users grep for them), with the job id.
     log_->info("Synchronous Claude spawn: {}... ({})", protocol::utf8_prefix(prompt, 50),
                job ? "job " + (*job)->id() : std::string("not queued"));
-    if (!job) co_return legacy_failure_result(TurnOutcome::failure(job.error()), limits_);
+    if (!job) {
+        auto refused = TurnOutcome::failure(job.error(), refusal.message);
+        refused.retry_after_ms = refusal.retry_after_ms;
+        co_return legacy_failure_result(refused, limits_);
+    }
     TurnOutcome outcome = co_await turns_.finish(*job, TurnLogging{TurnLogging::Mode::none, nullptr});
     if (!outcome.ok()) co_return legacy_failure_result(outcome, limits_);
 
@@ -143,8 +150,9 @@ boost::system::result<std::string, CommandError> ProcessCommands::start_async(Tu
         turn.resume_session ? json::value(*turn.resume_session) : json::value(nullptr);
     log_->info("Asynchronous Claude spawn: {}...", protocol::utf8_prefix(turn.prompt, 50));
     log_->info("Sending prompt to Claude: {} bytes", turn.prompt.size());
-    auto job = turns_.submit(std::move(turn));
-    if (!job) return legacy_submit_error(job.error(), limits_);
+    LimitRefusal refusal;
+    auto job = turns_.submit(std::move(turn), {}, &refusal);
+    if (!job) return legacy_submit_error(job.error(), limits_, refusal.message);
     log_->info("Started Claude process {} with model {}", (*job)->id(), model);
     if (!protocol::python_truthy(agent_id))
         log_->warn("Async SPAWN {} without agent_id: nobody will be told when it finishes", (*job)->id());

@@ -26,6 +26,13 @@ std::string_view turn_end_cause(const boost::system::error_code& error) {
     switch (static_cast<errc>(error.value())) {
     case errc::queue_full:
         return "rejected";
+    case errc::rate_limited:
+    case errc::model_not_allowed:
+        return "rate_limited";
+    case errc::subscription_limited:
+        return "subscription_limited";
+    case errc::key_revoked:
+        return "key_revoked";
     case errc::shutting_down:
         return "cancelled";
     case errc::cancelled:
@@ -70,14 +77,47 @@ std::optional<std::string> TurnService::model_problem(std::string_view model) co
     return "unknown model '" + std::string(model) + "' (available: " + known + ", or any claude-* name)";
 }
 
-result<std::shared_ptr<Job>> TurnService::submit(TurnRequest request, TurnEventSink events) {
+std::int64_t estimated_tokens(const TurnRequest& request) {
+    return static_cast<std::int64_t>((request.prompt.size() + request.append_system_prompt.size()) / 4 +
+                                     1600 * request.images.size() + 1);
+}
+
+result<std::shared_ptr<Job>> TurnService::submit(TurnRequest request, TurnEventSink events,
+                                                 LimitRefusal* refusal) {
     if (stopping_) {
         ++stats_.ended["cancelled"];
         return errc::shutting_down;
     }
     request.time_limit = config::to_ms(config_.queue.run_time_limit);
+    auto job_id = std::make_shared<std::string>();
+    TurnRequest kept; // what the governor needs if the queue refuses the turn (not the prompt)
+    if (governor_) {
+        if (auto refused = governor_->admit(request, estimated_tokens(request))) {
+            ++stats_.ended[std::string(turn_end_cause(refused->error))];
+            log_->warn("Turn refused ({}): {}", request.origin, refused->message);
+            const auto e = refused->error;
+            if (refusal) *refusal = std::move(*refused);
+            return e;
+        }
+        // The subscription limits the CLI reports while the turn runs.
+        events = [governor = governor_, job_id, inner = std::move(events)](const TurnEvent& e) {
+            if (const auto* notice = std::get_if<RateLimitNotice>(&e)) governor->note_subscription(*job_id, notice->info);
+            if (inner) inner(e);
+        };
+        kept.admission = request.admission;
+        kept.tenant = request.tenant;
+        kept.request_id = request.request_id;
+        kept.transport = request.transport;
+        kept.model = request.model;
+    }
     auto job = queue_.submit(std::move(request), std::move(events));
-    if (!job) ++stats_.ended[std::string(turn_end_cause(job.error()))];
+    if (!job) {
+        ++stats_.ended[std::string(turn_end_cause(job.error()))];
+        if (governor_) governor_->take_back(kept, job.error());
+        return job;
+    }
+    *job_id = (*job)->id();
+    if (governor_) governor_->started(*job);
     return job;
 }
 
@@ -100,6 +140,19 @@ asio::awaitable<TurnOutcome> TurnService::finish(std::shared_ptr<Job> job, TurnL
         logging.mode == TurnLogging::Mode::exchange)
         outcome.log_failed =
             !record_exchange(*job, logging, outcome.answer->cli_result, *outcome.answer->session_id);
+    if (governor_) {
+        // A run the Claude subscription's limit rejected is a 429 until the limit resets, never a 502.
+        if (auto rejected = governor_->finished(*job, outcome); rejected && !outcome.ok()) {
+            const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            outcome.error = errc::subscription_limited;
+            outcome.retry_after_ms = std::max<std::int64_t>(rejected->second * 1000 - now, 1000);
+            outcome.detail = "the Claude subscription's " + rejected->first + " limit is reached; it resets at " +
+                             protocol::legacy_timestamp(std::chrono::system_clock::time_point(
+                                 std::chrono::seconds(rejected->second)));
+        }
+    }
     if (!outcome.ok())
         log_->warn("Turn {} ({}) ended: {}{}{}", job->id(), request.origin, outcome.error.message(),
                    outcome.detail.empty() ? "" : ": ", outcome.detail);

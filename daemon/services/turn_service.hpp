@@ -8,6 +8,7 @@
 #include "daemon/services/registries.hpp"
 #include "daemon/services/session_log.hpp"
 #include "daemon/services/turn_stats.hpp"
+#include "daemon/services/usage_governor.hpp"
 #include "daemon/turns/job_queue.hpp"
 
 #include <boost/json/value.hpp>
@@ -44,9 +45,14 @@ public:
     // nullopt when the model may be used, else why not (errc::invalid_model's text).
     std::optional<std::string> model_problem(std::string_view model) const;
 
-    // Queues a turn (its time limit is set from queue.run_time_limit). errc::queue_full or
-    // errc::shutting_down when it cannot be queued.
-    result<std::shared_ptr<Job>> submit(TurnRequest request, TurnEventSink events = {});
+    // Queues a turn (its time limit is set from queue.run_time_limit) once its tenant's limits admit it.
+    // errc::queue_full or errc::shutting_down when it cannot be queued; errc::rate_limited,
+    // model_not_allowed or key_revoked when the tenant's limits refuse it (`refusal` then says why).
+    result<std::shared_ptr<Job>> submit(TurnRequest request, TurnEventSink events = {},
+                                        LimitRefusal* refusal = nullptr);
+    // Tenants, limits and the usage ledger (none in unit tests that do not need them).
+    void set_governor(UsageGovernor* governor) { governor_ = governor; }
+    UsageGovernor* governor() const { return governor_; }
 
     // Waits for the turn and interprets its outcome: an events turn whose result says is_error becomes
     // errc::claude_error, its session falls back to the one it resumed; a successful turn is recorded as
@@ -85,7 +91,12 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     TurnStats stats_;
     bool stopping_ = false;
+    UsageGovernor* governor_ = nullptr;
 };
+
+// What a turn is estimated to count for in a tokens-per-minute window before it runs: its prompt's and
+// system prompt's length / 4, and 1600 per image (settled with the real usage when it ends).
+std::int64_t estimated_tokens(const TurnRequest& request);
 
 // The /metrics label for how a turn ended ("completed" for success).
 std::string_view turn_end_cause(const boost::system::error_code& error);

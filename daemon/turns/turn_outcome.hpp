@@ -6,6 +6,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,7 @@ struct TurnOutcome {
     std::string detail;                   // context for logs and error texts
     int upstream_status = 0;              // errc::upstream_failed: the upstream's HTTP status (0: none)
     int spawn_errno = 0;                  // errc::spawn_failed
+    std::int64_t retry_after_ms = 0;      // errc::subscription_limited: until the limit resets
     bool started = false;                 // the run began (a run stopped midway may have used tools)
     bool interrupted = false;             // stopped in band (a warm process): nothing was killed
     std::optional<TurnAnswer> answer;     // the turn's result (events turns; cli_json when it parsed)

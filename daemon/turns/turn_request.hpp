@@ -5,6 +5,7 @@
 #include "protocol/image_input.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,13 @@ struct TurnRequest {
     // The client's results for the tool calls the previous response ended with: they answer the calls
     // pending in that response's process. `prompt` then replays the conversation, for when it is gone.
     std::vector<protocol::ClientToolResult> tool_results;
+    // Who asks (daemon/services/usage_governor): the tenant ("local" for socket clients, a key's name, ""
+    // when nothing is limited), the transport (socket, openai, anthropic), the HTTP request id, and the
+    // admission the governor gave it (0: none).
+    std::string tenant;
+    std::string transport = "socket";
+    std::string request_id;
+    std::uint64_t admission = 0;
     // Structured output: the JSON Schema's text ("" for none); the answer's structured_output satisfies it.
     std::string json_schema;
 };
