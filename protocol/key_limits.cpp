@@ -236,7 +236,7 @@ std::optional<std::string> apply_key_limit_options(std::string_view text, KeyLim
     KeyLimits next = limits;
     std::size_t i = 0;
     while (i < text.size()) {
-        if (text[i] == ' ' || text[i] == '\t' || text[i] == ',') {
+        if (text[i] == ' ' || text[i] == '\t') {
             ++i;
             continue;
         }

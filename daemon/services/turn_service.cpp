@@ -140,9 +140,12 @@ asio::awaitable<TurnOutcome> TurnService::finish(std::shared_ptr<Job> job, TurnL
         logging.mode == TurnLogging::Mode::exchange)
         outcome.log_failed =
             !record_exchange(*job, logging, outcome.answer->cli_result, *outcome.answer->session_id);
+    if (is(outcome.error, errc::key_revoked))
+        outcome.detail = "the API key '" + request.tenant + "' was revoked while the turn ran; it was stopped";
     if (governor_) {
         // A run the Claude subscription's limit rejected is a 429 until the limit resets, never a 502.
-        if (auto rejected = governor_->finished(*job, outcome); rejected && !outcome.ok()) {
+        const auto rejected = co_await governor_->finished(*job, outcome);
+        if (rejected && !outcome.ok()) {
             const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();

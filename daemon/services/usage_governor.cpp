@@ -400,8 +400,8 @@ void UsageGovernor::note_subscription(const std::string& job_id, const json::obj
     subscription_[l.type] = std::move(l);
 }
 
-std::optional<std::pair<std::string, std::int64_t>> UsageGovernor::finished(const Job& job,
-                                                                             const TurnOutcome& outcome) {
+asio::awaitable<std::optional<std::pair<std::string, std::int64_t>>>
+UsageGovernor::finished(const Job& job, const TurnOutcome& outcome) {
     const auto& request = job.request();
     std::optional<std::pair<std::string, std::int64_t>> rejected;
     if (auto it = active_.find(job.id()); it != active_.end()) {
@@ -444,8 +444,8 @@ std::optional<std::pair<std::string, std::int64_t>> UsageGovernor::finished(cons
         note_error({rec.time, request.request_id, job.id(), rec.key,
                     outcome.detail.empty() ? outcome.error.message() : outcome.detail.substr(0, 300),
                     rejected ? 429 : 0});
-    record(std::move(rec));
-    return rejected;
+    co_await commit(std::move(rec));
+    co_return rejected;
 }
 
 void UsageGovernor::note_error(RecentError e) {
@@ -478,26 +478,25 @@ void UsageGovernor::add_to_series(const UsageRecord& r) {
 }
 
 void UsageGovernor::record(UsageRecord r) {
+    asio::co_spawn(executor_, commit(std::move(r)), asio::detached);
+}
+
+asio::awaitable<void> UsageGovernor::commit(UsageRecord r) {
     apply_to_budgets(r);
     add_to_series(r);
-    if (!ledger_db_) return;
+    if (!ledger_db_) co_return;
     // In order, on the worker thread; the loop goes on. A failure is logged (the turn itself is done).
-    asio::co_spawn(
-        executor_,
-        [this, db = ledger_db_, r = std::move(r)]() -> asio::awaitable<void> {
-            auto error = std::make_shared<std::string>();
-            // (Built before the co_await: GCC 12 mishandles temporaries in co_await expressions.)
-            std::function<std::error_code()> append = [db, r, error]() -> std::error_code {
-                if (auto err = db->append(r)) {
-                    *error = *err;
-                    return std::make_error_code(std::errc::io_error);
-                }
-                return {};
-            };
-            auto ec = co_await worker_.run(std::move(append));
-            if (ec) log_->error("Usage ledger: cannot record turn {} of '{}': {}", r.job_id, r.key, *error);
-        },
-        asio::detached);
+    auto error = std::make_shared<std::string>();
+    // (Built before the co_await: GCC 12 mishandles temporaries in co_await expressions.)
+    std::function<std::error_code()> append = [db = ledger_db_, r, error]() -> std::error_code {
+        if (auto err = db->append(r)) {
+            *error = *err;
+            return std::make_error_code(std::errc::io_error);
+        }
+        return {};
+    };
+    const auto ec = co_await worker_.run(std::move(append));
+    if (ec) log_->error("Usage ledger: cannot record turn {} of '{}': {}", r.job_id, r.key, *error);
 }
 
 protocol::RateLimitReport UsageGovernor::report(const std::string& tenant) {

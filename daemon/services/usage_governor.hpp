@@ -92,9 +92,11 @@ public:
     void take_back(const TurnRequest& request, boost::system::error_code why);
     // A rate_limit_event of a job's run.
     void note_subscription(const std::string& job_id, const boost::json::object& info);
-    // How a turn ended: the ledger row, the budgets, the token window settled with what was used. Returns
-    // the subscription rejection seen during it (its reset time), if any.
-    std::optional<std::pair<std::string, std::int64_t>> finished(const Job& job, const TurnOutcome& outcome);
+    // How a turn ended: the ledger row, the budgets, the token window settled with what was used. Resumes
+    // once the row is committed (a client that got its answer has its usage on disk). Returns the
+    // subscription rejection seen during the turn (its limit type and reset time), if any.
+    asio::awaitable<std::optional<std::pair<std::string, std::int64_t>>> finished(const Job& job,
+                                                                               const TurnOutcome& outcome);
     void note_error(RecentError e);
 
     // The tenant's windows now, for a response's headers.
@@ -149,7 +151,8 @@ private:
     void rebuild_tenants();
     TenantState& state_of(const std::string& tenant);
     void roll_periods(double now);
-    void record(UsageRecord r);
+    void record(UsageRecord r);               // in the background (refusals)
+    asio::awaitable<void> commit(UsageRecord r); // ... and waits until it is on disk
     void apply_to_budgets(const UsageRecord& r);
     void add_to_series(const UsageRecord& r);
     std::int64_t now_ms() const;

@@ -330,6 +330,29 @@ int main(int argc, char** argv) {
                            std::to_string(now) + "@ \"}},\"session_id\":\"" + session + "\"}\n");
             }
         }
+        // FAKE:ratelimit=STATUS:RESETS_AT[:TYPE]: a rate_limit_event; "rejected" then ends the turn as the
+        // CLI does when the subscription's limit is reached (a synthetic message and an error result).
+        if (const auto at = prompt.find("FAKE:ratelimit="); at != std::string::npos) {
+            const std::string spec = prompt.substr(at + 15, prompt.find_first_of(" \n", at) - at - 15);
+            const auto c1 = spec.find(':');
+            const auto c2 = spec.find(':', c1 + 1);
+            const std::string status = spec.substr(0, c1);
+            const std::string resets = spec.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1);
+            const std::string type = c2 == std::string::npos ? "five_hour" : spec.substr(c2 + 1);
+            write_all(1, "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"" + status +
+                             "\",\"resetsAt\":" + resets + ",\"rateLimitType\":\"" + type +
+                             "\",\"utilization\":" + (status == "rejected" ? "1.0" : "0.85") +
+                             ",\"isUsingOverage\":false},\"session_id\":\"" + session + "\"}\n");
+            if (status == "rejected") {
+                const std::string text = "You've hit your limit \u00b7 resets 4pm (UTC)";
+                write_all(1, "{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"" +
+                                 text + "\"}]},\"session_id\":\"" + session + "\"}\n");
+                write_all(1, "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"result\":\"" + text +
+                                 "\",\"session_id\":\"" + session +
+                                 "\",\"total_cost_usd\":0,\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}\n");
+                return 1;
+            }
+        }
         std::string words = answer;
         std::size_t pos = 0;
         while (partial && pos < words.size()) {
@@ -347,7 +370,7 @@ int main(int argc, char** argv) {
                          json_escape(answer) + "\"}]},\"session_id\":\"" + session + "\"}\n");
         write_all(1, "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"" +
                          json_escape(answer) + "\",\"stop_reason\":\"end_turn\",\"session_id\":\"" + session +
-                         "\",\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":1,\"cache_read_"
+                         "\",\"total_cost_usd\":0.0001,\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":1,\"cache_read_"
                          "input_tokens\":2,"
                          "\"output_tokens\":5}" + structured + "}\n");
         return 0;
