@@ -166,12 +166,23 @@ asio::awaitable<HttpResponse> admin_events_endpoint(FacadeContext& c, HttpExchan
     head.set("Cache-Control", "no-store");
     head.set("X-Accel-Buffering", "no");
     bool ok = co_await x.start_stream(std::move(head));
+    // A snapshot at once, then whenever a turn starts or ends (looked at every 100 ms), and every second.
     asio::steady_timer timer(co_await asio::this_coro::executor);
+    using Clock = std::chrono::steady_clock;
+    auto sent_at = Clock::now();
+    std::uint64_t sent_version = 0;
+    bool first = true;
     while (ok && !c.stopping) {
-        std::string chunk = "event: snapshot\ndata: " + json::serialize(dashboard_snapshot(c)) + "\n\n";
-        ok = co_await x.write_chunk(std::move(chunk));
-        if (!ok) break;
-        timer.expires_after(std::chrono::seconds(1));
+        const std::uint64_t version = c.deps.usage ? c.deps.usage->version() : 0;
+        if (first || version != sent_version || Clock::now() - sent_at >= std::chrono::seconds(1)) {
+            std::string chunk = "event: snapshot\ndata: " + json::serialize(dashboard_snapshot(c)) + "\n\n";
+            ok = co_await x.write_chunk(std::move(chunk));
+            if (!ok) break;
+            first = false;
+            sent_version = version;
+            sent_at = Clock::now();
+        }
+        timer.expires_after(std::chrono::milliseconds(100));
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     if (ok) co_await x.end_stream();

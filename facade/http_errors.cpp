@@ -48,6 +48,9 @@ protocol::OpenAIError openai_error_for(const boost::system::error_code& error, c
         return error_of(401, "authentication_error",
                         c.detail.empty() ? "the API key was revoked" : c.detail, std::nullopt,
                         std::string("invalid_api_key"));
+    case errc::cancelled_by_admin:
+        return error_of(403, "permission_error", "an administrator cancelled this turn (ksid's dashboard)",
+                        std::nullopt, std::string("cancelled_by_admin"));
     case errc::claude_not_found:
         return error_of(503, "service_unavailable_error", "the claude CLI is not installed on this server");
     case errc::spawn_failed:

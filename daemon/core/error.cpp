@@ -29,6 +29,8 @@ public:
             return "the Claude subscription's usage limit is reached";
         case errc::key_revoked:
             return "the API key was revoked";
+        case errc::cancelled_by_admin:
+            return "an administrator cancelled the turn";
         case errc::cancelled:
             return "the requester went away";
         case errc::claude_not_found:

@@ -33,6 +33,7 @@ enum class errc {
     upstream_failed,    // the upstream refused or failed (its HTTP status, when it answered, is kept)
     subscription_limited, // the Claude subscription's limit is reached (the CLI said rejected)
     key_revoked,          // the tenant's key was revoked while the turn waited or ran
+    cancelled_by_admin,   // an admin stopped it (the dashboard's Cancel, DELETE /admin/turns/{id})
     // Recording a finished turn.
     io_failed, // a session log or convenience file could not be written
     internal,  // a bug: an exception reached a job or connection boundary

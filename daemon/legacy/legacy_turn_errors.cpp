@@ -74,6 +74,10 @@ json::object legacy_failure_result(const TurnOutcome& o, const LegacyTurnLimits&
         out["error"] = "The run was cancelled: ksid is shutting down";
         out["returncode"] = returncode;
         break;
+    case errc::cancelled_by_admin:
+        out["error"] = "The run was cancelled by an administrator (ksid's dashboard)";
+        out["returncode"] = returncode;
+        break;
     case errc::queue_full:
         out["error"] = queue_full_text(limits);
         out["code"] = "QUEUE_FULL";

@@ -33,6 +33,8 @@ std::string_view turn_end_cause(const boost::system::error_code& error) {
         return "subscription_limited";
     case errc::key_revoked:
         return "key_revoked";
+    case errc::cancelled_by_admin:
+        return "cancelled_by_admin";
     case errc::shutting_down:
         return "cancelled";
     case errc::cancelled:

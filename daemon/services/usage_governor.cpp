@@ -204,6 +204,7 @@ void UsageGovernor::rebuild_tenants() {
             }
     tenants_ = std::move(tenants);
     by_digest_ = std::move(digests);
+    ++version_;
     for (const auto& [name, t] : tenants_) {
         auto& s = state_of(name);
         auto window = [](std::unique_ptr<protocol::RateWindow>& w, const std::optional<std::int64_t>& limit) {
@@ -354,6 +355,7 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
 
 void UsageGovernor::started(const std::shared_ptr<Job>& job) {
     const auto& r = job->request();
+    ++version_;
     active_[job->id()] = ActiveTurn{job, r.tenant, r.model, r.transport, r.origin, r.request_id, {}, {}};
 }
 
@@ -398,12 +400,14 @@ void UsageGovernor::note_subscription(const std::string& job_id, const json::obj
         }
     }
     subscription_[l.type] = std::move(l);
+    ++version_;
 }
 
 asio::awaitable<std::optional<std::pair<std::string, std::int64_t>>>
 UsageGovernor::finished(const Job& job, const TurnOutcome& outcome) {
     const auto& request = job.request();
     std::optional<std::pair<std::string, std::int64_t>> rejected;
+    ++version_;
     if (auto it = active_.find(job.id()); it != active_.end()) {
         if (it->second.subscription_reset)
             rejected = std::make_pair(it->second.subscription_type, *it->second.subscription_reset);
@@ -641,7 +645,8 @@ bool UsageGovernor::cancel(const std::string& job_id) {
     auto job = it->second.job.lock();
     if (!job) return false;
     log_->info("Turn {} cancelled from the dashboard", job_id);
-    job->cancel(errc::cancelled);
+    job->cancel(errc::cancelled_by_admin);
+    ++version_;
     return true;
 }
 

@@ -122,6 +122,8 @@ public:
     // Tokens per minute of the last hour, by tenant and by model.
     boost::json::object series_json(double now);
     bool cancel(const std::string& job_id);
+    // Counts changes a dashboard shows at once (a turn started or ended, a key or a limit changed).
+    std::uint64_t version() const { return version_; }
 
     struct Tenant {
         std::string name;
@@ -179,6 +181,7 @@ private:
     asio::steady_timer poll_timer_;
     bool stopped_ = false;
     std::uint64_t next_admission_ = 1;
+    std::uint64_t version_ = 0;
 };
 
 // The tokens a turn counts for in tokens-per-minute windows and budgets: input (uncached and cache

@@ -46,8 +46,21 @@ function cssString(s) {
   return '"' + String(s).replace(/["\\]/g, "\\$&").replace(/\n/g, "\\a ") + '"';
 }
 
+function readLine() {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    process.stdin.setEncoding("utf8");
+    process.stdin.on("data", (d) => {
+      buf += d;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) { process.stdin.pause(); resolve(buf.slice(0, nl).trim()); }
+    });
+    process.stdin.on("end", () => reject(new Error("stdin ended before a turn id")));
+  });
+}
+
 async function main() {
-  const [, , url, turnId, shotDir] = process.argv;
+  let [, , url, turnId, shotDir] = process.argv;
   if (!url || !turnId || !shotDir) throw new Error("usage: node dashboard_browser.mjs <dashboard_url> <turn_id> <screenshot_dir>");
   fs.mkdirSync(shotDir, { recursive: true });
   const { chromium } = loadPlaywright();
@@ -63,7 +76,7 @@ async function main() {
   page.on("pageerror", (err) => { pageErrors.push(String(err && err.stack ? err.message : err)); });
   const checkPageErrors = () => { if (pageErrors.length) throw new Error("uncaught exception in page: " + pageErrors[0]); };
 
-  const rowSel = `tr.turn[data-id=${cssString(turnId)}]`;
+  let rowSel = `tr.turn[data-id=${cssString(turnId)}]`;
   const response = await page.goto(url, { waitUntil: "domcontentloaded", timeout: 15000 });
   if (!response) throw new Error("navigation produced no response");
   if (response.status() !== 200) throw new Error(`GET ${page.url()} answered ${response.status()}`);
@@ -75,11 +88,20 @@ async function main() {
   });
   checkPageErrors();
 
+  // turn_id "-": the page is up; the caller starts the turn now and sends its id on stdin, and the time counts from
+  // then (a turn started while the page is open must show within a second).
+  let since = 0;
+  if (turnId === "-") {
+    process.stdout.write("READY\n");
+    turnId = await readLine();
+    rowSel = `tr.turn[data-id=${cssString(turnId)}]`;
+    since = await page.evaluate(() => performance.now());
+  }
   // Time from navigation start (performance.timeOrigin, which includes a ?key= redirect) until the row is in the DOM.
   let appeared;
   try {
-    appeared = await page.waitForFunction((sel) => (document.querySelector(sel) ? performance.now() : null), rowSel,
-                                          { timeout: APPEAR_LIMIT_MS, polling: "raf" });
+    appeared = await page.waitForFunction(({ sel, t0 }) => (document.querySelector(sel) ? performance.now() - t0 : null),
+                                          { sel: rowSel, t0: since }, { timeout: APPEAR_LIMIT_MS, polling: "raf" });
   } catch (e) {
     const ids = await page.$$eval("tr.turn", (rows) => rows.map((r) => r.dataset.id)).catch(() => []);
     throw new Error(`turn row ${turnId} did not appear within ${APPEAR_LIMIT_MS} ms (rows: ${JSON.stringify(ids)})`);
