@@ -4,6 +4,7 @@
 #include "daemon/core/filesystem.hpp"
 #include "daemon/services/usage_db.hpp"
 #include "facade/admin_endpoints.hpp"
+#include "protocol/timestamp.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -30,10 +31,6 @@ constexpr const char* usage_text =
     "         monthly-tokens, monthly-usd (a number, or none), models (a,b or none), priority (0-9),\n"
     "         tools (yes|no)\n"
     "  TIME: Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC); default: this month\n";
-
-double unix_now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string utc(double t) {
     const std::time_t s = static_cast<std::time_t>(t);
@@ -167,7 +164,7 @@ int keys_command(const Parsed& p) {
     const std::string& name = p.positional[1];
     if (verb == "revoke") {
         if (!p.options.empty() || p.admin_flag) return bad("keys revoke takes only a NAME");
-        if (auto err = db->revoke_key(name, unix_now())) return fail(*err);
+        if (auto err = db->revoke_key(name, protocol::unix_time_now())) return fail(*err);
         std::cout << "revoked " << name << "\n";
         return 0;
     }
@@ -204,7 +201,7 @@ int keys_command(const Parsed& p) {
     const std::string secret = daemon::new_key_secret();
     key.secret_sha256 = daemon::secret_digest(secret);
     key.hint = secret.substr(0, 9) + "…";
-    key.created = unix_now();
+    key.created = protocol::unix_time_now();
     if (auto err = db->add_key(key)) return fail(*err);
     if (p.json) {
         std::cout << json::serialize(json::object{{"name", name}, {"key", secret}, {"admin", key.admin},
@@ -228,32 +225,7 @@ int usage_command(const Parsed& p) {
         query += (query.empty() ? "" : "&") + name + "=" + value;
     }
     daemon::UsageQuery q;
-    const double now = unix_now();
-    std::time_t s = static_cast<std::time_t>(now);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    tm.tm_mday = 1;
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    q.start = static_cast<double>(timegm(&tm));
-    q.end = now + 1;
-    q.by_key = true;
-    bool found = false;
-    if (auto v = facade::query_parameter(query, "start", &found); found) {
-        auto t = facade::parse_query_time(v);
-        if (!t) return bad("--since: Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
-        q.start = *t;
-    }
-    if (auto v = facade::query_parameter(query, "end", &found); found) {
-        auto t = facade::parse_query_time(v);
-        if (!t) return bad("--until: Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
-        q.end = *t;
-    }
-    if (auto v = facade::query_parameter(query, "group_by", &found); found) {
-        q.by_key = v.find("key") != std::string::npos;
-        q.by_model = v.find("model") != std::string::npos;
-        q.by_day = v.find("day") != std::string::npos;
-    }
-    if (auto v = facade::query_parameter(query, "key", &found); found) q.key = v;
+    if (auto err = facade::read_usage_query(query, q, true)) return bad("usage: " + *err);
     std::string error;
     auto db = open_database(p, error);
     if (!db) return fail(error);

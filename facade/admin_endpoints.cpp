@@ -3,6 +3,7 @@
 #include "daemon/services/usage_governor.hpp"
 #include "facade/http_errors.hpp"
 #include "protocol/json_parse.hpp"
+#include "protocol/timestamp.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -39,19 +40,6 @@ HttpResponse ledger_off() {
         std::nullopt, std::string("usage_disabled")});
 }
 
-double unix_now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-double month_start(double t) {
-    const std::time_t s = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    tm.tm_mday = 1;
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    return static_cast<double>(timegm(&tm));
-}
-
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -74,10 +62,32 @@ std::string percent_decode(std::string_view s) {
     return out;
 }
 
-// The range and grouping of a usage query; an error text when a parameter is wrong.
+
+json::object key_json(const daemon::StoredKey& k) {
+    return json::object{{"name", k.name},
+                        {"hint", k.hint},
+                        {"admin", k.admin},
+                        {"source", "database"},
+                        {"created", k.created},
+                        {"revoked", k.revoked ? json::value(*k.revoked) : json::value(nullptr)},
+                        {"limits", protocol::key_limits_json(k.limits)}};
+}
+
+std::optional<json::object> body_object(HttpExchange& x, std::string& error) {
+    if (x.body().empty()) return json::object{};
+    auto v = protocol::parse_json_text(x.body(), 16);
+    if (!v || !v->is_object()) {
+        error = "the body must be a JSON object";
+        return std::nullopt;
+    }
+    return v->get_object();
+}
+
+} // namespace
+
 std::optional<std::string> read_usage_query(std::string_view query, daemon::UsageQuery& q, bool admin) {
-    const double now = unix_now();
-    q.start = month_start(now);
+    const double now = protocol::unix_time_now();
+    q.start = protocol::utc_month_start(now);
     q.end = now + 1;
     bool found = false;
     if (auto v = query_parameter(query, "start", &found); found) {
@@ -114,28 +124,6 @@ std::optional<std::string> read_usage_query(std::string_view query, daemon::Usag
     }
     return std::nullopt;
 }
-
-json::object key_json(const daemon::StoredKey& k) {
-    return json::object{{"name", k.name},
-                        {"hint", k.hint},
-                        {"admin", k.admin},
-                        {"source", "database"},
-                        {"created", k.created},
-                        {"revoked", k.revoked ? json::value(*k.revoked) : json::value(nullptr)},
-                        {"limits", protocol::key_limits_json(k.limits)}};
-}
-
-std::optional<json::object> body_object(HttpExchange& x, std::string& error) {
-    if (x.body().empty()) return json::object{};
-    auto v = protocol::parse_json_text(x.body(), 16);
-    if (!v || !v->is_object()) {
-        error = "the body must be a JSON object";
-        return std::nullopt;
-    }
-    return v->get_object();
-}
-
-} // namespace
 
 std::string query_parameter(std::string_view query, std::string_view name, bool* found) {
     if (found) *found = false;
@@ -231,7 +219,7 @@ HttpResponse admin_keys_endpoint(FacadeContext& c, HttpExchange& x) {
     const std::string secret = daemon::new_key_secret();
     k.secret_sha256 = daemon::secret_digest(secret);
     k.hint = secret.substr(0, 9) + "…";
-    k.created = unix_now();
+    k.created = protocol::unix_time_now();
     if (auto err = g->add_key(k)) {
         const bool exists = err->find("exists") != std::string::npos;
         return error_response(protocol::OpenAIError{exists ? 409 : 400, "invalid_request_error", *err,

@@ -4,6 +4,7 @@
 // /admin/keys/{name}), everyone's usage (GET /admin/usage) and cancelling a turn (DELETE
 // /admin/turns/{id}). Answers come from the UsageGovernor and its ledger.
 #include "facade/facade_context.hpp"
+#include "daemon/services/usage_db.hpp"
 #include "facade/http_exchange.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -19,6 +20,11 @@ HttpResponse admin_keys_endpoint(FacadeContext& context, HttpExchange& x);
 HttpResponse admin_key_endpoint(FacadeContext& context, HttpExchange& x, const std::string& name);
 boost::asio::awaitable<HttpResponse> admin_usage_endpoint(FacadeContext& context, HttpExchange& x);
 HttpResponse admin_turn_endpoint(FacadeContext& context, const std::string& job_id);
+
+// The range (start, end: this month by default) and grouping (group_by: key (admin only), model, day;
+// by default key for an admin, model for a key's own usage) of a usage query, and for an admin one key
+// (key=NAME); an error text when a parameter is wrong. GET /v1/usage, /admin/usage and `ksid usage`.
+std::optional<std::string> read_usage_query(std::string_view query, daemon::UsageQuery& q, bool admin);
 
 // A query parameter, percent-decoded ("" when absent); `found` says whether it was there.
 std::string query_parameter(std::string_view query, std::string_view name, bool* found = nullptr);

@@ -6,6 +6,7 @@
 #include "facade/admin_endpoints.hpp"
 #include "facade/auth.hpp"
 #include "facade/http_errors.hpp"
+#include "protocol/timestamp.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -22,16 +23,8 @@ namespace json = boost::json;
 
 namespace {
 
-double unix_now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 double seconds_since(std::chrono::system_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::system_clock::now() - t).count();
-}
-
-const char* backend_name(const config::Config& c) {
-    return c.api_shim.enabled ? "upstream" : c.pool.enabled ? "warm" : "cli";
 }
 
 } // namespace
@@ -71,7 +64,7 @@ HttpResponse dashboard_endpoint(FacadeContext&) {
 }
 
 json::object dashboard_snapshot(FacadeContext& c) {
-    const double now = unix_now();
+    const double now = protocol::unix_time_now();
     const auto q = c.deps.turns.queue_stats();
     json::object snap{
         {"time", now},
@@ -79,7 +72,7 @@ json::object dashboard_snapshot(FacadeContext& c) {
          json::object{{"pid", static_cast<long long>(::getpid())},
                       {"version", KSID_VERSION},
                       {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started_at).count()},
-                      {"backend", backend_name(c.deps.config)}}},
+                      {"backend", daemon::turn_backend_name(c.deps.config)}}},
         {"queue", json::object{{"running", q.running},
                                {"pending", q.pending},
                                {"max_concurrent", q.max_concurrent},

@@ -125,4 +125,13 @@ json::object claude_log_line(const json::object& output, std::string_view timest
     return line;
 }
 
+long long usage_count(const boost::json::object& usage, std::string_view key) {
+    const auto* v = usage.if_contains(key);
+    if (!v) return 0;
+    if (v->is_int64()) return v->get_int64();
+    if (v->is_uint64()) return static_cast<long long>(v->get_uint64());
+    if (v->is_double()) return static_cast<long long>(v->get_double());
+    return 0;
+}
+
 } // namespace ksid::protocol

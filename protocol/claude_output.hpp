@@ -46,4 +46,7 @@ boost::json::object claude_log_line(const boost::json::object& output, std::stri
 // str(UnicodeDecodeError) for `bytes`: "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte".
 std::string python_utf8_error(std::string_view bytes);
 
+// A count in the CLI's usage object ("input_tokens", ...): 0 when absent or not a number.
+long long usage_count(const boost::json::object& usage, std::string_view key);
+
 } // namespace ksid::protocol

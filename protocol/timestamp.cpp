@@ -28,4 +28,18 @@ std::string legacy_timestamp_now() {
     return legacy_timestamp(std::chrono::system_clock::now());
 }
 
+double unix_time_now() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+double utc_month_start(double t, int months_ahead) {
+    const std::time_t s = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_mon += months_ahead; // timegm normalises a month past December
+    return static_cast<double>(timegm(&tm));
+}
+
 } // namespace ksid::protocol

@@ -9,4 +9,9 @@ namespace ksid::protocol {
 std::string legacy_timestamp(std::chrono::system_clock::time_point t);
 std::string legacy_timestamp_now();
 
+// Now, as Unix seconds.
+double unix_time_now();
+// The Unix time of 00:00 UTC on the first of the month `t` is in, or of a month after it.
+double utc_month_start(double t, int months_ahead = 0);
+
 } // namespace ksid::protocol

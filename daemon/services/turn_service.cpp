@@ -7,19 +7,6 @@
 namespace ksid::daemon {
 namespace json = boost::json;
 
-namespace {
-
-long long usage_number(const json::object& usage, std::string_view key) {
-    const auto* v = usage.if_contains(key);
-    if (!v) return 0;
-    if (v->is_int64()) return v->get_int64();
-    if (v->is_uint64()) return static_cast<long long>(v->get_uint64());
-    if (v->is_double()) return static_cast<long long>(v->get_double());
-    return 0;
-}
-
-} // namespace
-
 std::string_view turn_end_cause(const boost::system::error_code& error) {
     if (!error) return "completed";
     if (error.category() != ksid_category()) return "internal";
@@ -171,10 +158,10 @@ void TurnService::count(const Job& job, const TurnOutcome& outcome) {
         stats_.queue_wait.observe(std::chrono::duration<double>(*started - job.submitted_at()).count());
     if (!outcome.ok() || !outcome.answer) return;
     const auto& usage = outcome.answer->usage;
-    stats_.prompt_tokens += usage_number(usage, "input_tokens") +
-                            usage_number(usage, "cache_creation_input_tokens") +
-                            usage_number(usage, "cache_read_input_tokens");
-    stats_.completion_tokens += usage_number(usage, "output_tokens");
+    stats_.prompt_tokens += protocol::usage_count(usage, "input_tokens") +
+                            protocol::usage_count(usage, "cache_creation_input_tokens") +
+                            protocol::usage_count(usage, "cache_read_input_tokens");
+    stats_.completion_tokens += protocol::usage_count(usage, "output_tokens");
     stats_.cost_usd += outcome.answer->cost_usd;
 }
 

@@ -13,10 +13,8 @@
 namespace ksid::daemon {
 namespace json = boost::json;
 
-namespace {
-
 // One prepared statement, finalized when it goes out of scope.
-class Statement {
+class UsageDb::Statement {
 public:
     Statement(sqlite3* db, const char* sql) { ok_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) == SQLITE_OK; }
     ~Statement() { sqlite3_finalize(s_); }
@@ -40,6 +38,8 @@ private:
     sqlite3_stmt* s_ = nullptr;
     bool ok_ = false;
 };
+
+namespace {
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);
@@ -147,71 +147,59 @@ std::optional<std::vector<StoredKey>> UsageDb::keys(std::string& error) {
     return out;
 }
 
-std::optional<std::string> UsageDb::add_key(const StoredKey& k) {
+std::optional<std::string> UsageDb::change_keys(const std::function<std::optional<std::string>()>& change) {
     if (auto err = exec("BEGIN IMMEDIATE")) return err;
-    {
-        Statement existing(db_, "SELECT revoked FROM keys WHERE name = ?1");
-        existing.bind(1, k.name);
-        if (existing.step() == SQLITE_ROW && existing.is_null(0)) {
-            exec("ROLLBACK");
-            return "a key named '" + k.name + "' exists (revoke it first, or use `set`)";
-        }
-    }
-    Statement s(db_, "INSERT OR REPLACE INTO keys(name, secret_sha256, hint, admin, limits, created, revoked) "
-                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL)");
-    s.bind(1, k.name);
-    s.bind(2, k.secret_sha256);
-    s.bind(3, k.hint);
-    s.bind(4, static_cast<long long>(k.admin));
-    s.bind(5, json::serialize(protocol::key_limits_json(k.limits)));
-    s.bind(6, k.created);
-    if (s.step() != SQLITE_DONE) {
-        auto err = last_error();
-        exec("ROLLBACK");
-        return err;
-    }
-    if (auto err = bump_keys_version()) {
+    auto err = change();
+    if (!err) err = bump_keys_version();
+    if (err) {
         exec("ROLLBACK");
         return err;
     }
     return exec("COMMIT");
+}
+
+std::optional<std::string> UsageDb::change_one_key(Statement& update, const std::string& missing) {
+    if (update.step() != SQLITE_DONE) return last_error();
+    if (sqlite3_changes(db_) != 1) return missing;
+    return std::nullopt;
+}
+
+std::optional<std::string> UsageDb::add_key(const StoredKey& k) {
+    return change_keys([&]() -> std::optional<std::string> {
+        Statement existing(db_, "SELECT revoked FROM keys WHERE name = ?1");
+        existing.bind(1, k.name);
+        if (existing.step() == SQLITE_ROW && existing.is_null(0))
+            return "a key named '" + k.name + "' exists (revoke it first, or use `set`)";
+        Statement s(db_, "INSERT OR REPLACE INTO keys(name, secret_sha256, hint, admin, limits, created, revoked) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL)");
+        s.bind(1, k.name);
+        s.bind(2, k.secret_sha256);
+        s.bind(3, k.hint);
+        s.bind(4, static_cast<long long>(k.admin));
+        s.bind(5, json::serialize(protocol::key_limits_json(k.limits)));
+        s.bind(6, k.created);
+        if (s.step() != SQLITE_DONE) return last_error();
+        return std::nullopt;
+    });
 }
 
 std::optional<std::string> UsageDb::update_key(const StoredKey& k) {
-    if (auto err = exec("BEGIN IMMEDIATE")) return err;
-    Statement s(db_, "UPDATE keys SET admin = ?2, limits = ?3 WHERE name = ?1 AND revoked IS NULL");
-    s.bind(1, k.name);
-    s.bind(2, static_cast<long long>(k.admin));
-    s.bind(3, json::serialize(protocol::key_limits_json(k.limits)));
-    if (s.step() != SQLITE_DONE || sqlite3_changes(db_) != 1) {
-        const bool missing = sqlite3_changes(db_) == 0;
-        auto err = missing ? "no key named '" + k.name + "'" : last_error();
-        exec("ROLLBACK");
-        return err;
-    }
-    if (auto err = bump_keys_version()) {
-        exec("ROLLBACK");
-        return err;
-    }
-    return exec("COMMIT");
+    return change_keys([&] {
+        Statement s(db_, "UPDATE keys SET admin = ?2, limits = ?3 WHERE name = ?1 AND revoked IS NULL");
+        s.bind(1, k.name);
+        s.bind(2, static_cast<long long>(k.admin));
+        s.bind(3, json::serialize(protocol::key_limits_json(k.limits)));
+        return change_one_key(s, "no key named '" + k.name + "'");
+    });
 }
 
 std::optional<std::string> UsageDb::revoke_key(const std::string& name, double when) {
-    if (auto err = exec("BEGIN IMMEDIATE")) return err;
-    Statement s(db_, "UPDATE keys SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL");
-    s.bind(1, name);
-    s.bind(2, when);
-    if (s.step() != SQLITE_DONE || sqlite3_changes(db_) != 1) {
-        const bool missing = sqlite3_changes(db_) == 0;
-        auto err = missing ? "no active key named '" + name + "'" : last_error();
-        exec("ROLLBACK");
-        return err;
-    }
-    if (auto err = bump_keys_version()) {
-        exec("ROLLBACK");
-        return err;
-    }
-    return exec("COMMIT");
+    return change_keys([&] {
+        Statement s(db_, "UPDATE keys SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL");
+        s.bind(1, name);
+        s.bind(2, when);
+        return change_one_key(s, "no active key named '" + name + "'");
+    });
 }
 
 std::optional<std::string> UsageDb::append(const UsageRecord& r) {

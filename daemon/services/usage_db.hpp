@@ -8,6 +8,7 @@
 
 #include <boost/json/array.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,7 +86,12 @@ public:
     std::optional<long long> prune(double before, std::string& error);
 
 private:
+    class Statement;
     explicit UsageDb(sqlite3* db) : db_(db) {}
+    // One change to the keys, in a transaction that also bumps keys_version (rolled back on an error).
+    std::optional<std::string> change_keys(const std::function<std::optional<std::string>()>& change);
+    // Runs an UPDATE that must change exactly one key: `missing` when it changed none.
+    std::optional<std::string> change_one_key(Statement& update, const std::string& missing);
     std::optional<std::string> exec(const char* sql);
     std::optional<std::string> bump_keys_version();
     std::string last_error() const;

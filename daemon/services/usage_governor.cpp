@@ -2,6 +2,8 @@
 
 #include "daemon/core/filesystem.hpp"
 #include "daemon/services/turn_service.hpp"
+#include "protocol/claude_output.hpp"
+#include "protocol/timestamp.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,10 +23,6 @@ namespace {
 constexpr std::size_t max_recent_errors = 50;
 constexpr long long series_minutes = 60;
 
-double unix_now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string utc_text(double t, const char* format) {
     const std::time_t s = static_cast<std::time_t>(t);
     std::tm tm{};
@@ -34,40 +32,8 @@ std::string utc_text(double t, const char* format) {
     return buf;
 }
 
-// Unix seconds of the next UTC midnight / first of the next month after `t`.
+// Unix seconds of the next UTC midnight after `t`.
 double next_day(double t) { return std::floor(t / 86400) * 86400 + 86400; }
-double next_month(double t) {
-    const std::time_t s = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    tm.tm_mday = 1;
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    tm.tm_mon += 1;
-    return static_cast<double>(timegm(&tm));
-}
-double month_start(double t) {
-    const std::time_t s = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    tm.tm_mday = 1;
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    return static_cast<double>(timegm(&tm));
-}
-
-long long usage_number(const json::object& usage, std::string_view key) {
-    const auto* v = usage.if_contains(key);
-    if (!v) return 0;
-    if (v->is_int64()) return v->get_int64();
-    if (v->is_uint64()) return static_cast<long long>(v->get_uint64());
-    if (v->is_double()) return static_cast<long long>(v->get_double());
-    return 0;
-}
-
-std::string backend_name(const config::Config& c) {
-    if (c.api_shim.enabled) return "upstream";
-    if (c.pool.enabled) return "warm";
-    return "cli";
-}
 
 std::string money(double v) {
     char b[32];
@@ -76,6 +42,12 @@ std::string money(double v) {
 }
 
 } // namespace
+
+std::string_view turn_backend_name(const config::Config& c) {
+    if (c.api_shim.enabled) return "upstream";
+    if (c.pool.enabled) return "warm";
+    return "cli";
+}
 
 long long counted_tokens(const UsageRecord& r) {
     return r.input_tokens + r.cache_creation_tokens + r.output_tokens;
@@ -112,7 +84,7 @@ std::optional<std::string> UsageGovernor::start() {
     if (!ledger) return "usage.database: " + error;
     ledger_db_ = std::move(ledger);
     load_keys();
-    const double now = unix_now();
+    const double now = protocol::unix_time_now();
     if (auto pruned = keys_db_->prune(now - 86400.0 * config_.usage.retention_days, error); pruned && *pruned)
         log_->info("Usage ledger: {} records older than {} days removed (usage.retention_days)", *pruned,
                    config_.usage.retention_days);
@@ -121,7 +93,7 @@ std::optional<std::string> UsageGovernor::start() {
     month_ = utc_text(now, "%Y-%m");
     for (int period = 0; period < 2; ++period) {
         UsageQuery q;
-        q.start = period == 0 ? std::floor(now / 86400) * 86400 : month_start(now);
+        q.start = period == 0 ? std::floor(now / 86400) * 86400 : protocol::utc_month_start(now);
         q.end = now + 86400;
         auto rows = keys_db_->summary(q, error);
         if (!rows) return "usage.database: " + error;
@@ -232,12 +204,6 @@ const UsageGovernor::Tenant* UsageGovernor::find(const std::string& name) const 
 
 bool UsageGovernor::has_keys() const { return by_digest_.size() > 0; }
 
-bool UsageGovernor::has_admin_keys() const {
-    for (const auto& [name, t] : tenants_)
-        if (t.admin) return true;
-    return false;
-}
-
 UsageGovernor::TenantState& UsageGovernor::state_of(const std::string& tenant) { return states_[tenant]; }
 
 void UsageGovernor::roll_periods(double now) {
@@ -265,7 +231,7 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
     const auto& l = tenant->limits;
     request.priority = std::clamp(request.priority + (l.priority - 5), 0, 9);
     auto& s = state_of(tenant->name);
-    const double now = unix_now();
+    const double now = protocol::unix_time_now();
     roll_periods(now);
     const auto t = now_ms();
     auto refuse = [&](errc e, std::string message, std::int64_t retry_ms) -> std::optional<LimitRefusal> {
@@ -276,7 +242,7 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
         rec.key = tenant->name;
         rec.transport = request.transport;
         rec.model = request.model;
-        rec.backend = backend_name(config_);
+        rec.backend = std::string(turn_backend_name(config_));
         rec.outcome = "rate_limited";
         rec.admitted = false;
         record(std::move(rec));
@@ -295,7 +261,7 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
     }
     if (!l.tools && (request.enable_tools || request.client_tools))
         return refuse(errc::model_not_allowed, "the key '" + tenant->name + "' may not enable tools", 0);
-    const double to_day = (next_day(now) - now) * 1000, to_month = (next_month(now) - now) * 1000;
+    const double to_day = (next_day(now) - now) * 1000, to_month = (protocol::utc_month_start(now, 1) - now) * 1000;
     struct Budget {
         const std::optional<std::int64_t>* count;
         const std::optional<double>* usd;
@@ -349,7 +315,7 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
     a.queued_at = now;
     ++s.running;
     request.admission = next_admission_++;
-    admitted_[std::to_string(request.admission)] = std::move(a);
+    admitted_[request.admission] = std::move(a);
     return std::nullopt;
 }
 
@@ -361,19 +327,19 @@ void UsageGovernor::started(const std::shared_ptr<Job>& job) {
 
 void UsageGovernor::take_back(const TurnRequest& request, boost::system::error_code why) {
     if (!request.admission) return;
-    auto it = admitted_.find(std::to_string(request.admission));
+    auto it = admitted_.find(request.admission);
     if (it == admitted_.end()) return;
     auto& s = state_of(it->second.tenant);
     --s.running;
     if (s.rpm && it->second.rpm_entry) s.rpm->release(*it->second.rpm_entry);
     if (s.tpm && it->second.tpm_entry) s.tpm->release(*it->second.tpm_entry);
     UsageRecord rec;
-    rec.time = unix_now();
+    rec.time = protocol::unix_time_now();
     rec.request_id = request.request_id;
     rec.key = it->second.tenant;
     rec.transport = request.transport;
     rec.model = request.model;
-    rec.backend = backend_name(config_);
+    rec.backend = std::string(turn_backend_name(config_));
     rec.outcome = std::string(turn_end_cause(why));
     rec.admitted = false;
     admitted_.erase(it);
@@ -388,7 +354,7 @@ void UsageGovernor::note_subscription(const std::string& job_id, const json::obj
     if (const auto* r = info.if_contains("resetsAt"); r && r->is_number()) l.resets_at = r->to_number<double>();
     if (const auto* u = info.if_contains("utilization"); u && u->is_number())
         l.utilization = u->to_number<double>();
-    l.updated = unix_now();
+    l.updated = protocol::unix_time_now();
     l.raw = info;
     if (l.status == "rejected") {
         log_->warn("Claude subscription limit '{}' rejected a turn (job {}); it resets at {}", l.type, job_id,
@@ -414,19 +380,19 @@ UsageGovernor::finished(const Job& job, const TurnOutcome& outcome) {
         active_.erase(it);
     }
     UsageRecord rec;
-    rec.time = unix_now();
+    rec.time = protocol::unix_time_now();
     rec.request_id = request.request_id;
     rec.job_id = job.id();
     rec.key = request.tenant.empty() ? "open" : request.tenant;
     rec.transport = request.transport;
     rec.model = request.model;
-    rec.backend = backend_name(config_);
+    rec.backend = std::string(turn_backend_name(config_));
     if (outcome.answer) {
         const auto& u = outcome.answer->usage;
-        rec.input_tokens = usage_number(u, "input_tokens");
-        rec.output_tokens = usage_number(u, "output_tokens");
-        rec.cache_creation_tokens = usage_number(u, "cache_creation_input_tokens");
-        rec.cache_read_tokens = usage_number(u, "cache_read_input_tokens");
+        rec.input_tokens = protocol::usage_count(u, "input_tokens");
+        rec.output_tokens = protocol::usage_count(u, "output_tokens");
+        rec.cache_creation_tokens = protocol::usage_count(u, "cache_creation_input_tokens");
+        rec.cache_read_tokens = protocol::usage_count(u, "cache_read_input_tokens");
         rec.cost_usd = outcome.answer->cost_usd;
     }
     const auto submitted = std::chrono::duration<double>(job.submitted_at().time_since_epoch()).count();
@@ -438,7 +404,7 @@ UsageGovernor::finished(const Job& job, const TurnOutcome& outcome) {
     rec.outcome = rejected && !outcome.ok() ? "subscription_limited" : std::string(turn_end_cause(outcome.error));
     rec.admitted = true;
     if (request.admission)
-        if (auto it = admitted_.find(std::to_string(request.admission)); it != admitted_.end()) {
+        if (auto it = admitted_.find(request.admission); it != admitted_.end()) {
             auto& s = state_of(it->second.tenant);
             --s.running;
             if (s.tpm && it->second.tpm_entry) s.tpm->settle(*it->second.tpm_entry, counted_tokens(rec));
@@ -540,7 +506,7 @@ std::optional<std::string> UsageGovernor::set_key(const std::string& name, const
 
 std::optional<std::string> UsageGovernor::revoke_key(const std::string& name) {
     if (!keys_db_) return "the usage database is off (usage.enabled: false)";
-    if (auto err = keys_db_->revoke_key(name, unix_now())) return err;
+    if (auto err = keys_db_->revoke_key(name, protocol::unix_time_now())) return err;
     log_->info("API key '{}' revoked", name);
     load_keys();
     return std::nullopt;
@@ -586,7 +552,7 @@ asio::awaitable<std::optional<json::array>> UsageGovernor::usage(UsageQuery quer
 }
 
 json::object UsageGovernor::tenant_usage_json(const std::string& tenant) {
-    roll_periods(unix_now());
+    roll_periods(protocol::unix_time_now());
     auto& s = state_of(tenant);
     auto budget = [](const Budget& b) {
         return json::object{{"requests", b.requests}, {"tokens", b.tokens}, {"cost_usd", b.usd}};

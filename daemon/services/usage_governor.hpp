@@ -81,7 +81,6 @@ public:
     const Tenant* find(const std::string& name) const;
     // True when any key exists (then every facade request needs one).
     bool has_keys() const;
-    bool has_admin_keys() const;
 
     // Admits a turn of `tenant` ("" : no tenant, nothing is limited or recorded per key) for `request`
     // with `estimated_tokens`; adjusts the request (priority). On refusal the refusal says why; the
@@ -171,7 +170,7 @@ private:
     std::map<std::string, Tenant> tenants_;
     std::unordered_map<std::string, std::string> by_digest_; // secret's SHA-256 → tenant
     std::map<std::string, TenantState> states_;
-    std::unordered_map<std::string, Admitted> admitted_;     // request id → its admission
+    std::unordered_map<std::uint64_t, Admitted> admitted_;   // TurnRequest::admission → its admission
     std::unordered_map<std::string, ActiveTurn> active_;     // job id
     std::map<std::string, SubscriptionLimit> subscription_;
     std::deque<RecentError> errors_;
@@ -183,6 +182,9 @@ private:
     std::uint64_t next_admission_ = 1;
     std::uint64_t version_ = 0;
 };
+
+// Where turns run: "cli", "warm" or "upstream" (the ledger's backend column, the dashboard).
+std::string_view turn_backend_name(const config::Config& config);
 
 // The tokens a turn counts for in tokens-per-minute windows and budgets: input (uncached and cache
 // writes) and output. Cache reads are left out, as Anthropic's own input-token limits leave them out.
