@@ -77,8 +77,9 @@ std::optional<std::string> parse(const std::vector<std::string>& args, std::size
             p.json = true;
             continue;
         }
-        if (name == "admin" && !inline_value && (i + 1 >= args.size() || args[i + 1].starts_with("--") ||
-                                                 (args[i + 1] != "yes" && args[i + 1] != "no"))) {
+        if (name == "admin" && !inline_value &&
+            (i + 1 >= args.size() || args[i + 1].starts_with("--") ||
+             (args[i + 1] != "yes" && args[i + 1] != "no"))) {
             p.admin_flag = true;
             continue;
         }
@@ -86,8 +87,10 @@ std::optional<std::string> parse(const std::vector<std::string>& args, std::size
             if (i + 1 >= args.size()) return "--" + name + " needs a value";
             value = args[++i];
         }
-        if (name == "config") p.config = value;
-        else p.options.emplace_back(name, value);
+        if (name == "config")
+            p.config = value;
+        else
+            p.options.emplace_back(name, value);
     }
     return std::nullopt;
 }
@@ -144,12 +147,13 @@ int keys_command(const Parsed& p) {
         if (p.json) {
             json::array a;
             for (const auto& k : *keys)
-                a.push_back(json::object{{"name", k.name},
-                                         {"hint", k.hint},
-                                         {"admin", k.admin},
-                                         {"created", k.created},
-                                         {"revoked", k.revoked ? json::value(*k.revoked) : json::value(nullptr)},
-                                         {"limits", protocol::key_limits_json(k.limits)}});
+                a.push_back(
+                    json::object{{"name", k.name},
+                                 {"hint", k.hint},
+                                 {"admin", k.admin},
+                                 {"created", k.created},
+                                 {"revoked", k.revoked ? json::value(*k.revoked) : json::value(nullptr)},
+                                 {"limits", protocol::key_limits_json(k.limits)}});
             std::cout << json::serialize(a) << "\n";
             return 0;
         }
@@ -197,14 +201,17 @@ int keys_command(const Parsed& p) {
         return 0;
     }
     if (!protocol::is_valid_key_name(name) || name == "local" || name == "open")
-        return bad("a key's name is 1 to 64 of A-Z a-z 0-9 . _ - (not local or open), not starting with . or -");
+        return bad(
+            "a key's name is 1 to 64 of A-Z a-z 0-9 . _ - (not local or open), not starting with . or -");
     const std::string secret = daemon::new_key_secret();
     key.secret_sha256 = daemon::secret_digest(secret);
     key.hint = secret.substr(0, 9) + "…";
     key.created = protocol::unix_time_now();
     if (auto err = db->add_key(key)) return fail(*err);
     if (p.json) {
-        std::cout << json::serialize(json::object{{"name", name}, {"key", secret}, {"admin", key.admin},
+        std::cout << json::serialize(json::object{{"name", name},
+                                                  {"key", secret},
+                                                  {"admin", key.admin},
                                                   {"limits", protocol::key_limits_json(key.limits)}})
                   << "\n";
     } else {
@@ -219,7 +226,10 @@ int usage_command(const Parsed& p) {
     if (!p.positional.empty()) return bad("usage takes no NAME (use --key NAME)");
     std::string query; // the same parameters as GET /admin/usage
     for (const auto& [option, value] : p.options) {
-        const std::string name = option == "since" ? "start" : option == "until" ? "end" : option == "by" ? "group_by" : option;
+        const std::string name = option == "since"   ? "start"
+                                 : option == "until" ? "end"
+                                 : option == "by"    ? "group_by"
+                                                     : option;
         if (name != "start" && name != "end" && name != "group_by" && name != "key")
             return bad("usage: unknown option --" + option);
         query += (query.empty() ? "" : "&") + name + "=" + value;
@@ -234,29 +244,36 @@ int usage_command(const Parsed& p) {
     if (p.json) {
         json::array a;
         for (const auto& r : *rows)
-            a.push_back(json::object{{"key", r.key}, {"model", r.model}, {"day", r.day}, {"requests", r.requests},
-                                     {"refused", r.refused}, {"errors", r.errors}, {"input_tokens", r.input_tokens},
-                                     {"output_tokens", r.output_tokens}, {"cache_tokens", r.cache_tokens},
-                                     {"counted_tokens", r.counted_tokens}, {"cost_usd", r.cost_usd}});
+            a.push_back(json::object{{"key", r.key},
+                                     {"model", r.model},
+                                     {"day", r.day},
+                                     {"requests", r.requests},
+                                     {"refused", r.refused},
+                                     {"errors", r.errors},
+                                     {"input_tokens", r.input_tokens},
+                                     {"output_tokens", r.output_tokens},
+                                     {"cache_tokens", r.cache_tokens},
+                                     {"counted_tokens", r.counted_tokens},
+                                     {"cost_usd", r.cost_usd}});
         std::cout << json::serialize(a) << "\n";
         return 0;
     }
     std::printf("usage from %s to %s UTC\n", utc(q.start).c_str(), utc(q.end).c_str());
-    std::printf("%-20s %-24s %-10s %9s %8s %7s %12s %12s %10s\n", "key", "model", "day", "requests", "refused",
-                "errors", "in tokens", "out tokens", "USD");
+    std::printf("%-20s %-24s %-10s %9s %8s %7s %12s %12s %10s\n", "key", "model", "day", "requests",
+                "refused", "errors", "in tokens", "out tokens", "USD");
     long long requests = 0, in = 0, out = 0;
     double usd = 0;
     for (const auto& r : *rows) {
-        std::printf("%-20s %-24s %-10s %9lld %8lld %7lld %12lld %12lld %10.4f\n", r.key.c_str(), r.model.c_str(),
-                    r.day.c_str(), r.requests, r.refused, r.errors, r.input_tokens + r.cache_tokens, r.output_tokens,
-                    r.cost_usd);
+        std::printf("%-20s %-24s %-10s %9lld %8lld %7lld %12lld %12lld %10.4f\n", r.key.c_str(),
+                    r.model.c_str(), r.day.c_str(), r.requests, r.refused, r.errors,
+                    r.input_tokens + r.cache_tokens, r.output_tokens, r.cost_usd);
         requests += r.requests;
         in += r.input_tokens + r.cache_tokens;
         out += r.output_tokens;
         usd += r.cost_usd;
     }
-    std::printf("%-20s %-24s %-10s %9lld %8s %7s %12lld %12lld %10.4f\n", "total", "", "", requests, "", "", in, out,
-                usd);
+    std::printf("%-20s %-24s %-10s %9lld %8s %7s %12lld %12lld %10.4f\n", "total", "", "", requests, "", "",
+                in, out, usd);
     return 0;
 }
 

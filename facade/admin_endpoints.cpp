@@ -25,8 +25,8 @@ HttpResponse json_response(const json::value& body, int status = 200) {
 }
 
 HttpResponse bad_request(std::string message, std::optional<std::string> param = std::nullopt) {
-    return error_response(protocol::OpenAIError{400, "invalid_request_error", std::move(message), std::move(param),
-                                                std::nullopt});
+    return error_response(protocol::OpenAIError{400, "invalid_request_error", std::move(message),
+                                                std::move(param), std::nullopt});
 }
 
 HttpResponse not_found(std::string message) {
@@ -61,7 +61,6 @@ std::string percent_decode(std::string_view s) {
     }
     return out;
 }
-
 
 json::object key_json(const daemon::StoredKey& k) {
     return json::object{{"name", k.name},
@@ -111,9 +110,12 @@ std::optional<std::string> read_usage_query(std::string_view query, daemon::Usag
             const auto comma = rest.find(',');
             const auto part = rest.substr(0, comma);
             rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-            if (part == "key" && admin) q.by_key = true;
-            else if (part == "model") q.by_model = true;
-            else if (part == "day") q.by_day = true;
+            if (part == "key" && admin)
+                q.by_key = true;
+            else if (part == "model")
+                q.by_model = true;
+            else if (part == "day")
+                q.by_day = true;
             else if (!part.empty())
                 return "group_by: expected a comma-separated list of " + std::string(admin ? "key, " : "") +
                        "model, day";
@@ -147,8 +149,10 @@ std::optional<double> parse_query_time(std::string_view text) {
     std::tm tm{};
     const std::string s(text);
     const char* end = nullptr;
-    if (s.size() == 10) end = strptime(s.c_str(), "%Y-%m-%d", &tm);
-    else if (s.size() == 20) end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (s.size() == 10)
+        end = strptime(s.c_str(), "%Y-%m-%d", &tm);
+    else if (s.size() == 20)
+        end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (!end || *end != '\0') return std::nullopt;
     return static_cast<double>(timegm(&tm));
 }
@@ -162,9 +166,11 @@ asio::awaitable<HttpResponse> usage_endpoint(FacadeContext& c, HttpExchange& x) 
     q.key = tenant;
     std::string error;
     auto rows = co_await g->usage(q, error);
-    if (!rows) co_return error == "the usage ledger is off (usage.enabled: false)" ? ledger_off() :
-                        error_response(protocol::OpenAIError{500, "server_error", "usage ledger: " + error,
-                                                             std::nullopt, std::nullopt});
+    if (!rows)
+        co_return error == "the usage ledger is off (usage.enabled: false)"
+            ? ledger_off()
+            : error_response(protocol::OpenAIError{500, "server_error", "usage ledger: " + error,
+                                                   std::nullopt, std::nullopt});
     json::object body = g->tenant_usage_json(tenant);
     body["object"] = "usage";
     body["start"] = q.start;
@@ -177,11 +183,12 @@ HttpResponse quota_endpoint(FacadeContext& c) {
     json::array data;
     if (c.deps.usage)
         for (const auto& [type, l] : c.deps.usage->subscription())
-            data.push_back(json::object{{"type", l.type},
-                                        {"status", l.status},
-                                        {"resets_at", l.resets_at ? json::value(*l.resets_at) : json::value(nullptr)},
-                                        {"utilization", l.utilization ? json::value(*l.utilization) : json::value(nullptr)},
-                                        {"updated", l.updated}});
+            data.push_back(json::object{
+                {"type", l.type},
+                {"status", l.status},
+                {"resets_at", l.resets_at ? json::value(*l.resets_at) : json::value(nullptr)},
+                {"utilization", l.utilization ? json::value(*l.utilization) : json::value(nullptr)},
+                {"updated", l.updated}});
     return json_response(json::object{{"object", "list"}, {"data", std::move(data)}});
 }
 
@@ -193,9 +200,11 @@ HttpResponse admin_keys_endpoint(FacadeContext& c, HttpExchange& x) {
         for (const auto& k : g->stored_keys())
             data.push_back(key_json(k));
         for (std::size_t i = 0; i < c.api_keys.size(); ++i) // facade.api_keys, the key file, KSID_API_KEYS
-            data.push_back(json::object{{"name", "config#" + std::to_string(i + 1)}, {"source", "configuration"}, {"admin", false}});
+            data.push_back(json::object{
+                {"name", "config#" + std::to_string(i + 1)}, {"source", "configuration"}, {"admin", false}});
         for (std::size_t i = 0; i < c.deps.config.facade.admin_keys.size(); ++i)
-            data.push_back(json::object{{"name", "admin#" + std::to_string(i + 1)}, {"source", "configuration"}, {"admin", true}});
+            data.push_back(json::object{
+                {"name", "admin#" + std::to_string(i + 1)}, {"source", "configuration"}, {"admin", true}});
         return json_response(json::object{{"object", "list"}, {"data", std::move(data)}});
     }
     std::string error;
@@ -211,7 +220,8 @@ HttpResponse admin_keys_endpoint(FacadeContext& c, HttpExchange& x) {
     }
     if (const auto* limits = body->if_contains("limits")) {
         if (!limits->is_object()) return bad_request("limits: expected an object", "limits");
-        if (auto err = protocol::apply_key_limits(limits->get_object(), k.limits)) return bad_request(*err, "limits");
+        if (auto err = protocol::apply_key_limits(limits->get_object(), k.limits))
+            return bad_request(*err, "limits");
     }
     for (const auto& [field, v] : *body)
         if (field != "name" && field != "admin" && field != "limits")

@@ -3,8 +3,8 @@
 // limits (GET /v1/usage/quota), and, for admin keys, the keys (GET/POST /admin/keys, PATCH/DELETE
 // /admin/keys/{name}), everyone's usage (GET /admin/usage) and cancelling a turn (DELETE
 // /admin/turns/{id}). Answers come from the UsageGovernor and its ledger.
-#include "facade/facade_context.hpp"
 #include "daemon/services/usage_db.hpp"
+#include "facade/facade_context.hpp"
 #include "facade/http_exchange.hpp"
 
 #include <boost/asio/awaitable.hpp>

@@ -69,10 +69,12 @@ json::object dashboard_snapshot(FacadeContext& c) {
     json::object snap{
         {"time", now},
         {"daemon",
-         json::object{{"pid", static_cast<long long>(::getpid())},
-                      {"version", KSID_VERSION},
-                      {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started_at).count()},
-                      {"backend", daemon::turn_backend_name(c.deps.config)}}},
+         json::object{
+             {"pid", static_cast<long long>(::getpid())},
+             {"version", KSID_VERSION},
+             {"uptime_s",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started_at).count()},
+             {"backend", daemon::turn_backend_name(c.deps.config)}}},
         {"queue", json::object{{"running", q.running},
                                {"pending", q.pending},
                                {"max_concurrent", q.max_concurrent},
@@ -88,24 +90,28 @@ json::object dashboard_snapshot(FacadeContext& c) {
             auto job = t.job.lock();
             if (!job || job->state() == daemon::Job::State::done) continue;
             const double age = seconds_since(job->submitted_at());
-            listed.emplace_back(age, json::object{{"id", id},
-                                                  {"state", job->state() == daemon::Job::State::running ? "running" : "queued"},
-                                                  {"key", t.tenant.empty() ? "open" : t.tenant},
-                                                  {"model", t.model},
-                                                  {"origin", t.origin},
-                                                  {"transport", t.transport},
-                                                  {"age_s", age},
-                                                  {"request_id", t.request_id}});
+            listed.emplace_back(
+                age,
+                json::object{{"id", id},
+                             {"state", job->state() == daemon::Job::State::running ? "running" : "queued"},
+                             {"key", t.tenant.empty() ? "open" : t.tenant},
+                             {"model", t.model},
+                             {"origin", t.origin},
+                             {"transport", t.transport},
+                             {"age_s", age},
+                             {"request_id", t.request_id}});
         }
-        std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        std::sort(listed.begin(), listed.end(),
+                  [](const auto& a, const auto& b) { return a.first > b.first; });
         for (auto& [age, o] : listed)
             turns.push_back(std::move(o));
         for (const auto& [type, l] : g->subscription())
-            subscription.push_back(json::object{{"type", l.type},
-                                                {"status", l.status},
-                                                {"resets_at", l.resets_at ? json::value(*l.resets_at) : json::value(nullptr)},
-                                                {"utilization", l.utilization ? json::value(*l.utilization) : json::value(nullptr)},
-                                                {"updated", l.updated}});
+            subscription.push_back(json::object{
+                {"type", l.type},
+                {"status", l.status},
+                {"resets_at", l.resets_at ? json::value(*l.resets_at) : json::value(nullptr)},
+                {"utilization", l.utilization ? json::value(*l.utilization) : json::value(nullptr)},
+                {"updated", l.updated}});
         for (const auto& e : g->errors())
             errors.push_back(json::object{{"time", e.time},
                                           {"request_id", e.request_id},
@@ -122,12 +128,13 @@ json::object dashboard_snapshot(FacadeContext& c) {
     if (c.deps.pool) {
         json::array processes;
         for (const auto& p : c.deps.pool->processes())
-            processes.push_back(json::object{{"pid", static_cast<long long>(p.pid)},
-                                             {"state", p.state},
-                                             {"model", p.model},
-                                             {"session", p.session ? json::value(*p.session) : json::value(nullptr)},
-                                             {"turns", p.turns},
-                                             {"rss_bytes", p.rss_bytes}});
+            processes.push_back(
+                json::object{{"pid", static_cast<long long>(p.pid)},
+                             {"state", p.state},
+                             {"model", p.model},
+                             {"session", p.session ? json::value(*p.session) : json::value(nullptr)},
+                             {"turns", p.turns},
+                             {"rss_bytes", p.rss_bytes}});
         snap["warm"] = json::object{{"processes", std::move(processes)}};
     } else {
         snap["warm"] = nullptr;

@@ -210,9 +210,12 @@ std::optional<std::string> apply_key_limit_option(std::string_view option, std::
         }
         v = std::move(a);
     } else if (f->kind == Kind::tools) {
-        if (text == "yes" || text == "true") v = true;
-        else if (text == "no" || text == "false") v = false;
-        else return "--" + std::string(option) + ": expected yes or no";
+        if (text == "yes" || text == "true")
+            v = true;
+        else if (text == "no" || text == "false")
+            v = false;
+        else
+            return "--" + std::string(option) + ": expected yes or no";
     } else if (f->kind == Kind::usd) {
         double d = 0;
         auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);

@@ -16,12 +16,16 @@ namespace json = boost::json;
 // One prepared statement, finalized when it goes out of scope.
 class UsageDb::Statement {
 public:
-    Statement(sqlite3* db, const char* sql) { ok_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) == SQLITE_OK; }
+    Statement(sqlite3* db, const char* sql) {
+        ok_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) == SQLITE_OK;
+    }
     ~Statement() { sqlite3_finalize(s_); }
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
     bool ok() const { return ok_; }
-    void bind(int i, const std::string& v) { sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT); }
+    void bind(int i, const std::string& v) {
+        sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
+    }
     void bind(int i, double v) { sqlite3_bind_double(s_, i, v); }
     void bind(int i, long long v) { sqlite3_bind_int64(s_, i, v); }
     void bind_null(int i) { sqlite3_bind_null(s_, i); }
@@ -87,8 +91,8 @@ std::unique_ptr<UsageDb> UsageDb::open(const std::string& path, std::string& err
     }
     std::unique_ptr<UsageDb> u(new UsageDb(db));
     sqlite3_busy_timeout(db, 5000);
-    for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
-                            schema}) {
+    for (const char* sql :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", schema}) {
         if (auto err = u->exec(sql)) {
             error = path + ": " + *err;
             return nullptr;
@@ -97,9 +101,13 @@ std::unique_ptr<UsageDb> UsageDb::open(const std::string& path, std::string& err
     return u;
 }
 
-UsageDb::~UsageDb() { sqlite3_close(db_); }
+UsageDb::~UsageDb() {
+    sqlite3_close(db_);
+}
 
-std::string UsageDb::last_error() const { return sqlite3_errmsg(db_); }
+std::string UsageDb::last_error() const {
+    return sqlite3_errmsg(db_);
+}
 
 std::optional<std::string> UsageDb::exec(const char* sql) {
     char* msg = nullptr;
@@ -120,7 +128,8 @@ std::optional<long long> UsageDb::keys_version() {
 }
 
 std::optional<std::vector<StoredKey>> UsageDb::keys(std::string& error) {
-    Statement s(db_, "SELECT name, secret_sha256, hint, admin, limits, created, revoked FROM keys ORDER BY name");
+    Statement s(db_,
+                "SELECT name, secret_sha256, hint, admin, limits, created, revoked FROM keys ORDER BY name");
     if (!s.ok()) {
         error = last_error();
         return std::nullopt;
@@ -170,8 +179,9 @@ std::optional<std::string> UsageDb::add_key(const StoredKey& k) {
         existing.bind(1, k.name);
         if (existing.step() == SQLITE_ROW && existing.is_null(0))
             return "a key named '" + k.name + "' exists (revoke it first, or use `set`)";
-        Statement s(db_, "INSERT OR REPLACE INTO keys(name, secret_sha256, hint, admin, limits, created, revoked) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL)");
+        Statement s(db_,
+                    "INSERT OR REPLACE INTO keys(name, secret_sha256, hint, admin, limits, created, revoked) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL)");
         s.bind(1, k.name);
         s.bind(2, k.secret_sha256);
         s.bind(3, k.hint);
@@ -203,10 +213,11 @@ std::optional<std::string> UsageDb::revoke_key(const std::string& name, double w
 }
 
 std::optional<std::string> UsageDb::append(const UsageRecord& r) {
-    Statement s(db_, "INSERT INTO turns(time, request_id, job_id, key, transport, model, backend, input_tokens, "
-                     "output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, duration_ms, "
-                     "queue_wait_ms, outcome, admitted) "
-                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)");
+    Statement s(db_,
+                "INSERT INTO turns(time, request_id, job_id, key, transport, model, backend, input_tokens, "
+                "output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, duration_ms, "
+                "queue_wait_ms, outcome, admitted) "
+                "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)");
     if (!s.ok()) return last_error();
     s.bind(1, r.time);
     s.bind(2, r.request_id);
@@ -234,15 +245,16 @@ std::optional<std::vector<UsageRow>> UsageDb::summary(const UsageQuery& q, std::
     if (q.by_key) group("key");
     if (q.by_model) group("model");
     if (q.by_day) group("day");
-    const std::string sql =
-        std::string("SELECT ") + (q.by_key ? "key" : "''") + ", " + (q.by_model ? "model" : "''") + ", " +
-        (q.by_day ? "date(time, 'unixepoch') AS day" : "'' AS day") +
-        ", sum(admitted), sum(1 - admitted), sum(input_tokens), sum(output_tokens), "
-        "sum(cache_creation_tokens + cache_read_tokens), sum(cost_usd), "
-        "sum(CASE WHEN admitted = 1 AND outcome <> 'completed' THEN 1 ELSE 0 END), "
-        "sum(input_tokens + cache_creation_tokens + output_tokens) "
-        "FROM turns WHERE time >= ?1 AND time < ?2" +
-        (q.key ? " AND key = ?3" : "") + (groups.empty() ? "" : " GROUP BY " + groups + " ORDER BY " + groups);
+    const std::string sql = std::string("SELECT ") + (q.by_key ? "key" : "''") + ", " +
+                            (q.by_model ? "model" : "''") + ", " +
+                            (q.by_day ? "date(time, 'unixepoch') AS day" : "'' AS day") +
+                            ", sum(admitted), sum(1 - admitted), sum(input_tokens), sum(output_tokens), "
+                            "sum(cache_creation_tokens + cache_read_tokens), sum(cost_usd), "
+                            "sum(CASE WHEN admitted = 1 AND outcome <> 'completed' THEN 1 ELSE 0 END), "
+                            "sum(input_tokens + cache_creation_tokens + output_tokens) "
+                            "FROM turns WHERE time >= ?1 AND time < ?2" +
+                            (q.key ? " AND key = ?3" : "") +
+                            (groups.empty() ? "" : " GROUP BY " + groups + " ORDER BY " + groups);
     Statement s(db_, sql.c_str());
     if (!s.ok()) {
         error = last_error();

@@ -24,8 +24,8 @@ struct StoredKey {
     std::string hint;          // the secret's first characters, for people ("ksid-AbC1…")
     bool admin = false;
     protocol::KeyLimits limits;
-    double created = 0;                // Unix seconds
-    std::optional<double> revoked;     // when it was revoked
+    double created = 0;            // Unix seconds
+    std::optional<double> revoked; // when it was revoked
 };
 
 struct UsageRecord {
@@ -43,7 +43,7 @@ struct UsageRecord {
     double cost_usd = 0;
     long long duration_ms = 0;
     long long queue_wait_ms = 0;
-    std::string outcome; // completed, claude_error, rate_limited, ... (turn_end_cause)
+    std::string outcome;  // completed, claude_error, rate_limited, ... (turn_end_cause)
     bool admitted = true; // false: refused before it ran (counts for no budget)
 };
 
@@ -72,8 +72,8 @@ public:
 
     // Keys. Each change bumps keys_version (the daemon polls it to see changes made by `ksid keys`).
     std::optional<std::vector<StoredKey>> keys(std::string& error);
-    std::optional<std::string> add_key(const StoredKey& key);     // replaces a revoked key of that name
-    std::optional<std::string> update_key(const StoredKey& key);  // limits and admin
+    std::optional<std::string> add_key(const StoredKey& key);    // replaces a revoked key of that name
+    std::optional<std::string> update_key(const StoredKey& key); // limits and admin
     std::optional<std::string> revoke_key(const std::string& name, double when);
     std::optional<long long> keys_version();
 

@@ -12,8 +12,8 @@
 #include <boost/json/array.hpp>
 
 #include <cmath>
-#include <set>
 #include <ctime>
+#include <set>
 
 namespace ksid::daemon {
 namespace json = boost::json;
@@ -33,7 +33,9 @@ std::string utc_text(double t, const char* format) {
 }
 
 // Unix seconds of the next UTC midnight after `t`.
-double next_day(double t) { return std::floor(t / 86400) * 86400 + 86400; }
+double next_day(double t) {
+    return std::floor(t / 86400) * 86400 + 86400;
+}
 
 std::string money(double v) {
     char b[32];
@@ -180,9 +182,12 @@ void UsageGovernor::rebuild_tenants() {
     for (const auto& [name, t] : tenants_) {
         auto& s = state_of(name);
         auto window = [](std::unique_ptr<protocol::RateWindow>& w, const std::optional<std::int64_t>& limit) {
-            if (!limit) w.reset();
-            else if (!w) w = std::make_unique<protocol::RateWindow>(*limit, 60'000);
-            else w->set_limit(*limit);
+            if (!limit)
+                w.reset();
+            else if (!w)
+                w = std::make_unique<protocol::RateWindow>(*limit, 60'000);
+            else
+                w->set_limit(*limit);
         };
         window(s.rpm, t.limits.rpm);
         window(s.tpm, t.limits.tpm);
@@ -202,9 +207,13 @@ const UsageGovernor::Tenant* UsageGovernor::find(const std::string& name) const 
     return it == tenants_.end() ? nullptr : &it->second;
 }
 
-bool UsageGovernor::has_keys() const { return by_digest_.size() > 0; }
+bool UsageGovernor::has_keys() const {
+    return by_digest_.size() > 0;
+}
 
-UsageGovernor::TenantState& UsageGovernor::state_of(const std::string& tenant) { return states_[tenant]; }
+UsageGovernor::TenantState& UsageGovernor::state_of(const std::string& tenant) {
+    return states_[tenant];
+}
 
 void UsageGovernor::roll_periods(double now) {
     const auto day = utc_text(now, "%Y-%m-%d");
@@ -246,11 +255,11 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
         rec.outcome = "rate_limited";
         rec.admitted = false;
         record(std::move(rec));
-        note_error({now, request.request_id, "", tenant->name, r.message, e == errc::rate_limited ? 429 : 403});
+        note_error(
+            {now, request.request_id, "", tenant->name, r.message, e == errc::rate_limited ? 429 : 403});
         return r;
     };
-    if (!l.models.empty() &&
-        std::find(l.models.begin(), l.models.end(), request.model) == l.models.end()) {
+    if (!l.models.empty() && std::find(l.models.begin(), l.models.end(), request.model) == l.models.end()) {
         std::string list;
         for (const auto& m : l.models)
             list += (list.empty() ? "" : ", ") + m;
@@ -261,7 +270,8 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
     }
     if (!l.tools && (request.enable_tools || request.client_tools))
         return refuse(errc::model_not_allowed, "the key '" + tenant->name + "' may not enable tools", 0);
-    const double to_day = (next_day(now) - now) * 1000, to_month = (protocol::utc_month_start(now, 1) - now) * 1000;
+    const double to_day = (next_day(now) - now) * 1000,
+                 to_month = (protocol::utc_month_start(now, 1) - now) * 1000;
     struct Budget {
         const std::optional<std::int64_t>* count;
         const std::optional<double>* usd;
@@ -285,9 +295,9 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
         // what was used reached it (a turn's size is known only when it ends).
         const bool over = b.requests ? b.used + 1 > limit : b.used >= limit;
         if (over) {
-            const std::string used = b.usd ? money(b.used) + " of " + money(limit) + " USD"
-                                           : std::to_string((long long)b.used) + " of " +
-                                                 std::to_string((long long)limit);
+            const std::string used =
+                b.usd ? money(b.used) + " of " + money(limit) + " USD"
+                      : std::to_string((long long)b.used) + " of " + std::to_string((long long)limit);
             return refuse(errc::rate_limited,
                           "the key '" + tenant->name + "' has used its " + b.what + " (" + used + ")",
                           static_cast<std::int64_t>(b.reset_ms));
@@ -300,13 +310,13 @@ std::optional<LimitRefusal> UsageGovernor::admit(TurnRequest& request, std::int6
                       1000);
     if (s.rpm && s.rpm->wait_for(t, 1) > 0)
         return refuse(errc::rate_limited,
-                      "the key '" + tenant->name + "' reached its limit of " + std::to_string(s.rpm->limit()) +
-                          " requests per minute",
+                      "the key '" + tenant->name + "' reached its limit of " +
+                          std::to_string(s.rpm->limit()) + " requests per minute",
                       s.rpm->wait_for(t, 1));
     if (s.tpm && s.tpm->wait_for(t, estimated_tokens) > 0 && s.tpm->used(t) > 0)
         return refuse(errc::rate_limited,
-                      "the key '" + tenant->name + "' reached its limit of " + std::to_string(s.tpm->limit()) +
-                          " tokens per minute",
+                      "the key '" + tenant->name + "' reached its limit of " +
+                          std::to_string(s.tpm->limit()) + " tokens per minute",
                       s.tpm->wait_for(t, estimated_tokens));
     Admitted a;
     a.tenant = tenant->name;
@@ -351,17 +361,19 @@ void UsageGovernor::note_subscription(const std::string& job_id, const json::obj
     if (const auto* t = info.if_contains("rateLimitType"); t && t->is_string()) l.type = t->get_string();
     if (l.type.empty()) l.type = "unknown";
     if (const auto* st = info.if_contains("status"); st && st->is_string()) l.status = st->get_string();
-    if (const auto* r = info.if_contains("resetsAt"); r && r->is_number()) l.resets_at = r->to_number<double>();
+    if (const auto* r = info.if_contains("resetsAt"); r && r->is_number())
+        l.resets_at = r->to_number<double>();
     if (const auto* u = info.if_contains("utilization"); u && u->is_number())
         l.utilization = u->to_number<double>();
     l.updated = protocol::unix_time_now();
     l.raw = info;
     if (l.status == "rejected") {
         log_->warn("Claude subscription limit '{}' rejected a turn (job {}); it resets at {}", l.type, job_id,
-                   l.resets_at ? utc_text(*l.resets_at, "%Y-%m-%dT%H:%M:%SZ") : std::string("an unknown time"));
+                   l.resets_at ? utc_text(*l.resets_at, "%Y-%m-%dT%H:%M:%SZ")
+                               : std::string("an unknown time"));
         if (auto it = active_.find(job_id); it != active_.end()) {
-            it->second.subscription_reset =
-                l.resets_at ? static_cast<std::int64_t>(*l.resets_at) : static_cast<std::int64_t>(l.updated + 60);
+            it->second.subscription_reset = l.resets_at ? static_cast<std::int64_t>(*l.resets_at)
+                                                        : static_cast<std::int64_t>(l.updated + 60);
             it->second.subscription_type = l.type;
         }
     }
@@ -401,7 +413,8 @@ UsageGovernor::finished(const Job& job, const TurnOutcome& outcome) {
         rec.queue_wait_ms = static_cast<long long>((s - submitted) * 1000);
         rec.duration_ms = static_cast<long long>((rec.time - s) * 1000);
     }
-    rec.outcome = rejected && !outcome.ok() ? "subscription_limited" : std::string(turn_end_cause(outcome.error));
+    rec.outcome =
+        rejected && !outcome.ok() ? "subscription_limited" : std::string(turn_end_cause(outcome.error));
     rec.admitted = true;
     if (request.admission)
         if (auto it = admitted_.find(request.admission); it != admitted_.end()) {
@@ -474,8 +487,10 @@ protocol::RateLimitReport UsageGovernor::report(const std::string& tenant) {
     auto it = states_.find(tenant);
     if (it == states_.end()) return rep;
     const auto t = now_ms();
-    if (auto& w = it->second.rpm) rep.requests = protocol::WindowReport{w->limit(), w->remaining(t), w->reset_after(t)};
-    if (auto& w = it->second.tpm) rep.tokens = protocol::WindowReport{w->limit(), w->remaining(t), w->reset_after(t)};
+    if (auto& w = it->second.rpm)
+        rep.requests = protocol::WindowReport{w->limit(), w->remaining(t), w->reset_after(t)};
+    if (auto& w = it->second.tpm)
+        rep.tokens = protocol::WindowReport{w->limit(), w->remaining(t), w->reset_after(t)};
     return rep;
 }
 
@@ -512,7 +527,9 @@ std::optional<std::string> UsageGovernor::revoke_key(const std::string& name) {
     return std::nullopt;
 }
 
-std::vector<StoredKey> UsageGovernor::stored_keys() const { return stored_; }
+std::vector<StoredKey> UsageGovernor::stored_keys() const {
+    return stored_;
+}
 
 asio::awaitable<std::optional<json::array>> UsageGovernor::usage(UsageQuery query, std::string& error) {
     if (!ledger_db_) {
@@ -557,7 +574,8 @@ json::object UsageGovernor::tenant_usage_json(const std::string& tenant) {
     auto budget = [](const Budget& b) {
         return json::object{{"requests", b.requests}, {"tokens", b.tokens}, {"cost_usd", b.usd}};
     };
-    json::object o{{"key", tenant}, {"today", budget(s.day)}, {"month", budget(s.month)}, {"running", s.running}};
+    json::object o{
+        {"key", tenant}, {"today", budget(s.day)}, {"month", budget(s.month)}, {"running", s.running}};
     if (const Tenant* t = find(tenant)) o["limits"] = protocol::key_limits_json(t->limits);
     const auto rep = report(tenant);
     json::object windows;
@@ -566,8 +584,9 @@ json::object UsageGovernor::tenant_usage_json(const std::string& tenant) {
                                            {"remaining", rep.requests->remaining},
                                            {"reset_ms", rep.requests->reset_ms}};
     if (rep.tokens)
-        windows["tokens"] = json::object{
-            {"limit", rep.tokens->limit}, {"remaining", rep.tokens->remaining}, {"reset_ms", rep.tokens->reset_ms}};
+        windows["tokens"] = json::object{{"limit", rep.tokens->limit},
+                                         {"remaining", rep.tokens->remaining},
+                                         {"reset_ms", rep.tokens->reset_ms}};
     o["windows"] = std::move(windows);
     return o;
 }

@@ -35,22 +35,23 @@ namespace ksid::daemon {
 struct LimitRefusal {
     errc error = errc::rate_limited;
     std::string message;
-    std::int64_t retry_after_ms = 0;          // rate_limited
-    protocol::RateLimitReport report;         // the tenant's windows, for the headers
+    std::int64_t retry_after_ms = 0;  // rate_limited
+    protocol::RateLimitReport report; // the tenant's windows, for the headers
 };
 
 // A running or queued turn, as the dashboard lists it.
 struct ActiveTurn {
     std::weak_ptr<Job> job;
     std::string tenant, model, transport, origin, request_id;
-    std::optional<std::int64_t> subscription_reset; // the CLI said "rejected" during it: when it resets (Unix s)
+    std::optional<std::int64_t>
+        subscription_reset; // the CLI said "rejected" during it: when it resets (Unix s)
     std::string subscription_type;
 };
 
 // The latest subscription-limit state of one limit type (five_hour, seven_day, ...).
 struct SubscriptionLimit {
     std::string type;
-    std::string status; // allowed, allowed_warning, rejected
+    std::string status;              // allowed, allowed_warning, rejected
     std::optional<double> resets_at; // Unix seconds
     std::optional<double> utilization;
     double updated = 0;
@@ -73,7 +74,8 @@ public:
     // usage.retention. An error text stops the start.
     std::optional<std::string> start();
     // SIGHUP: the configured keys and the local tenant's limits again.
-    void configure(const std::vector<std::string>& configured_keys, const std::vector<std::string>& admin_keys);
+    void configure(const std::vector<std::string>& configured_keys,
+                   const std::vector<std::string>& admin_keys);
 
     // The tenant a presented secret belongs to (constant time in the secret), or nullptr.
     struct Tenant;
@@ -95,7 +97,7 @@ public:
     // once the row is committed (a client that got its answer has its usage on disk). Returns the
     // subscription rejection seen during the turn (its limit type and reset time), if any.
     asio::awaitable<std::optional<std::pair<std::string, std::int64_t>>> finished(const Job& job,
-                                                                               const TurnOutcome& outcome);
+                                                                                  const TurnOutcome& outcome);
     void note_error(RecentError e);
 
     // The tenant's windows now, for a response's headers.
@@ -152,7 +154,7 @@ private:
     void rebuild_tenants();
     TenantState& state_of(const std::string& tenant);
     void roll_periods(double now);
-    void record(UsageRecord r);               // in the background (refusals)
+    void record(UsageRecord r);                  // in the background (refusals)
     asio::awaitable<void> commit(UsageRecord r); // ... and waits until it is on disk
     void apply_to_budgets(const UsageRecord& r);
     void add_to_series(const UsageRecord& r);
@@ -162,16 +164,16 @@ private:
     const config::Config& config_;
     BlockingWorker& worker_;
     std::shared_ptr<spdlog::logger> log_;
-    std::unique_ptr<UsageDb> keys_db_;           // on the loop
-    std::shared_ptr<UsageDb> ledger_db_;         // on the worker thread only
+    std::unique_ptr<UsageDb> keys_db_;   // on the loop
+    std::shared_ptr<UsageDb> ledger_db_; // on the worker thread only
     long long keys_version_ = -1;
     std::vector<StoredKey> stored_;
     std::vector<std::string> configured_keys_, admin_keys_;
     std::map<std::string, Tenant> tenants_;
     std::unordered_map<std::string, std::string> by_digest_; // secret's SHA-256 → tenant
     std::map<std::string, TenantState> states_;
-    std::unordered_map<std::uint64_t, Admitted> admitted_;   // TurnRequest::admission → its admission
-    std::unordered_map<std::string, ActiveTurn> active_;     // job id
+    std::unordered_map<std::uint64_t, Admitted> admitted_; // TurnRequest::admission → its admission
+    std::unordered_map<std::string, ActiveTurn> active_;   // job id
     std::map<std::string, SubscriptionLimit> subscription_;
     std::deque<RecentError> errors_;
     std::string day_, month_; // the periods the budgets are for ("2026-12-02", "2026-12")

@@ -8,7 +8,9 @@ using namespace ksid::protocol;
 namespace json = boost::json;
 
 namespace {
-json::object object_of(std::string_view text) { return parse_json_text(text)->as_object(); }
+json::object object_of(std::string_view text) {
+    return parse_json_text(text)->as_object();
+}
 } // namespace
 
 TEST_CASE("limits round-trip through JSON, null clearing a limit") {

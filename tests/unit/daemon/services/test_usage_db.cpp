@@ -10,7 +10,8 @@ using namespace ksid::daemon;
 namespace {
 
 struct TempDb {
-    std::string dir = std::filesystem::temp_directory_path() / ("ksid-usage-db-" + std::to_string(::getpid()));
+    std::string dir =
+        std::filesystem::temp_directory_path() / ("ksid-usage-db-" + std::to_string(::getpid()));
     std::string path = dir + "/ksid.sqlite3";
     TempDb() {
         std::filesystem::remove_all(dir);
