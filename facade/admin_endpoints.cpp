@@ -180,15 +180,7 @@ asio::awaitable<HttpResponse> usage_endpoint(FacadeContext& c, HttpExchange& x) 
 }
 
 HttpResponse quota_endpoint(FacadeContext& c) {
-    json::array data;
-    if (c.deps.usage)
-        for (const auto& [type, l] : c.deps.usage->subscription())
-            data.push_back(json::object{
-                {"type", l.type},
-                {"status", l.status},
-                {"resets_at", l.resets_at ? json::value(*l.resets_at) : json::value(nullptr)},
-                {"utilization", l.utilization ? json::value(*l.utilization) : json::value(nullptr)},
-                {"updated", l.updated}});
+    json::array data = c.deps.usage ? c.deps.usage->subscription_json() : json::array{};
     return json_response(json::object{{"object", "list"}, {"data", std::move(data)}});
 }
 

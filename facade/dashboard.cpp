@@ -105,13 +105,7 @@ json::object dashboard_snapshot(FacadeContext& c) {
                   [](const auto& a, const auto& b) { return a.first > b.first; });
         for (auto& [age, o] : listed)
             turns.push_back(std::move(o));
-        for (const auto& [type, l] : g->subscription())
-            subscription.push_back(json::object{
-                {"type", l.type},
-                {"status", l.status},
-                {"resets_at", l.resets_at ? json::value(*l.resets_at) : json::value(nullptr)},
-                {"utilization", l.utilization ? json::value(*l.utilization) : json::value(nullptr)},
-                {"updated", l.updated}});
+        subscription = g->subscription_json();
         for (const auto& e : g->errors())
             errors.push_back(json::object{{"time", e.time},
                                           {"request_id", e.request_id},

@@ -591,6 +591,18 @@ json::object UsageGovernor::tenant_usage_json(const std::string& tenant) {
     return o;
 }
 
+json::array UsageGovernor::subscription_json() const {
+    json::array out;
+    for (const auto& [type, l] : subscription_)
+        out.push_back(
+            json::object{{"type", l.type},
+                         {"status", l.status},
+                         {"resets_at", l.resets_at ? json::value(*l.resets_at) : json::value(nullptr)},
+                         {"utilization", l.utilization ? json::value(*l.utilization) : json::value(nullptr)},
+                         {"updated", l.updated}});
+    return out;
+}
+
 std::vector<std::string> UsageGovernor::tenant_names() const {
     std::set<std::string> names;
     for (const auto& [name, t] : tenants_)

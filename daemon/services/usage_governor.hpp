@@ -18,6 +18,7 @@
 #include "protocol/rate_window.hpp"
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include <spdlog/logger.h>
@@ -116,6 +117,8 @@ public:
     // For the dashboard and /v1/usage.
     const std::unordered_map<std::string, ActiveTurn>& active() const { return active_; }
     const std::map<std::string, SubscriptionLimit>& subscription() const { return subscription_; }
+    // The same as JSON (GET /v1/usage/quota, the dashboard): type, status, resets_at, utilization, updated.
+    boost::json::array subscription_json() const;
     const std::deque<RecentError>& errors() const { return errors_; }
     boost::json::object tenant_usage_json(const std::string& tenant);
     // Every tenant there is, and every one that used something today or this month.
