@@ -49,6 +49,8 @@ struct TurnOutcome {
     std::optional<TurnAnswer> answer;     // the turn's result (events turns; cli_json when it parsed)
     std::optional<ProcessOutput> process; // cold cli runs: the process's own output
     bool log_failed = false;              // the session log could not be written (logged)
+    // The session the turn could not resume (its worker is gone): it ran in a fresh one.
+    std::optional<std::string> replayed_session;
 
     bool ok() const { return !error; }
     static TurnOutcome failure(boost::system::error_code e, std::string detail = {}) {

@@ -55,6 +55,10 @@ struct TurnRequest {
     std::uint64_t admission = 0;
     // Structured output: the JSON Schema's text ("" for none); the answer's structured_output satisfies it.
     std::string json_schema;
+    // Facade turns that resume a session: the whole conversation rendered as a transcript, for when the
+    // session cannot be resumed where it lives (a worker that is gone): the turn then runs in a fresh session.
+    std::string replay_prompt;
+    std::vector<protocol::ImageInput> replay_images;
 };
 
 } // namespace ksid::daemon
