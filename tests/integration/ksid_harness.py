@@ -57,6 +57,7 @@ class Ksid:
                 del self.env[k]
         self.env.pop("USE_CLAUDE_API_SHIM", None)
         self.env.pop("CLAUDE_API_BASE", None)
+        self.env.pop("DRAMATIQ_BROKER", None)  # would put the queue on a broker (issue 18); tests name theirs
         if fake_claude:
             self.env["PATH"] = os.path.abspath(FAKE_CLAUDE_DIR) + os.pathsep + self.env.get("PATH", "")
         # Every process started under this daemon inherits the marker, so tests can find leftovers.
