@@ -39,6 +39,8 @@ CliParseResult parse_cli(const std::vector<std::string>& args) {
             value(o.log_level);
         else if (arg == "--print-config")
             flag(o.print_config);
+        else if (arg == "--worker")
+            flag(o.worker);
         else if (arg == "--help" || arg == "-h")
             flag(o.show_help);
         else if (arg == "--version" || arg == "-V")
@@ -63,6 +65,8 @@ Options:
                            also KSID_CONFIG)
   --log-level LEVEL        trace, debug, info, warning, error, critical, off
   --print-config           print the effective configuration and exit
+  --worker                 a worker daemon: run the turns queued in the Redis broker (queue.broker) with this
+                           machine's claude; no socket, no HTTP, logs on stderr (README "Scale-out on Redis")
   --version                print the version and exit
   --help                   print this help and exit
 

@@ -12,6 +12,7 @@ struct CliOptions {
     std::optional<std::string> config_file;     // --config FILE
     std::optional<std::string> log_level;       // --log-level LEVEL
     bool print_config = false;
+    bool worker = false; // --worker: run turns from the Redis broker (queue.broker), serve nothing
     bool show_help = false;
     bool show_version = false;
 };

@@ -13,7 +13,8 @@ constexpr std::string_view restart_only[] = {
     "daemon.socket",     "daemon.pid_file",   "daemon.log_file",  "daemon.socket_mode",
     "facade.enabled",    "facade.host",       "facade.port",      "api_shim.enabled",
     "api_shim.provider", "api_shim.base_url", "api_shim.ca_file", "api_shim.connect_timeout",
-    "pool.enabled",      "pool.prestart",
+    "pool.enabled",      "pool.prestart",     "queue.broker",     "queue.broker_prefix",
+    "queue.visibility_timeout", "queue.max_deliveries", "queue.worker_name",
 };
 
 } // namespace
@@ -40,6 +41,11 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& load
     n.api_shim.connect_timeout = running.api_shim.connect_timeout;
     n.pool.enabled = running.pool.enabled;
     n.pool.prestart = running.pool.prestart;
+    n.queue.broker = running.queue.broker;
+    n.queue.broker_prefix = running.queue.broker_prefix;
+    n.queue.visibility_timeout = running.queue.visibility_timeout;
+    n.queue.max_deliveries = running.queue.max_deliveries;
+    n.queue.worker_name = running.queue.worker_name;
     for (auto& path : config::changed_settings(running, loaded))
         (needs_restart(path) ? plan.need_restart : plan.applied).push_back(std::move(path));
     return plan;

@@ -5,6 +5,7 @@
 #include "app/fd_limits.hpp"
 #include "app/instance_guard.hpp"
 #include "app/socket_activation.hpp"
+#include "app/worker_app.hpp"
 #include "daemon/backends/cli_backend.hpp"
 #include "daemon/backends/upstream/upstream_backend.hpp"
 #include "daemon/backends/warm/warm_pool.hpp"
@@ -27,6 +28,7 @@
 #include "daemon/services/module_host.hpp"
 #include "daemon/services/session_log.hpp"
 #include "daemon/services/turn_service.hpp"
+#include "daemon/redis/redis_job_queue.hpp"
 #include "daemon/turns/in_process_job_queue.hpp"
 #include "protocol/json_parse.hpp"
 
@@ -67,15 +69,19 @@ struct Daemon {
                         .offline_total_bytes = cfg.daemon.max_offline_total_bytes},
               log),
           backend(cli_settings()),
-          upstream(cfg.api_shim.enabled
+          upstream(cfg.api_shim.enabled && cfg.queue.broker.empty() // with a broker the workers call it
                        ? std::make_unique<UpstreamBackend>(io.get_executor(), cfg.api_shim,
                                                            cfg.queue.max_output_bytes, &backend, log)
                        : nullptr),
-          pool(!cfg.api_shim.enabled && cfg.pool.enabled
+          pool(!cfg.api_shim.enabled && cfg.pool.enabled && cfg.queue.broker.empty()
                    ? std::make_unique<WarmPool>(io.get_executor(), cfg, backend, log)
                    : nullptr),
           queue(io.get_executor(), turn_backend(), cfg.queue.max_concurrent, cfg.queue.max_pending, log),
-          usage(io.get_executor(), cfg, file_worker, log), turns(cfg, queue, session_log, sessions, agents, log), supervisor(io.get_executor(), cfg, bus, log),
+          broker_queue(cfg.queue.broker.empty()
+                           ? nullptr
+                           : std::make_unique<RedisJobQueue>(io.get_executor(), app::broker_settings(cfg), log)),
+          usage(io.get_executor(), cfg, file_worker, log),
+          turns(cfg, broker_queue ? static_cast<JobQueue&>(*broker_queue) : queue, session_log, sessions, agents, log), supervisor(io.get_executor(), cfg, bus, log),
           process_commands(io.get_executor(), turns, supervisor, bus, cfg, log, pool.get(), &modules),
           composition_commands(compositions), bus_commands(bus, log),
           agent_commands(agents, compositions, supervisor, log),
@@ -164,6 +170,7 @@ struct Daemon {
         bus.set_offline_bytes(cfg.daemon.max_offline_bytes, cfg.daemon.max_offline_total_bytes);
         if (upstream) upstream->set_max_output_bytes(cfg.queue.max_output_bytes);
         queue.set_limits(cfg.queue.max_concurrent, cfg.queue.max_pending);
+        if (broker_queue) broker_queue->set_max_pending(cfg.queue.max_pending);
         server.set_limits(connection_settings(), cfg.daemon.max_connections,
                           config::to_ms(cfg.daemon.first_line_timeout));
         for (const auto& commit : commits)
@@ -264,6 +271,7 @@ struct Daemon {
     std::unique_ptr<UpstreamBackend> upstream; // api_shim.enabled: turns go to the upstream API
     std::unique_ptr<WarmPool> pool;            // pool.enabled: turns go to warm claude processes
     InProcessJobQueue queue;
+    std::unique_ptr<RedisJobQueue> broker_queue; // queue.broker: turns go to Redis, workers run them
     UsageGovernor usage; // tenants and their limits; the ledger is written on file_worker
     TurnService turns;
     AgentSupervisor supervisor;
@@ -378,8 +386,9 @@ int run_daemon(DaemonOptions options) {
             }
         }
     }
-    if (cfg.dramatiq.configured)
-        log->info("dramatiq settings are accepted and ignored: ksid runs its own in-process job queue");
+    if (cfg.dramatiq.configured && cfg.queue.broker.empty())
+        log->info("dramatiq settings are accepted; the job queue stays in-process (queue.broker: dramatiq, or "
+                  "DRAMATIQ_BROKER, puts it on dramatiq.broker)");
     log->info("ksid {} starting (configuration: {}; backend: {})", KSID_VERSION, cfg.source,
               cfg.api_shim.enabled
                   ? "api shim (" + std::string(protocol::provider_name(cfg.api_shim.provider)) + ") → " +
@@ -467,6 +476,11 @@ int run_daemon(DaemonOptions options) {
     if (socket_passed && (!inherited || inherited->unit_socket)) d.guard.use_passed_socket();
     if (auto err = d.reaper.start())
         log->warn("{}; processes that leave their run's process group may outlive it", *err);
+    if (d.broker_queue) {
+        log->info("Job queue: Redis {} (prefix {}); turns run on `ksid --worker` daemons",
+                  app::broker_settings(cfg).address.text(), cfg.queue.broker_prefix);
+        d.broker_queue->start();
+    }
     if (d.upstream) {
         if (auto err = d.upstream->init()) {
             log->critical("API shim: {}", *err);

@@ -1,5 +1,6 @@
 // ksid: the KSI daemon replacement. Parses the command line and configuration, then runs the daemon.
 #include "app/admin_cli.hpp"
+#include "app/worker_app.hpp"
 #include "app/cli_options.hpp"
 #include "app/daemon_app.hpp"
 #include "config/config_loader.hpp"
@@ -99,6 +100,10 @@ int main(int argc, char** argv) {
     if (opt.print_config) {
         std::cout << config::render_config_yaml(cfg);
         return 0;
+    }
+    if (opt.worker) {
+        service = {};
+        return app::run_worker(cfg);
     }
     std::vector<std::string> api_keys;
     if (cfg.facade.enabled) {

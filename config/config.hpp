@@ -81,6 +81,13 @@ struct QueueSettings {
     Seconds run_time_limit{300};
     Seconds kill_grace{3};
     std::size_t max_output_bytes = 16 * 1024 * 1024;
+    // A broker-backed queue: "" keeps the in-process one; redis://host:port/db puts it in Redis, where
+    // worker daemons (`ksid --worker`) run the turns; "dramatiq" takes dramatiq.broker.
+    std::string broker;
+    std::string broker_prefix = "ksid"; // every Redis key starts with "<prefix>:"
+    Seconds visibility_timeout{30};     // a claimed job its worker stopped refreshing is taken back then
+    unsigned max_deliveries = 3;        // deliveries of a job that never started, before the dead-letter stream
+    std::string worker_name;            // `ksid --worker`'s name ("": <hostname>-<pid>)
 };
 
 struct FacadeSettings {

@@ -1,6 +1,7 @@
 #include "config/config_loader.hpp"
 
 #include "protocol/key_limits.hpp"
+#include "protocol/resp.hpp"
 
 #include "config/config_values.hpp"
 #include "protocol/claude_cli.hpp"
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -225,6 +227,46 @@ const std::vector<Setting>& settings() {
         t.push_back(make("queue.max_output_bytes", "KSID_MAX_OUTPUT_BYTES",
                          "stdout+stderr one run may produce", KSID_FIELD(queue.max_output_bytes),
                          bytes_p(1024, std::size_t(1) << 32), num_r));
+        t.push_back(make("queue.broker", "KSID_QUEUE_BROKER",
+                         "redis://host:port/db: the queue lives in Redis and `ksid --worker` daemons run the "
+                         "turns (\"dramatiq\": dramatiq.broker; env DRAMATIQ_BROKER too; \"\": in-process)",
+                         KSID_FIELD(queue.broker), any_str_p, [](const std::string& v) {
+                             // A password in the URL is a secret: never printed.
+                             std::string why;
+                             auto a = protocol::parse_redis_url(v, why);
+                             if (!a || a->password.empty()) return yaml_quoted(v);
+                             return yaml_quoted("redis://" + (a->user.empty() ? "" : a->user) + ":(secret)@" +
+                                                a->text().substr(8));
+                         }));
+        t.push_back(make("queue.broker_prefix", "KSID_QUEUE_BROKER_PREFIX",
+                         "the Redis key prefix (fronts and workers of one deployment share it)",
+                         KSID_FIELD(queue.broker_prefix),
+                         [](const RawValue& r, std::string& v) -> std::optional<std::string> {
+                             if (auto e = parse_string(r, v, false)) return e;
+                             if (v.size() > 64) return std::string("at most 64 characters");
+                             for (char c : v)
+                                 if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+                                     return std::string("letters, digits, - _ . only");
+                             return std::nullopt;
+                         },
+                         str_r));
+        t.push_back(make("queue.visibility_timeout", "KSID_QUEUE_VISIBILITY_TIMEOUT",
+                         "seconds after which a job claimed by a worker that stopped is taken back",
+                         KSID_FIELD(queue.visibility_timeout), sec_p(1, 3600), sec_r));
+        t.push_back(make("queue.max_deliveries", "KSID_QUEUE_MAX_DELIVERIES",
+                         "deliveries of a job that never started before it goes to the dead-letter stream",
+                         KSID_FIELD(queue.max_deliveries), uint_p(1, 100), num_r));
+        t.push_back(make("queue.worker_name", "KSID_WORKER_NAME",
+                         "this worker's name in Redis (empty: <hostname>-<pid>)", KSID_FIELD(queue.worker_name),
+                         [](const RawValue& r, std::string& v) -> std::optional<std::string> {
+                             if (auto e = parse_string(r, v, true)) return e;
+                             if (v.size() > 64) return std::string("at most 64 characters");
+                             for (char c : v)
+                                 if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+                                     return std::string("letters, digits, - _ . only");
+                             return std::nullopt;
+                         },
+                         str_r));
         // facade
         t.push_back(make("facade.enabled", "KSID_FACADE_ENABLED", "serve the OpenAI-compatible HTTP API",
                          KSID_FIELD(facade.enabled), bool_p, bool_r));
@@ -412,6 +454,17 @@ std::optional<ConfigError> check_consistency(const Config& cfg) {
 
 boost::system::result<Config, ConfigError> finish(Config cfg, const EnvLookup& env) {
     if (auto err = apply_environment(cfg, env)) return *err;
+    // The original plan's broker: DRAMATIQ_BROKER, or queue.broker "dramatiq" for dramatiq.broker. A
+    // dramatiq section alone (KSI's own api_shim.yaml has one) keeps the in-process queue, as the Python
+    // daemon never used it.
+    if (cfg.queue.broker.empty())
+        if (auto v = env("DRAMATIQ_BROKER"); v && !v->empty()) cfg.queue.broker = *v;
+    if (cfg.queue.broker == "dramatiq") cfg.queue.broker = cfg.dramatiq.broker;
+    if (!cfg.queue.broker.empty()) {
+        std::string why;
+        if (!protocol::parse_redis_url(cfg.queue.broker, why))
+            return ConfigError{"queue.broker: " + why + " (got '" + cfg.queue.broker + "')"};
+    }
     if (auto err = check_consistency(cfg)) return *err;
     return cfg;
 }

@@ -124,6 +124,7 @@ ChatPolicy chat_policy_of(const FacadeContext& c) {
     p.max_images = c.settings().max_images;
     p.max_image_bytes = c.settings().max_image_bytes;
     p.max_images_total_bytes = c.settings().max_images_total_bytes;
+    p.replay_sessions = !c.deps.config.queue.broker.empty();
     p.model_problem = [&turns = c.deps.turns](std::string_view model) { return turns.model_problem(model); };
     return p;
 }

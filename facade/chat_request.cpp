@@ -97,6 +97,13 @@ plan_turn(protocol::ChatRequest parsed, const ChatHttpRequest& request, const Ch
     t.append_system_prompt = std::move(rendered.system_prompt);
     t.model = chat.model;
     t.resume_session = chat.session_id;
+    if (chat.session_id && policy.replay_sessions) {
+        auto whole = chat;
+        whole.session_id.reset();
+        auto replay = protocol::render_chat_prompt(whole);
+        t.replay_prompt = std::move(replay.prompt);
+        t.replay_images = std::move(replay.images);
+    }
     t.enable_tools = chat.enable_tools.value_or(false) && policy.tools_allowed;
     t.no_tools = !t.enable_tools; // tools off for an HTTP client means none, not the CLI's defaults
     t.output = daemon::TurnOutput::events;

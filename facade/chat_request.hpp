@@ -34,6 +34,9 @@ struct ChatPolicy {
     unsigned max_images = 20;
     std::size_t max_image_bytes = 5 * 1024 * 1024;
     std::size_t max_images_total_bytes = 20 * 1024 * 1024;
+    // Turns run on a broker's workers: a resumed session's whole conversation goes along, for when the
+    // worker that holds the session is gone.
+    bool replay_sessions = false;
     // nullopt when the model may be used, else why not.
     std::function<std::optional<std::string>(std::string_view)> model_problem;
 };

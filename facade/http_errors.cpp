@@ -74,6 +74,14 @@ protocol::OpenAIError openai_error_for(const boost::system::error_code& error, c
                             "upstream: " + c.detail);
         return error_of(502, "server_error", "upstream: " + c.detail);
     }
+    case errc::broker_unavailable:
+        return error_of(503, "service_unavailable_error", c.detail.empty() ? "the queue's broker cannot be reached" : c.detail,
+                        std::nullopt, std::string("broker_unavailable"));
+    case errc::session_unavailable:
+        return error_of(409, "invalid_request_error", c.detail, "session_id", std::string("session_unavailable"));
+    case errc::worker_lost:
+        return error_of(502, "server_error", c.detail.empty() ? "the worker running the turn stopped" : c.detail,
+                        std::nullopt, std::string("worker_lost"));
     case errc::io_failed:
     case errc::internal:
         break;

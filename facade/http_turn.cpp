@@ -111,6 +111,7 @@ asio::awaitable<HttpResponse> stream_response(FacadeContext& c, HttpExchange& x,
     head.set("Cache-Control", "no-cache");
     head.set("X-Accel-Buffering", "no");
     if (!session->empty()) head.set("X-Session-Id", *session);
+    if (job->replayed_session()) head.set("X-Ksid-Session-Replayed", *job->replayed_session());
     responder.stream_headers(head);
     bool ok = co_await x.start_stream(std::move(head));
     // (Chunks are built before each co_await: GCC 12 mishandles temporaries in co_await expressions.)
@@ -205,7 +206,8 @@ asio::awaitable<HttpResponse> serve_turn(FacadeContext& c, HttpExchange& x, Http
                                     : protocol::openai_rate_limit_headers(report);
     };
     daemon::LimitRefusal refusal;
-    auto submitted = c.deps.turns.submit(std::move(turn.request), std::move(keep_event), &refusal);
+    auto queued = c.deps.turns.enqueue(std::move(turn.request), std::move(keep_event), &refusal);
+    auto submitted = co_await std::move(queued); // built before the co_await (GCC 12)
     if (!submitted) {
         c.deps.log->warn("HTTP {}: turn refused: {}", x.request_id(),
                          refusal.message.empty() ? submitted.error().message() : refusal.message);
@@ -248,7 +250,11 @@ asio::awaitable<HttpResponse> serve_turn(FacadeContext& c, HttpExchange& x, Http
         set_retry_after(res, t->outcome->retry_after_ms);
         co_return res;
     }
-    co_return responder.answer(job->id(), *t->outcome->answer);
+    auto answered = responder.answer(job->id(), *t->outcome->answer);
+    // The session lived on a worker that is gone: the conversation was replayed in a new session.
+    if (const auto& replayed = t->outcome->replayed_session ? t->outcome->replayed_session : job->replayed_session())
+        answered.set("X-Ksid-Session-Replayed", *replayed);
+    co_return answered;
 }
 
 } // namespace ksid::facade

@@ -55,6 +55,12 @@ public:
             return "a log or state file could not be written";
         case errc::internal:
             return "internal error";
+        case errc::broker_unavailable:
+            return "the queue's Redis broker cannot be reached";
+        case errc::session_unavailable:
+            return "the session lives on a worker that is gone";
+        case errc::worker_lost:
+            return "the worker running the turn stopped";
         }
         return "unknown ksid error";
     }

@@ -37,6 +37,11 @@ enum class errc {
     // Recording a finished turn.
     io_failed, // a session log or convenience file could not be written
     internal,  // a bug: an exception reached a job or connection boundary
+    // A broker-backed queue (queue.broker). Last, so that the numbers above stay what they were: fronts
+    // and workers of different versions share them through Redis.
+    broker_unavailable,  // the Redis broker cannot be reached: the turn was not queued, or its answer lost
+    session_unavailable, // the session lives on a worker that is gone (Claude Code keeps it there)
+    worker_lost,         // the worker running the turn stopped; it is not run again (it may have used tools)
 };
 
 const boost::system::error_category& ksid_category() noexcept;

@@ -97,6 +97,15 @@ json::object legacy_failure_result(const TurnOutcome& o, const LegacyTurnLimits&
         out["code"] = limit_code(e);
         if (o.retry_after_ms > 0) out["retry_after"] = (o.retry_after_ms + 999) / 1000;
         break;
+    case errc::broker_unavailable:
+    case errc::session_unavailable:
+    case errc::worker_lost:
+        out["error"] = o.detail.empty() ? o.error.message() : o.detail;
+        out["code"] = e == errc::broker_unavailable    ? "BROKER_UNAVAILABLE"
+                      : e == errc::session_unavailable ? "SESSION_UNAVAILABLE"
+                                                       : "WORKER_LOST";
+        out["returncode"] = returncode;
+        break;
     default:
         out["error"] = "ksid failed to run the turn: " + (o.detail.empty() ? o.error.message() : o.detail);
         break;
@@ -109,6 +118,10 @@ json::object legacy_failure_result(const TurnOutcome& o, const LegacyTurnLimits&
 CommandError legacy_submit_error(const boost::system::error_code& error, const LegacyTurnLimits& limits,
                                  const std::string& detail) {
     if (is(error, errc::queue_full)) return CommandError{"QUEUE_FULL", queue_full_text(limits)};
+    if (is(error, errc::broker_unavailable))
+        return CommandError{"BROKER_UNAVAILABLE", detail.empty() ? error.message() : detail};
+    if (is(error, errc::session_unavailable))
+        return CommandError{"SESSION_UNAVAILABLE", detail.empty() ? error.message() : detail};
     for (errc e : {errc::rate_limited, errc::model_not_allowed, errc::key_revoked})
         if (is(error, e)) return CommandError{limit_code(e), detail.empty() ? error.message() : detail};
     return CommandError{"SPAWN_FAILED", "Failed to start Claude process"};

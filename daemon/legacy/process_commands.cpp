@@ -89,7 +89,8 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
         co_return CommandOutcome::success(co_await run_sync(std::move(turn)));
     }
     turn.origin = "SPAWN async";
-    auto started = start_async(std::move(turn), std::move(agent_id));
+    auto starting = start_async(std::move(turn), std::move(agent_id));
+    auto started = co_await std::move(starting);
     if (!started) co_return CommandOutcome{started.error()};
     co_return CommandOutcome::success(
         {{"process_id", *started}, {"status", "started"}, {"type", "claude"}, {"mode", "async"}});
@@ -98,7 +99,8 @@ asio::awaitable<CommandOutcome> ProcessCommands::spawn(const protocol::LegacyReq
 asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
     const std::string prompt = turn.prompt;
     LimitRefusal refusal;
-    auto job = turns_.submit(std::move(turn), {}, &refusal);
+    auto queued = turns_.enqueue(std::move(turn), {}, &refusal); // built before the co_await (GCC 12)
+    auto job = co_await std::move(queued);
     // The legacy daemon's words (KSI users grep for them), with the job id.
     log_->info("Synchronous Claude spawn: {}... ({})", protocol::utf8_prefix(prompt, 50),
                job ? "job " + (*job)->id() : std::string("not queued"));
@@ -138,12 +140,13 @@ asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
     co_return reply;
 }
 
-boost::system::result<std::string, CommandError> ProcessCommands::start_async(TurnRequest turn,
-                                                                              json::value agent_id) {
-    if (!turns_.stopping() && !config_.api_shim.enabled &&
+asio::awaitable<boost::system::result<std::string, CommandError>>
+ProcessCommands::start_async(TurnRequest turn, json::value agent_id) {
+    // With a broker the workers run claude, not this daemon.
+    if (!turns_.stopping() && !config_.api_shim.enabled && config_.queue.broker.empty() &&
         find_executable(config_.daemon.claude_command).empty()) {
         log_->error("SPAWN async: {} not found in PATH", config_.daemon.claude_command);
-        return CommandError{"SPAWN_FAILED", "Failed to start Claude process"};
+        co_return CommandError{"SPAWN_FAILED", "Failed to start Claude process"};
     }
     const std::string model = turn.model;
     const json::value session =
@@ -151,15 +154,16 @@ boost::system::result<std::string, CommandError> ProcessCommands::start_async(Tu
     log_->info("Asynchronous Claude spawn: {}...", protocol::utf8_prefix(turn.prompt, 50));
     log_->info("Sending prompt to Claude: {} bytes", turn.prompt.size());
     LimitRefusal refusal;
-    auto job = turns_.submit(std::move(turn), {}, &refusal);
-    if (!job) return legacy_submit_error(job.error(), limits_, refusal.message);
+    auto queued = turns_.enqueue(std::move(turn), {}, &refusal); // built before the co_await (GCC 12)
+    auto job = co_await std::move(queued);
+    if (!job) co_return legacy_submit_error(job.error(), limits_, refusal.message);
     log_->info("Started Claude process {} with model {}", (*job)->id(), model);
     if (!protocol::python_truthy(agent_id))
         log_->warn("Async SPAWN {} without agent_id: nobody will be told when it finishes", (*job)->id());
     const std::string id = (*job)->id();
     async_runs_[id] = AsyncRun{agent_id, model, session, *job};
     asio::co_spawn(executor_, finish_async(id, std::move(agent_id), *job), asio::detached);
-    return {boost::system::in_place_value, id};
+    co_return boost::system::result<std::string, CommandError>{boost::system::in_place_value, id};
 }
 
 void ProcessCommands::publish_process_error(const std::string& process_id, const json::value& agent_id,

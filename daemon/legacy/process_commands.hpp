@@ -31,8 +31,8 @@ private:
     asio::awaitable<CommandOutcome> spawn(const protocol::LegacyRequest&, RequestContext&);
     CommandOutcome get_processes(const protocol::LegacyRequest&);
     asio::awaitable<boost::json::object> run_sync(TurnRequest turn);
-    boost::system::result<std::string, CommandError> start_async(TurnRequest turn,
-                                                                 boost::json::value agent_id);
+    asio::awaitable<boost::system::result<std::string, CommandError>> start_async(TurnRequest turn,
+                                                                                  boost::json::value agent_id);
     asio::awaitable<void> finish_async(std::string process_id, boost::json::value agent_id,
                                        std::shared_ptr<Job> job);
     void publish_process_error(const std::string& process_id, const boost::json::value& agent_id,

@@ -42,6 +42,12 @@ std::string_view turn_end_cause(const boost::system::error_code& error) {
         return "no_result";
     case errc::upstream_failed:
         return "upstream_failed";
+    case errc::broker_unavailable:
+        return "broker_unavailable";
+    case errc::session_unavailable:
+        return "session_unavailable";
+    case errc::worker_lost:
+        return "worker_lost";
     default:
         return "internal";
     }
@@ -108,6 +114,21 @@ result<std::shared_ptr<Job>> TurnService::submit(TurnRequest request, TurnEventS
     *job_id = (*job)->id();
     if (governor_) governor_->started(*job);
     return job;
+}
+
+asio::awaitable<result<std::shared_ptr<Job>>> TurnService::enqueue(TurnRequest request, TurnEventSink events,
+                                                                   LimitRefusal* refusal) {
+    auto job = submit(std::move(request), std::move(events), refusal);
+    if (!job) co_return job;
+    auto waiting = (*job)->accepted(); // built before the co_await (GCC 12)
+    const auto refused = co_await std::move(waiting);
+    if (!refused) co_return job;
+    TurnLogging none;
+    none.mode = TurnLogging::Mode::none;
+    auto finishing = finish(*job, none);
+    const TurnOutcome outcome = co_await std::move(finishing);
+    if (refusal) refusal->message = outcome.detail;
+    co_return refused;
 }
 
 asio::awaitable<TurnOutcome> TurnService::finish(std::shared_ptr<Job> job, TurnLogging logging) {

@@ -50,6 +50,11 @@ public:
     // model_not_allowed or key_revoked when the tenant's limits refuse it (`refusal` then says why).
     result<std::shared_ptr<Job>> submit(TurnRequest request, TurnEventSink events = {},
                                         LimitRefusal* refusal = nullptr);
+    // submit(), then waits until the queue has taken the turn: a broker's queue answers after a round trip
+    // and may refuse it then (errc::queue_full, broker_unavailable, session_unavailable). Such a refusal is
+    // recorded like the end of a turn and returned like submit's own, its text in `refusal`.
+    asio::awaitable<result<std::shared_ptr<Job>>> enqueue(TurnRequest request, TurnEventSink events = {},
+                                                          LimitRefusal* refusal = nullptr);
     // Tenants, limits and the usage ledger (none in unit tests that do not need them).
     void set_governor(UsageGovernor* governor) { governor_ = governor; }
     UsageGovernor* governor() const { return governor_; }

@@ -16,6 +16,13 @@ asio::awaitable<TurnOutcome> Job::wait() {
     co_return *outcome_;
 }
 
+asio::awaitable<boost::system::error_code> Job::accepted() {
+    while (!accepted_ && !outcome_)
+        co_await done_.wait();
+    if (accepted_) co_return boost::system::error_code{};
+    co_return outcome_->error ? outcome_->error : make_error_code(errc::internal);
+}
+
 void Job::cancel(errc reason, std::optional<std::chrono::milliseconds> grace) {
     if (state_ == State::done) return;
     if (state_ == State::queued && on_cancel_queued_) {
@@ -45,6 +52,7 @@ result<std::shared_ptr<Job>> InProcessJobQueue::submit(TurnRequest request, Turn
     if (!slot_free && pending_.size() >= max_pending_) return errc::queue_full;
     const int priority = request.priority;
     auto job = std::make_shared<Job>(short_process_id(), std::move(request), std::move(events), executor_);
+    job->accepted_ = true;
     const auto key = std::pair{priority, sequence_++};
     pending_.emplace(key, job);
     job->on_cancel_queued_ = [this, key](Job& j, errc reason) {

@@ -276,7 +276,7 @@ bool decode_error(const json::value& v, boost::system::error_code& ec, std::stri
     f.get("message", message);
     if (!f.ok() || category.empty()) return false;
     if (category == ksid_category().name()) {
-        if (value < static_cast<int>(errc::queue_full) || value > static_cast<int>(errc::internal))
+        if (value < static_cast<int>(errc::queue_full) || value > static_cast<int>(errc::worker_lost))
             return false;
         ec = make_error_code(static_cast<errc>(value));
         return true;
