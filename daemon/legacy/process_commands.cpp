@@ -109,7 +109,8 @@ asio::awaitable<json::object> ProcessCommands::run_sync(TurnRequest turn) {
         refused.retry_after_ms = refusal.retry_after_ms;
         co_return legacy_failure_result(refused, limits_);
     }
-    TurnOutcome outcome = co_await turns_.finish(*job, TurnLogging{TurnLogging::Mode::none, nullptr});
+    auto finishing = turns_.finish(*job, TurnLogging{TurnLogging::Mode::none, nullptr}); // not in the co_await (GCC 12)
+    TurnOutcome outcome = co_await std::move(finishing);
     if (!outcome.ok()) co_return legacy_failure_result(outcome, limits_);
 
     json::object reply;
@@ -176,7 +177,8 @@ void ProcessCommands::publish_process_error(const std::string& process_id, const
 
 asio::awaitable<void> ProcessCommands::finish_async(std::string process_id, json::value agent_id,
                                                     std::shared_ptr<Job> job) {
-    TurnOutcome outcome = co_await turns_.finish(job, TurnLogging{TurnLogging::Mode::exchange, agent_id});
+    auto finishing = turns_.finish(job, TurnLogging{TurnLogging::Mode::exchange, agent_id}); // not in the co_await (GCC 12)
+    TurnOutcome outcome = co_await std::move(finishing);
     async_runs_.erase(process_id);
     if (outcome.process && !outcome.process->stderr_data.empty())
         log_->info("Async process {} stderr: {}", process_id, outcome.process->stderr_data.substr(0, 4096));

@@ -70,10 +70,11 @@ result<std::shared_ptr<Job>> RedisJobQueue::submit(TurnRequest request, TurnEven
     auto job = std::make_shared<Job>(short_process_id(), std::move(request), std::move(events), executor_);
     std::string key = front_ + "-" + job->id();
     job->on_cancel_queued_ = [this, key](Job& j, errc reason) {
-        const bool sent = in_flight_.erase(key) > 0; // not yet in Redis: enqueue() sees it is done
-        if (sent) request_cancel(key, reason);
+        auto* self = this; // finish() destroys this handler: nothing captured is used after it
+        const bool sent = self->in_flight_.erase(key) > 0; // not yet in Redis: enqueue() sees it is done
+        if (sent) self->request_cancel(key, reason);
+        if (self->in_flight_.empty()) self->idle_.notify();
         j.finish(TurnOutcome::failure(reason, "cancelled before it started"));
-        if (in_flight_.empty()) idle_.notify();
     };
     asio::co_spawn(executor_, enqueue(job, std::move(key)), asio::detached);
     return job;

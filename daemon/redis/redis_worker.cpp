@@ -229,17 +229,25 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
     if (!cancel.empty()) {
         int reason = static_cast<int>(errc::cancelled);
         std::from_chars(cancel.data(), cancel.data() + cancel.size(), reason);
-        (void)co_await answer(entry, TurnOutcome::failure(static_cast<errc>(reason), "cancelled before it started"));
+        { // built before the co_await (GCC 12)
+            const TurnOutcome failed_outcome = TurnOutcome::failure(static_cast<errc>(reason), "cancelled before it started");
+            auto answering = answer(entry, failed_outcome);
+            (void)co_await std::move(answering);
+        }
         co_return;
     }
     if (state == "running") {
         // It had started on a worker that stopped: it may have used tools, so it is not run again.
         ++failed_;
         log_->warn("Job {}: its worker {} stopped while running it; answering it with an error", entry.job, before);
-        (void)co_await answer(entry, TurnOutcome::failure(errc::worker_lost,
+        { // built before the co_await (GCC 12)
+            const TurnOutcome failed_outcome = TurnOutcome::failure(errc::worker_lost,
                                                           "the worker " + (before.empty() ? std::string("?") : before) +
                                                               " running it stopped; it is not run again (it may "
-                                                              "have used tools)"));
+                                                              "have used tools)");
+            auto answering = answer(entry, failed_outcome);
+            (void)co_await std::move(answering);
+        }
         co_return;
     }
     auto parsed = protocol::parse_json_text(entry.request, 64);
@@ -248,28 +256,37 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
     if (!request || too_often) {
         ++failed_;
         const std::string why = too_often ? "delivered " + std::to_string(deliveries) +
-                                                " times without finishing (queue.max_deliveries)"
+                                                " times without finishing: its workers stopped before running it "
+                                                "(queue.max_deliveries)"
                                           : "its request could not be read";
         log_->error("Job {}: {}; moved to {}", entry.job, why, keys_.dead());
         RedisCommand dead{"XADD", keys_.dead(), "MAXLEN", "~", "10000", "*", "job", entry.job, "stream", entry.stream,
                           "reason", why, "request", entry.request};
         (void)co_await commands_.command(std::move(dead));
         if (!*alive) co_return;
-        (void)co_await answer(entry, TurnOutcome::failure(too_often ? errc::worker_lost : errc::internal,
+        { // built before the co_await (GCC 12)
+            const TurnOutcome failed_outcome = TurnOutcome::failure(too_often ? errc::worker_lost : errc::internal,
                                                           "the job was " + why + "; it is in the dead-letter stream " +
-                                                              keys_.dead()));
+                                                              keys_.dead());
+            auto answering = answer(entry, failed_outcome);
+            (void)co_await std::move(answering);
+        }
         co_return;
     }
     auto job = std::make_shared<Run>(executor_);
     if (!entry.adopted_from.empty() && request->resume_session) {
         // A session job of a worker that is gone: its session cannot be resumed here.
         if (request->replay_prompt.empty() && request->replay_images.empty()) {
-            (void)co_await answer(entry, TurnOutcome::failure(
+            { // built before the co_await (GCC 12)
+                const TurnOutcome failed_outcome = TurnOutcome::failure(
                                              errc::session_unavailable,
                                              "session " + *request->resume_session + " lives on worker " +
                                                  entry.adopted_from +
                                                  ", which is gone: Claude Code keeps a session's transcript on the "
-                                                 "machine that ran it"));
+                                                 "machine that ran it");
+                auto answering = answer(entry, failed_outcome);
+                (void)co_await std::move(answering);
+            }
             co_return;
         }
         job->replayed_session = request->resume_session;
@@ -354,7 +371,8 @@ asio::awaitable<void> RedisWorker::run(std::shared_ptr<Run> job, TurnRequest req
         co_await job->flushed.wait();
         if (!*alive) co_return;
     }
-    const bool answered = co_await answer(entry, outcome);
+    auto answering = answer(entry, outcome);
+    const bool answered = co_await std::move(answering);
     if (!*alive) co_return;
     if (answered && outcome.ok()) ++completed_;
     else ++failed_;

@@ -495,6 +495,12 @@ class Cluster:
     def hgetall(self, *parts):
         return pairs(self.redis("HGETALL", self.key(*parts)))
 
+    def job_hash(self, process_id):
+        """<prefix>:job:<front>-<process_id>: the broker's job id names the front too."""
+        keys = [k for k in (self.redis("KEYS", self.key("job", "*-" + process_id)) or [])
+                if not k.endswith((":events", ":cancel"))]
+        return pairs(self.redis("HGETALL", keys[0])) if keys else {}
+
     def completed(self, name):
         return int(self.redis("HGET", self.key("worker", name), "completed") or 0)
 
@@ -721,7 +727,9 @@ class ClusterCase(unittest.TestCase):
         return w
 
     def submit(self, prompt, **params):
-        """An async SPAWN that must be accepted; returns its process_id."""
+        """An async SPAWN that must be accepted; returns its process_id. With an agent_id: without one the
+        daemon tells nobody that it finished (the legacy contract), so there would be no PROCESS_COMPLETE."""
+        params.setdefault("agent_id", "redis-test-agent")
         r = self.cluster.request(spawn(prompt, mode="async", **params))
         self.expect(r.get("status") == "success" and r.get("result", {}).get("process_id"),
                     f"async SPAWN {prompt!r} was not accepted: {r}")
