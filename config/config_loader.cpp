@@ -132,9 +132,9 @@ const std::vector<Setting>& settings() {
                          "max_tokens of an Anthropic request (the provider requires it)",
                          KSID_FIELD(api_shim.max_tokens), uint_p(1, 1'000'000), num_r));
         // dramatiq: accepted, ignored until a broker-backed queue exists
-        t.push_back(make("dramatiq.broker", "", "accepted and ignored (no broker-backed queue yet)",
+        t.push_back(make("dramatiq.broker", "", "the original plan's broker: used when queue.broker is \"dramatiq\"",
                          KSID_FIELD(dramatiq.broker), any_str_p, str_r));
-        t.push_back(make("dramatiq.queue_name", "", "accepted and ignored (no broker-backed queue yet)",
+        t.push_back(make("dramatiq.queue_name", "", "accepted and ignored (ksid's streams are named by queue.broker_prefix)",
                          KSID_FIELD(dramatiq.queue_name), any_str_p, str_r));
         // models
         t.push_back(make(

@@ -10,7 +10,7 @@ from ksid_harness import KSID_BIN, SOURCE_DIR, Ksid
 
 def run(args, env=None, cwd=None):
     full_env = {k: v for k, v in os.environ.items()
-                if not (k.startswith("KSID_") or k in ("USE_CLAUDE_API_SHIM", "CLAUDE_API_BASE"))}
+                if not (k.startswith("KSID_") or k in ("USE_CLAUDE_API_SHIM", "CLAUDE_API_BASE", "DRAMATIQ_BROKER"))}
     full_env.update(env or {})
     return subprocess.run([KSID_BIN] + args, capture_output=True, text=True, env=full_env, cwd=cwd, timeout=30)
 
@@ -90,11 +90,41 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("/nonexistent.yaml", r.stderr)
 
+    def test_broker_settings_come_from_queue_broker_dramatiq_and_the_environment(self):
+        def broker(args, env=None):
+            r = run(args + ["--print-config"], env=env, cwd=self.dir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            section = None
+            for line in r.stdout.splitlines():
+                if line and not line.startswith(" "):
+                    section = line.rstrip(":")
+                elif section == "queue" and line.strip().startswith("broker:"):
+                    return line.split(":", 1)[1].strip()
+            self.fail("no queue.broker in --print-config")
+        cfg = os.path.join(self.dir, "b.yaml")
+        with open(cfg, "w") as f:
+            f.write("dramatiq:\n  broker: redis://10.0.0.5:6379/1\n")
+        # KSI's own api_shim.yaml has a dramatiq section: alone it keeps the in-process queue
+        self.assertIn(broker(["--config", cfg]), ('""', "''"))
+        self.assertEqual(broker(["--config", cfg], {"KSID_QUEUE_BROKER": "dramatiq"}), '"redis://10.0.0.5:6379/1"')
+        self.assertEqual(broker(["--config", cfg], {"DRAMATIQ_BROKER": "redis://h:7000/0"}), '"redis://h:7000/0"')
+        # a password in the URL is never printed
+        shown = broker([], {"KSID_QUEUE_BROKER": "redis://:hunter2@h:7000/0"})
+        self.assertNotIn("hunter2", shown)
+        for bad in ("http://h", "rediss://h:6380", "redis://h:0", "redis://h/x"):
+            r = run(["--print-config"], env={"KSID_QUEUE_BROKER": bad}, cwd=self.dir)
+            self.assertEqual(r.returncode, 1, bad)
+            self.assertIn("queue.broker", r.stderr)
+        # a worker needs a broker
+        r = run(["--worker"], cwd=self.dir)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--worker needs a broker", r.stderr)
+
     def test_dramatiq_keys_are_accepted_and_ignored_with_a_notice(self):
         k = Ksid(config="dramatiq:\n  broker: redis://localhost:6379\n  queue_name: q\n")
         try:
             k.start()
-            self.assertIn("dramatiq settings are accepted and ignored", k.stderr())
+            self.assertIn("dramatiq settings are accepted; the job queue stays in-process", k.stderr())
             self.assertEqual(k.stop(), 0)
         finally:
             k.cleanup()
