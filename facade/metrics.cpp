@@ -31,6 +31,38 @@ std::string Metrics::render(const daemon::QueueStats& q, const daemon::TurnStats
     out +=
         "# HELP ksid_jobs_queued Runs waiting for a slot.\n# TYPE ksid_jobs_queued gauge\nksid_jobs_queued " +
         std::to_string(q.pending) + "\n";
+    if (!q.broker.empty()) { // the Redis broker's queue, and its workers as they report themselves there
+        out += "# HELP ksid_broker_up Whether the queue's Redis broker answered the last check.\n"
+               "# TYPE ksid_broker_up gauge\nksid_broker_up " +
+               std::string(q.broker_up ? "1" : "0") + "\n";
+        out += "# HELP ksid_broker_queue_depth Jobs waiting in the broker (every front's) for a worker.\n"
+               "# TYPE ksid_broker_queue_depth gauge\nksid_broker_queue_depth " +
+               std::to_string(q.broker_depth) + "\n";
+        auto label = [](const std::string& name) {
+            std::string v;
+            for (char ch : name)
+                if (ch != '"' && ch != '\\' && ch != '\n') v += ch;
+            return "worker=\"" + v + "\"";
+        };
+        out += "# HELP ksid_worker_up Workers registered in the broker, 1 while they refresh their lease.\n"
+               "# TYPE ksid_worker_up gauge\n";
+        for (const auto& w : q.workers)
+            out += "ksid_worker_up{" + label(w.name) + "} " + (w.alive ? "1" : "0") + "\n";
+        out += "# HELP ksid_worker_running Runs in progress on each worker.\n# TYPE ksid_worker_running gauge\n";
+        for (const auto& w : q.workers)
+            out += "ksid_worker_running{" + label(w.name) + "} " + std::to_string(w.running) + "\n";
+        out += "# HELP ksid_worker_jobs_total Jobs each worker claimed, took back from a stopped worker, "
+               "completed or failed.\n# TYPE ksid_worker_jobs_total counter\n";
+        for (const auto& w : q.workers)
+            for (const auto& [event, n] : {std::pair{"claimed", w.claimed}, {"reclaimed", w.reclaimed},
+                                            {"completed", w.completed}, {"failed", w.failed}})
+                out += "ksid_worker_jobs_total{" + label(w.name) + ",event=\"" + event + "\"} " +
+                       std::to_string(n) + "\n";
+        out += "# HELP ksid_worker_lag_seconds The wait of the last job each worker claimed, from submission.\n"
+               "# TYPE ksid_worker_lag_seconds gauge\n";
+        for (const auto& w : q.workers)
+            out += "ksid_worker_lag_seconds{" + label(w.name) + "} " + daemon::prometheus_number(w.lag_seconds) + "\n";
+    }
     out += "# HELP ksid_http_connections Open HTTP connections.\n# TYPE ksid_http_connections "
            "gauge\nksid_http_connections " +
            std::to_string(open_connections) + "\n";

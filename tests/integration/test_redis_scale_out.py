@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from redis_fixture import ClusterCase, event_error_text, pairs, reply_error, spawn  # noqa: E402
@@ -129,6 +130,22 @@ class EveryJobOnce(ClusterCase):
         busy = [n for n, done in c.completed_all().items() if done > 0]
         self.expect(len(busy) > 1, f"only {busy} ran jobs: {c.completed_all()}")
         self.expect_within(lambda: c.queue_state() == (0, 0), 3, "jobs left in the streams")
+
+        # the front's /metrics: the broker and each worker as they report themselves in Redis
+        def metrics():
+            with urllib.request.urlopen(f"http://127.0.0.1:{c.port}/metrics", timeout=10) as r:
+                return r.read().decode()
+
+        def counted():
+            text = metrics()
+            done = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("ksid_worker_jobs_total{") and 'event="completed"' in line)
+            return done == 40 and "ksid_broker_up 1" in text and "ksid_broker_queue_depth 0" in text
+        self.expect_within(counted, 5, lambda: "the front's /metrics should count the 40 jobs:\n" + metrics())
+        text = metrics()
+        for name in c.workers:
+            self.assertIn(f'ksid_worker_up{{worker="{name}"}} 1', text)
+            self.assertIn(f'ksid_worker_running{{worker="{name}"}} 0', text)
 
 
 class WorkerKilled(ClusterCase):
