@@ -33,7 +33,7 @@ if(KSID_DPKG_SHLIBDEPS AND KSID_FILE)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-      "libboost-json1.81.0, libboost-url1.81.0, libyaml-cpp0.7, libspdlog1.10-fmt9, libfmt9, libssl3, libc6, libstdc++6")
+      "libboost-json1.81.0, libboost-url1.81.0, libyaml-cpp0.7, libspdlog1.10-fmt9, libfmt9, libssl3, libsqlite3-0, libhiredis0.14, libc6, libstdc++6")
 endif()
 file(WRITE ${PROJECT_BINARY_DIR}/debian-control/conffiles "/etc/ksid/api_shim.yaml\n")
 file(COPY ${KSID_PACKAGING_DIR}/debian/postinst ${KSID_PACKAGING_DIR}/debian/prerm ${KSID_PACKAGING_DIR}/debian/postrm

@@ -352,7 +352,7 @@ class DebianPackage(unittest.TestCase):
         self.assertEqual(self.dpkg_deb("--field", "Package").strip(), "ksid")
         depends = self.dpkg_deb("--field", "Depends").strip()
         self.assertTrue(depends)
-        for library in ("libboost-json1.81.0", "libyaml-cpp0.7", "libssl3"):
+        for library in ("libboost-json1.81.0", "libyaml-cpp0.7", "libssl3", "libhiredis0.14"):
             self.assertIn(library, depends)
         with tempfile.TemporaryDirectory() as control:
             subprocess.run(["dpkg-deb", "--control", self.deb, control], check=True)
