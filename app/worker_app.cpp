@@ -13,6 +13,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <functional>
 #include <iostream>
 #include <unistd.h>
 
@@ -47,8 +48,9 @@ std::string default_worker_name() {
 
 int run_worker(const config::Config& cfg) {
     if (cfg.queue.broker.empty()) {
-        std::cerr << "ksid: --worker needs a broker: set queue.broker (redis://host:port/db), KSID_QUEUE_BROKER "
-                     "or DRAMATIQ_BROKER\n";
+        std::cerr
+            << "ksid: --worker needs a broker: set queue.broker (redis://host:port/db), KSID_QUEUE_BROKER "
+               "or DRAMATIQ_BROKER\n";
         return 1;
     }
     auto log = daemon::make_stderr_logger();
@@ -56,8 +58,8 @@ int run_worker(const config::Config& cfg) {
     const std::string name = cfg.queue.worker_name.empty() ? default_worker_name() : cfg.queue.worker_name;
 
     asio::io_context io{1};
-    daemon::CliBackend cold({cfg.daemon.claude_command, "", cfg.queue.max_output_bytes,
-                             config::to_ms(cfg.queue.kill_grace)});
+    daemon::CliBackend cold(
+        {cfg.daemon.claude_command, "", cfg.queue.max_output_bytes, config::to_ms(cfg.queue.kill_grace)});
     std::unique_ptr<daemon::UpstreamBackend> upstream;
     std::unique_ptr<daemon::WarmPool> pool;
     daemon::TurnBackend* backend = &cold;
@@ -74,14 +76,25 @@ int run_worker(const config::Config& cfg) {
         backend = pool.get();
     }
     daemon::OrphanReaper reaper(io.get_executor(), log);
-    if (auto err = reaper.start()) log->warn("{}; processes that leave their run's process group may outlive it", *err);
+    if (auto err = reaper.start())
+        log->warn("{}; processes that leave their run's process group may outlive it", *err);
     daemon::RedisWorker worker(io.get_executor(), broker_settings(cfg), name, *backend, log);
-    log->info("ksid {} worker {} starting: Redis {} (prefix {}), {} run(s) at once, backend {}", KSID_VERSION, name,
-              broker_settings(cfg).address.text(), cfg.queue.broker_prefix, cfg.queue.max_concurrent,
+    log->info("ksid {} worker {} starting: Redis {} (prefix {}), {} run(s) at once, backend {}", KSID_VERSION,
+              name, broker_settings(cfg).address.text(), cfg.queue.broker_prefix, cfg.queue.max_concurrent,
               backend->name());
     if (pool) pool->start(daemon::WarmKey{cfg.models.default_model, true, false, "", "", nullptr, ""});
     worker.start();
 
+    // SIGHUP would end the process by default: a worker takes its configuration at start only.
+    asio::signal_set hangups(io, SIGHUP);
+    std::function<void()> watch_hangups = [&] {
+        hangups.async_wait([&](boost::system::error_code ec, int) {
+            if (ec) return;
+            log->warn("Worker {}: SIGHUP ignored (a worker reads its configuration at start; restart it)", name);
+            watch_hangups();
+        });
+    };
+    watch_hangups();
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
@@ -100,6 +113,7 @@ int run_worker(const config::Config& cfg) {
             auto reaping = reaper.shutdown(std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
             co_await std::move(reaping);
             log->info("Worker {} stopped", name);
+            hangups.cancel();
             io.stop();
         },
         [log](std::exception_ptr e) {

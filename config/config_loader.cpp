@@ -70,6 +70,18 @@ auto bytes_p = [](std::size_t min, std::size_t max) {
     return [min, max](const RawValue& r, std::size_t& v) { return parse_bytes(r, v, min, max); };
 };
 
+// A name that goes into Redis keys (queue.broker_prefix, queue.worker_name): at most 64 of [A-Za-z0-9_.-].
+auto redis_name_p = [](bool allow_empty) {
+    return [allow_empty](const RawValue& r, std::string& v) -> std::optional<std::string> {
+        if (auto e = parse_string(r, v, allow_empty)) return e;
+        if (v.size() > 64) return std::string("at most 64 characters");
+        for (char c : v)
+            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+                return std::string("letters, digits, - _ . only");
+        return std::nullopt;
+    };
+};
+
 const std::vector<Setting>& settings() {
     static const std::vector<Setting> table = [] {
         std::vector<Setting> t;
@@ -241,14 +253,7 @@ const std::vector<Setting>& settings() {
         t.push_back(make("queue.broker_prefix", "KSID_QUEUE_BROKER_PREFIX",
                          "the Redis key prefix (fronts and workers of one deployment share it)",
                          KSID_FIELD(queue.broker_prefix),
-                         [](const RawValue& r, std::string& v) -> std::optional<std::string> {
-                             if (auto e = parse_string(r, v, false)) return e;
-                             if (v.size() > 64) return std::string("at most 64 characters");
-                             for (char c : v)
-                                 if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
-                                     return std::string("letters, digits, - _ . only");
-                             return std::nullopt;
-                         },
+                         redis_name_p(false),
                          str_r));
         t.push_back(make("queue.visibility_timeout", "KSID_QUEUE_VISIBILITY_TIMEOUT",
                          "seconds after which a job claimed by a worker that stopped is taken back",
@@ -258,14 +263,7 @@ const std::vector<Setting>& settings() {
                          KSID_FIELD(queue.max_deliveries), uint_p(1, 100), num_r));
         t.push_back(make("queue.worker_name", "KSID_WORKER_NAME",
                          "this worker's name in Redis (empty: <hostname>-<pid>)", KSID_FIELD(queue.worker_name),
-                         [](const RawValue& r, std::string& v) -> std::optional<std::string> {
-                             if (auto e = parse_string(r, v, true)) return e;
-                             if (v.size() > 64) return std::string("at most 64 characters");
-                             for (char c : v)
-                                 if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
-                                     return std::string("letters, digits, - _ . only");
-                             return std::nullopt;
-                         },
+                         redis_name_p(true),
                          str_r));
         // facade
         t.push_back(make("facade.enabled", "KSID_FACADE_ENABLED", "serve the OpenAI-compatible HTTP API",

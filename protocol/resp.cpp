@@ -156,7 +156,8 @@ std::optional<RedisAddress> parse_redis_url(std::string_view url, std::string& w
         }
         host = authority.substr(1, close - 1);
         const auto after = authority.substr(close + 1);
-        if (after.starts_with(':')) port = after.substr(1);
+        if (after.starts_with(':'))
+            port = after.substr(1);
         else if (!after.empty()) {
             why = "unexpected text after the host";
             return std::nullopt;

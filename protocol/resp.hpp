@@ -62,8 +62,8 @@ struct RedisAddress {
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
     int db = 0;
-    std::string user;     // AUTH user (Redis 6 ACL), may be empty
-    std::string password; // secret: never printed
+    std::string user;         // AUTH user (Redis 6 ACL), may be empty
+    std::string password;     // secret: never printed
     std::string text() const; // redis://host:port/db, without the password
 };
 std::optional<RedisAddress> parse_redis_url(std::string_view url, std::string& why);

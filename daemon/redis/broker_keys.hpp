@@ -13,9 +13,13 @@ struct BrokerKeys {
     std::string prefix;
 
     std::string priority_stream(int priority) const { return prefix + ":jobs:" + std::to_string(priority); }
-    std::string worker_stream(const std::string& worker) const { return prefix + ":worker:" + worker + ":jobs"; }
+    std::string worker_stream(const std::string& worker) const {
+        return prefix + ":worker:" + worker + ":jobs";
+    }
     std::string worker_stats(const std::string& worker) const { return prefix + ":worker:" + worker; }
-    std::string worker_alive(const std::string& worker) const { return prefix + ":worker:" + worker + ":alive"; }
+    std::string worker_alive(const std::string& worker) const {
+        return prefix + ":worker:" + worker + ":alive";
+    }
     std::string workers() const { return prefix + ":workers"; }
     std::string job(const std::string& id) const { return prefix + ":job:" + id; }
     std::string job_events(const std::string& id) const { return prefix + ":job:" + id + ":events"; }

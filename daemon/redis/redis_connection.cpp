@@ -73,7 +73,7 @@ asio::awaitable<bool> RedisConnection::ensure_connected() {
     {
         tcp::resolver resolver(executor_);
         auto [rec, endpoints] = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
-                                                                 asio::as_tuple(asio::use_awaitable));
+                                                                asio::as_tuple(asio::use_awaitable));
         if (!*alive) co_return false;
         if (rec) {
             failure = "cannot resolve " + address_.host + ": " + rec.message();
@@ -87,11 +87,13 @@ asio::awaitable<bool> RedisConnection::ensure_connected() {
                 boost::system::error_code ignored;
                 socket.close(ignored);
             });
-            auto [cec, ep] = co_await asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable));
+            auto [cec, ep] =
+                co_await asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable));
             timer.cancel();
             if (!*alive) co_return false;
             if (cec) {
-                failure = "cannot connect to " + address_.text() + ": " + (timed_out ? "timed out" : cec.message());
+                failure =
+                    "cannot connect to " + address_.text() + ": " + (timed_out ? "timed out" : cec.message());
             } else {
                 socket.set_option(tcp::no_delay(true));
                 socket_ = std::move(socket);
@@ -100,14 +102,17 @@ asio::awaitable<bool> RedisConnection::ensure_connected() {
                 asio::co_spawn(executor_, read_loop(generation_), asio::detached);
                 std::vector<RedisCommand> hello;
                 if (!address_.password.empty()) {
-                    if (address_.user.empty()) hello.push_back({"AUTH", address_.password});
-                    else hello.push_back({"AUTH", address_.user, address_.password});
+                    if (address_.user.empty())
+                        hello.push_back({"AUTH", address_.password});
+                    else
+                        hello.push_back({"AUTH", address_.user, address_.password});
                 }
                 if (address_.db != 0) hello.push_back({"SELECT", std::to_string(address_.db)});
                 if (!hello.empty()) {
                     auto replies = co_await send(std::move(hello), std::chrono::seconds(3));
                     if (!*alive) co_return false;
-                    if (!replies) failure = "lost the connection to " + address_.text() + " while logging in";
+                    if (!replies)
+                        failure = "lost the connection to " + address_.text() + " while logging in";
                     else
                         for (const auto& r : *replies)
                             if (r.is_error() && failure.empty())
@@ -135,7 +140,7 @@ asio::awaitable<bool> RedisConnection::ensure_connected() {
 }
 
 asio::awaitable<result<std::vector<RespValue>>> RedisConnection::send(std::vector<RedisCommand> commands,
-                                                                       std::chrono::milliseconds timeout) {
+                                                                      std::chrono::milliseconds timeout) {
     auto p = std::make_shared<Pending>(executor_);
     p->expected = commands.size();
     for (const auto& c : commands)
@@ -160,7 +165,8 @@ asio::awaitable<result<std::vector<RespValue>>> RedisConnection::send(std::vecto
     co_return std::move(p->replies);
 }
 
-asio::awaitable<result<RespValue>> RedisConnection::command(RedisCommand args, std::chrono::milliseconds timeout) {
+asio::awaitable<result<RespValue>> RedisConnection::command(RedisCommand args,
+                                                            std::chrono::milliseconds timeout) {
     std::vector<RedisCommand> one;
     one.push_back(std::move(args));
     auto replies = co_await pipeline(std::move(one), timeout);
@@ -182,7 +188,8 @@ asio::awaitable<void> RedisConnection::write_out(std::uint64_t generation) {
     while (*alive && generation == generation_ && !outbox_.empty()) {
         std::string chunk = std::move(outbox_);
         outbox_.clear();
-        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] =
+            co_await asio::async_write(socket_, asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
         if (!*alive) co_return;
         if (generation != generation_) break;
         if (ec) {
@@ -197,7 +204,8 @@ asio::awaitable<void> RedisConnection::read_loop(std::uint64_t generation) {
     auto alive = alive_;
     std::vector<char> buffer(64 * 1024);
     for (;;) {
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] =
+            co_await socket_.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
         if (!*alive || generation != generation_) co_return;
         if (ec) {
             fail_all(ec == asio::error::eof ? address_.text() + " closed the connection"

@@ -76,7 +76,7 @@ private:
     std::chrono::steady_clock::time_point last_attempt_{};
     std::string last_error_;
     std::string logged_error_; // the failure last logged: an outage is logged once, not per attempt
-    bool was_up_ = false; // for one log line per outage, not one per command
+    bool was_up_ = false;      // for one log line per outage, not one per command
     std::deque<std::shared_ptr<Pending>> pending_;
     std::string outbox_;
     bool writing_ = false;

@@ -46,8 +46,9 @@ std::uint64_t hash_count(const RespValue& hash, std::string_view field) {
 RedisJobQueue::RedisJobQueue(asio::any_io_executor executor, BrokerSettings settings,
                              std::shared_ptr<spdlog::logger> log)
     : executor_(executor), settings_(std::move(settings)), keys_{settings_.prefix}, log_(std::move(log)),
-      commands_(executor, settings_.address, "queue", log_), events_(executor, settings_.address, "events", log_),
-      front_("f" + short_process_id()), idle_(executor), stop_(executor) {}
+      commands_(executor, settings_.address, "queue", log_),
+      events_(executor, settings_.address, "events", log_), front_("f" + short_process_id()), idle_(executor),
+      stop_(executor) {}
 
 RedisJobQueue::~RedisJobQueue() {
     *alive_ = false;
@@ -122,11 +123,12 @@ asio::awaitable<void> RedisJobQueue::enqueue(std::shared_ptr<Job> job, std::stri
                 request.replay_images.clear();
                 request.resume_session.reset();
             } else {
-                fail_before_queued(*job, errc::session_unavailable,
-                                   "session " + *request.resume_session + " lives on worker " + worker +
-                                       ", which is gone: Claude Code keeps a session's transcript on the machine "
-                                       "that ran it (share the workers' home directory, or start a new "
-                                       "session)");
+                fail_before_queued(
+                    *job, errc::session_unavailable,
+                    "session " + *request.resume_session + " lives on worker " + worker +
+                        ", which is gone: Claude Code keeps a session's transcript on the machine "
+                        "that ran it (share the workers' home directory, or start a new "
+                        "session)");
                 co_return;
             }
         }
@@ -167,7 +169,8 @@ asio::awaitable<void> RedisJobQueue::enqueue(std::shared_ptr<Job> job, std::stri
     const auto& queued = replies->front();
     if (queued.is_error()) co_return refuse(errc::internal, "Redis refused the job: " + queued.text);
     if (queued.as_integer().value_or(0) != 1)
-        co_return refuse(errc::queue_full, "the broker's queue is full (" + std::to_string(settings_.max_pending) +
+        co_return refuse(errc::queue_full, "the broker's queue is full (" +
+                                               std::to_string(settings_.max_pending) +
                                                " waiting, queue.max_pending)");
     job->accept();
 }
@@ -180,7 +183,8 @@ void RedisJobQueue::request_cancel(const std::string& key, errc reason) {
         executor_,
         [this, command, alive, key]() -> asio::awaitable<void> {
             auto r = co_await commands_.command(std::move(*command));
-            if (*alive && !r) log_->warn("Cannot tell the workers to stop job {}: {}", key, unreachable_text());
+            if (*alive && !r)
+                log_->warn("Cannot tell the workers to stop job {}: {}", key, unreachable_text());
         },
         asio::detached);
 }
@@ -198,7 +202,10 @@ void RedisJobQueue::complete(const std::string& key, TurnOutcome outcome) {
     auto cleanup = std::make_shared<std::vector<RedisCommand>>();
     cleanup->push_back({"DEL", keys_.job_events(key), keys_.job(key), keys_.job_cancel(key)});
     asio::co_spawn(
-        executor_, [this, cleanup]() -> asio::awaitable<void> { (void)co_await commands_.pipeline(std::move(*cleanup)); },
+        executor_,
+        [this, cleanup]() -> asio::awaitable<void> {
+            (void)co_await commands_.pipeline(std::move(*cleanup));
+        },
         asio::detached);
 }
 
@@ -268,8 +275,8 @@ asio::awaitable<void> RedisJobQueue::read_events() {
             if (!stream.is_array() || stream.elements.size() != 2) continue;
             const std::string& name = stream.elements[0].text;
             if (name == wake || !name.starts_with(events_prefix) || !name.ends_with(":events")) continue;
-            const std::string key =
-                name.substr(events_prefix.size(), name.size() - events_prefix.size() - std::string_view(":events").size());
+            const std::string key = name.substr(events_prefix.size(), name.size() - events_prefix.size() -
+                                                                          std::string_view(":events").size());
             for (const auto& entry : stream.elements[1].elements) {
                 auto it = in_flight_.find(key);
                 if (it == in_flight_.end()) break; // finished (or given up) meanwhile
@@ -319,7 +326,8 @@ asio::awaitable<void> RedisJobQueue::watch() {
                 for (const auto& key : all)
                     complete(key, TurnOutcome::failure(errc::broker_unavailable,
                                                        "lost contact with the queue's broker " +
-                                                           settings_.address.text() + " while the turn was queued or ran"));
+                                                           settings_.address.text() +
+                                                           " while the turn was queued or ran"));
             }
             continue;
         }
@@ -336,19 +344,21 @@ asio::awaitable<void> RedisJobQueue::watch() {
         depth_ = depth;
         const auto& names = (*replies)[2 * broker_priorities];
         std::size_t next = 2 * broker_priorities + 1;
-        std::vector<std::string> gone_lookups;
+        std::vector<std::pair<std::string, std::string>> running_on; // (job, the worker running it)
         for (std::size_t i = 0; i < checked.size(); ++i, ++next) {
             auto it = in_flight_.find(checked[i]);
             if (it == in_flight_.end()) continue;
             const auto& fields = (*replies)[next];
             if (!fields.is_array() || fields.elements.size() != 2) continue;
             if (fields.elements[0].is_nil()) {
-                complete(checked[i], TurnOutcome::failure(errc::broker_unavailable,
-                                                          "the broker lost the job (was Redis restarted without "
-                                                          "its data?)"));
+                complete(checked[i],
+                         TurnOutcome::failure(errc::broker_unavailable,
+                                              "the broker lost the job (was Redis restarted without "
+                                              "its data?)"));
                 continue;
             }
-            if (fields.elements[0].text == "running") gone_lookups.push_back(checked[i]);
+            if (fields.elements[0].text == "running")
+                running_on.emplace_back(checked[i], fields.elements[1].text);
         }
         // Workers and whether those running our jobs are alive.
         std::vector<RedisCommand> about;
@@ -359,11 +369,6 @@ asio::awaitable<void> RedisJobQueue::watch() {
                 about.push_back({"HGETALL", keys_.worker_stats(n.text)});
                 about.push_back({"EXISTS", keys_.worker_alive(n.text)});
             }
-        std::vector<std::string> running_on;
-        for (const auto& key : gone_lookups) {
-            about.push_back({"HGET", keys_.job(key), "worker"});
-            running_on.push_back(key);
-        }
         auto more = co_await commands_.pipeline(std::move(about));
         if (!*alive) co_return;
         if (!more) continue;
@@ -384,10 +389,9 @@ asio::awaitable<void> RedisJobQueue::watch() {
             workers.push_back(std::move(w));
         }
         workers_ = std::move(workers);
-        for (std::size_t i = 0; i < running_on.size(); ++i) {
-            auto it = in_flight_.find(running_on[i]);
+        for (const auto& [key, worker] : running_on) {
+            auto it = in_flight_.find(key);
             if (it == in_flight_.end()) continue;
-            const auto& worker = (*more)[2 * worker_names.size() + i].text;
             const bool worker_up = !worker.empty() && up.contains(worker) && up[worker];
             if (worker_up) {
                 it->second.lost_since = {};
@@ -396,13 +400,11 @@ asio::awaitable<void> RedisJobQueue::watch() {
             // Any live worker answers it when it reclaims the entry; with none left, the front does.
             if (it->second.lost_since == std::chrono::steady_clock::time_point{}) it->second.lost_since = now;
             if (now - it->second.lost_since > settings_.visibility_timeout * 2) {
-                auto key = running_on[i];
-                RedisCommand forget{"DEL", keys_.job(key)}; // a later reclaim finds it gone and drops it
-                (void)co_await commands_.command(std::move(forget));
-                if (!*alive) co_return;
-                complete(key, TurnOutcome::failure(errc::worker_lost, "the worker " + worker +
-                                                                          " running it stopped; it is not run again "
-                                                                          "(it may have used tools)"));
+                // complete() deletes the job's record: a later reclaim finds it gone and drops the entry.
+                complete(key, TurnOutcome::failure(errc::worker_lost,
+                                                   "the worker " + worker +
+                                                       " running it stopped; it is not run again "
+                                                       "(it may have used tools)"));
             }
         }
     }
@@ -427,7 +429,8 @@ void RedisJobQueue::close_and_cancel_all(std::chrono::milliseconds grace) {
             for (const auto& [key, remote] : in_flight_)
                 left.push_back(key);
             for (const auto& key : left)
-                complete(key, TurnOutcome::failure(errc::shutting_down, "no worker confirmed that it stopped the run"));
+                complete(key, TurnOutcome::failure(errc::shutting_down,
+                                                   "no worker confirmed that it stopped the run"));
         },
         asio::detached);
 }

@@ -22,7 +22,8 @@ struct BrokerSettings {
 
 class RedisJobQueue final : public JobQueue {
 public:
-    RedisJobQueue(asio::any_io_executor executor, BrokerSettings settings, std::shared_ptr<spdlog::logger> log);
+    RedisJobQueue(asio::any_io_executor executor, BrokerSettings settings,
+                  std::shared_ptr<spdlog::logger> log);
     ~RedisJobQueue() override;
 
     // Starts reading events and watching the broker (the first connection is made then, not required).
@@ -56,8 +57,8 @@ private:
     BrokerKeys keys_;
     std::shared_ptr<spdlog::logger> log_;
     RedisConnection commands_;
-    RedisConnection events_; // blocking XREADs only
-    std::string front_;      // this front's name in job ids and its wake stream
+    RedisConnection events_;                  // blocking XREADs only
+    std::string front_;                       // this front's name in job ids and its wake stream
     std::map<std::string, Remote> in_flight_; // by broker job id (front + "-" + process id)
     bool closed_ = false;
     AsyncSignal idle_;

@@ -27,7 +27,8 @@ asio::awaitable<void> pause(std::chrono::milliseconds d) {
 }
 
 std::int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -67,7 +68,23 @@ std::vector<std::string> RedisWorker::claim_streams() const {
     return streams;
 }
 
-std::vector<RedisWorker::Entry> RedisWorker::entries_of(const RespValue& reply, bool) const {
+std::vector<RedisWorker::Entry> RedisWorker::autoclaimed(const std::string& stream,
+                                                         const RespValue& reply) const {
+    // XAUTOCLAIM's shape: [cursor, [[id, fields], ...], deleted ids]; its entries as XREADGROUP gives them.
+    if (!reply.is_array() || reply.elements.size() < 2) return {};
+    RespValue name;
+    name.type = RespValue::Type::string;
+    name.text = stream;
+    RespValue one;
+    one.type = RespValue::Type::array;
+    one.elements = {std::move(name), reply.elements[1]};
+    RespValue as_read;
+    as_read.type = RespValue::Type::array;
+    as_read.elements.push_back(std::move(one));
+    return entries_of(as_read);
+}
+
+std::vector<RedisWorker::Entry> RedisWorker::entries_of(const RespValue& reply) const {
     // XREADGROUP's shape: [[stream, [[id, fields], ...]], ...]
     std::vector<Entry> out;
     if (!reply.is_array()) return out;
@@ -87,9 +104,12 @@ std::vector<RedisWorker::Entry> RedisWorker::entries_of(const RespValue& reply, 
         for (std::size_t i = 0; i + 1 < entry.fields.size(); i += 2) {
             const auto& k = entry.fields[i];
             const auto& v = entry.fields[i + 1];
-            if (k == "job") entry.job = v;
-            else if (k == "request") entry.request = v;
-            else if (k == "submitted") std::from_chars(v.data(), v.data() + v.size(), entry.submitted_ms);
+            if (k == "job")
+                entry.job = v;
+            else if (k == "request")
+                entry.request = v;
+            else if (k == "submitted")
+                std::from_chars(v.data(), v.data() + v.size(), entry.submitted_ms);
         }
     return out;
 }
@@ -125,7 +145,7 @@ asio::awaitable<void> RedisWorker::claim_loop() {
         auto reply = co_await commands_.command(std::move(claim));
         if (!*alive || stopping_) {
             if (*alive && reply)
-                for (auto& e : entries_of(*reply, false))
+                for (auto& e : entries_of(*reply))
                     held_.push_back(std::move(e)); // handed back by shutdown
             co_return;
         }
@@ -134,13 +154,14 @@ asio::awaitable<void> RedisWorker::claim_loop() {
             co_await pause(500ms);
             continue;
         }
-        auto claimed = entries_of(*reply, false);
+        auto claimed = entries_of(*reply);
         if (!claimed.empty()) {
             for (auto& e : claimed)
                 held_.push_back(std::move(e));
             continue;
         }
-        RedisCommand wait{"XREADGROUP", "GROUP", broker_group, name_, "COUNT", "1", "BLOCK", "1000", "STREAMS"};
+        RedisCommand wait{"XREADGROUP", "GROUP", broker_group, name_,    "COUNT",
+                          "1",          "BLOCK", "1000",       "STREAMS"};
         wait.insert(wait.end(), streams.begin(), streams.end());
         for (std::size_t i = 0; i < streams.size(); ++i)
             wait.push_back(">");
@@ -154,13 +175,14 @@ asio::awaitable<void> RedisWorker::claim_loop() {
             co_await pause(100ms);
             continue;
         }
-        for (auto& e : entries_of(*woken, false))
+        for (auto& e : entries_of(*woken))
             held_.push_back(std::move(e));
     }
 }
 
 asio::awaitable<void> RedisWorker::ack(const Entry& entry) {
-    std::vector<RedisCommand> commands{{"XACK", entry.stream, broker_group, entry.id}, {"XDEL", entry.stream, entry.id}};
+    std::vector<RedisCommand> commands{{"XACK", entry.stream, broker_group, entry.id},
+                                       {"XDEL", entry.stream, entry.id}};
     (void)co_await commands_.pipeline(std::move(commands));
 }
 
@@ -170,9 +192,9 @@ asio::awaitable<bool> RedisWorker::answer(const Entry& entry, const TurnOutcome&
     // The answer must not be lost to a short Redis outage: retry while the job is still ours.
     const auto give_up = std::chrono::steady_clock::now() + 2 * settings_.visibility_timeout;
     for (;;) {
-        RedisCommand finish{"EVAL",       finish_script,   "3",      keys_.job_events(entry.job), keys_.job(entry.job),
-                            entry.stream, text,            broker_group, entry.id,
-                            std::string(events_ttl)};
+        RedisCommand finish{
+            "EVAL", finish_script, "3",      keys_.job_events(entry.job), keys_.job(entry.job), entry.stream,
+            text,   broker_group,  entry.id, std::string(events_ttl)};
         auto r = co_await commands_.command(std::move(finish));
         if (!*alive) co_return false;
         if (r && !r->is_error()) co_return true;
@@ -189,11 +211,15 @@ asio::awaitable<bool> RedisWorker::answer(const Entry& entry, const TurnOutcome&
 }
 
 asio::awaitable<void> RedisWorker::release(const Entry& entry) {
-    RedisCommand command{"EVAL", release_script, "2", entry.stream, keys_.job(entry.job), broker_group, entry.id};
+    RedisCommand command{"EVAL",       release_script, "2", entry.stream, keys_.job(entry.job),
+                         broker_group, entry.id};
     command.insert(command.end(), entry.fields.begin(), entry.fields.end());
     auto r = co_await commands_.command(std::move(command));
-    if (r && !r->is_error()) log_->info("Job {} handed back to the queue (this worker is stopping)", entry.job);
-    else log_->warn("Job {} could not be handed back; another worker takes it after the visibility timeout", entry.job);
+    if (r && !r->is_error())
+        log_->info("Job {} handed back to the queue (this worker is stopping)", entry.job);
+    else
+        log_->warn("Job {} could not be handed back; another worker takes it after the visibility timeout",
+                   entry.job);
 }
 
 asio::awaitable<void> RedisWorker::take(Entry entry) {
@@ -206,7 +232,8 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
         co_await ack(entry);
         co_return;
     }
-    RedisCommand record{"EVAL", record_claim_script, "2", keys_.job(entry.job), keys_.job_cancel(entry.job), name_};
+    RedisCommand record{"EVAL", record_claim_script, "2", keys_.job(entry.job), keys_.job_cancel(entry.job),
+                        name_};
     auto r = co_await commands_.command(std::move(record));
     if (!*alive) co_return;
     if (!r || !r->is_array() || r->elements.size() != 4) {
@@ -230,7 +257,8 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
         int reason = static_cast<int>(errc::cancelled);
         std::from_chars(cancel.data(), cancel.data() + cancel.size(), reason);
         { // built before the co_await (GCC 12)
-            const TurnOutcome failed_outcome = TurnOutcome::failure(static_cast<errc>(reason), "cancelled before it started");
+            const TurnOutcome failed_outcome =
+                TurnOutcome::failure(static_cast<errc>(reason), "cancelled before it started");
             auto answering = answer(entry, failed_outcome);
             (void)co_await std::move(answering);
         }
@@ -239,12 +267,13 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
     if (state == "running") {
         // It had started on a worker that stopped: it may have used tools, so it is not run again.
         ++failed_;
-        log_->warn("Job {}: its worker {} stopped while running it; answering it with an error", entry.job, before);
+        log_->warn("Job {}: its worker {} stopped while running it; answering it with an error", entry.job,
+                   before);
         { // built before the co_await (GCC 12)
-            const TurnOutcome failed_outcome = TurnOutcome::failure(errc::worker_lost,
-                                                          "the worker " + (before.empty() ? std::string("?") : before) +
-                                                              " running it stopped; it is not run again (it may "
-                                                              "have used tools)");
+            const TurnOutcome failed_outcome = TurnOutcome::failure(
+                errc::worker_lost, "the worker " + (before.empty() ? std::string("?") : before) +
+                                       " running it stopped; it is not run again (it may "
+                                       "have used tools)");
             auto answering = answer(entry, failed_outcome);
             (void)co_await std::move(answering);
         }
@@ -255,19 +284,20 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
     const bool too_often = deliveries > static_cast<long long>(settings_.max_deliveries);
     if (!request || too_often) {
         ++failed_;
-        const std::string why = too_often ? "delivered " + std::to_string(deliveries) +
-                                                " times without finishing: its workers stopped before running it "
-                                                "(queue.max_deliveries)"
-                                          : "its request could not be read";
+        const std::string why = too_often
+                                    ? "delivered " + std::to_string(deliveries) +
+                                          " times without finishing: its workers stopped before running it "
+                                          "(queue.max_deliveries)"
+                                    : "its request could not be read";
         log_->error("Job {}: {}; moved to {}", entry.job, why, keys_.dead());
-        RedisCommand dead{"XADD", keys_.dead(), "MAXLEN", "~", "10000", "*", "job", entry.job, "stream", entry.stream,
-                          "reason", why, "request", entry.request};
+        RedisCommand dead{"XADD",    keys_.dead(), "MAXLEN",     "~",      "10000", "*",       "job",
+                          entry.job, "stream",     entry.stream, "reason", why,     "request", entry.request};
         (void)co_await commands_.command(std::move(dead));
         if (!*alive) co_return;
         { // built before the co_await (GCC 12)
-            const TurnOutcome failed_outcome = TurnOutcome::failure(too_often ? errc::worker_lost : errc::internal,
-                                                          "the job was " + why + "; it is in the dead-letter stream " +
-                                                              keys_.dead());
+            const TurnOutcome failed_outcome = TurnOutcome::failure(
+                too_often ? errc::worker_lost : errc::internal,
+                "the job was " + why + "; it is in the dead-letter stream " + keys_.dead());
             auto answering = answer(entry, failed_outcome);
             (void)co_await std::move(answering);
         }
@@ -279,11 +309,10 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
         if (request->replay_prompt.empty() && request->replay_images.empty()) {
             { // built before the co_await (GCC 12)
                 const TurnOutcome failed_outcome = TurnOutcome::failure(
-                                             errc::session_unavailable,
-                                             "session " + *request->resume_session + " lives on worker " +
-                                                 entry.adopted_from +
-                                                 ", which is gone: Claude Code keeps a session's transcript on the "
-                                                 "machine that ran it");
+                    errc::session_unavailable,
+                    "session " + *request->resume_session + " lives on worker " + entry.adopted_from +
+                        ", which is gone: Claude Code keeps a session's transcript on the "
+                        "machine that ran it");
                 auto answering = answer(entry, failed_outcome);
                 (void)co_await std::move(answering);
             }
@@ -326,11 +355,10 @@ asio::awaitable<void> RedisWorker::run(std::shared_ptr<Run> job, TurnRequest req
     auto alive = alive_;
     const Entry& entry = job->entry;
     // Marked running before anything runs: from here on a lost worker means an error, never a second run.
-    std::vector<RedisCommand> start{
-        {"HSET", keys_.job(entry.job), "state", "running", "worker", name_},
-        {"XADD", keys_.job_events(entry.job), "*", "event",
-         json::serialize(json::object{{"type", "running"}, {"worker", name_}})},
-        {"EXPIRE", keys_.job_events(entry.job), std::string(events_ttl)}};
+    std::vector<RedisCommand> start{{"HSET", keys_.job(entry.job), "state", "running", "worker", name_},
+                                    {"XADD", keys_.job_events(entry.job), "*", "event",
+                                     json::serialize(json::object{{"type", "running"}, {"worker", name_}})},
+                                    {"EXPIRE", keys_.job_events(entry.job), std::string(events_ttl)}};
     auto started = co_await commands_.pipeline(std::move(start));
     if (!*alive) co_return;
     if (!started) {
@@ -361,7 +389,8 @@ asio::awaitable<void> RedisWorker::run(std::shared_ptr<Run> job, TurnRequest req
         outcome = TurnOutcome::failure(errc::internal, e.what());
     }
     if (!*alive) co_return;
-    if (outcome.answer && outcome.answer->session_id) job->outbox.push_back(session_key(*outcome.answer->session_id));
+    if (outcome.answer && outcome.answer->session_id)
+        job->outbox.push_back(session_key(*outcome.answer->session_id));
     if (job->replayed_session) outcome.replayed_session = job->replayed_session;
     while (job->flushing || !job->outbox.empty()) {
         if (!job->flushing) {
@@ -374,8 +403,10 @@ asio::awaitable<void> RedisWorker::run(std::shared_ptr<Run> job, TurnRequest req
     auto answering = answer(entry, outcome);
     const bool answered = co_await std::move(answering);
     if (!*alive) co_return;
-    if (answered && outcome.ok()) ++completed_;
-    else ++failed_;
+    if (answered && outcome.ok())
+        ++completed_;
+    else
+        ++failed_;
     running_.erase(entry.job);
     slot_.notify();
     if (running_.empty()) idle_.notify();
@@ -449,18 +480,7 @@ asio::awaitable<void> RedisWorker::housekeeping() {
     if (!*alive || !r) co_return;
     for (std::size_t i = 0; i < streams.size(); ++i) {
         const auto& reply = (*r)[first_autoclaim + i];
-        if (!reply.is_array() || reply.elements.size() < 2) continue;
-        RespValue as_read; // XREADGROUP's shape, for entries_of
-        as_read.type = RespValue::Type::array;
-        RespValue stream;
-        stream.type = RespValue::Type::array;
-        RespValue name;
-        name.type = RespValue::Type::string;
-        name.text = streams[i];
-        stream.elements.push_back(std::move(name));
-        stream.elements.push_back(reply.elements[1]);
-        as_read.elements.push_back(std::move(stream));
-        for (auto& e : entries_of(as_read, true)) {
+        for (auto& e : autoclaimed(streams[i], reply)) {
             e.reclaimed = true;
             log_->warn("Job {}: taken back from a worker that stopped refreshing it", e.job);
             held_.push_back(std::move(e));
@@ -498,21 +518,9 @@ asio::awaitable<void> RedisWorker::adopt_gone_workers() {
         auto r = co_await commands_.pipeline(std::move(take));
         if (!*alive || !r) co_return;
         std::vector<Entry> adopted;
-        if ((*r)[1].is_array() && (*r)[1].elements.size() >= 2) {
-            RespValue as_read;
-            as_read.type = RespValue::Type::array;
-            RespValue s;
-            s.type = RespValue::Type::array;
-            RespValue n;
-            n.type = RespValue::Type::string;
-            n.text = stream;
-            s.elements.push_back(std::move(n));
-            s.elements.push_back((*r)[1].elements[1]);
-            as_read.elements.push_back(std::move(s));
-            for (auto& e : entries_of(as_read, true))
-                adopted.push_back(std::move(e));
-        }
-        for (auto& e : entries_of((*r)[2], false))
+        for (auto& e : autoclaimed(stream, (*r)[1]))
+            adopted.push_back(std::move(e));
+        for (auto& e : entries_of((*r)[2]))
             adopted.push_back(std::move(e));
         for (auto& e : adopted) {
             e.adopted_from = gone;
@@ -520,7 +528,8 @@ asio::awaitable<void> RedisWorker::adopt_gone_workers() {
             held_.push_back(std::move(e));
         }
         if (!adopted.empty()) {
-            log_->warn("Worker {} is gone: taking over {} job(s) queued for its sessions", gone, adopted.size());
+            log_->warn("Worker {} is gone: taking over {} job(s) queued for its sessions", gone,
+                       adopted.size());
             slot_.notify();
         } else if ((*r)[3].as_integer().value_or(1) == 0) {
             log_->info("Worker {} is gone: removed from {}", gone, keys_.workers());

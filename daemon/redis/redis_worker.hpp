@@ -16,14 +16,15 @@ namespace ksid::daemon {
 
 class RedisWorker {
 public:
-    RedisWorker(asio::any_io_executor executor, BrokerSettings settings, std::string name, TurnBackend& backend,
-                std::shared_ptr<spdlog::logger> log);
+    RedisWorker(asio::any_io_executor executor, BrokerSettings settings, std::string name,
+                TurnBackend& backend, std::shared_ptr<spdlog::logger> log);
     ~RedisWorker();
 
     void start();
     // Stops claiming, hands back the claimed jobs it did not start, stops the running ones within `grace`
     // (they are answered errc::shutting_down) and leaves the broker by `deadline`.
-    asio::awaitable<void> shutdown(std::chrono::milliseconds grace, std::chrono::steady_clock::time_point deadline);
+    asio::awaitable<void> shutdown(std::chrono::milliseconds grace,
+                                   std::chrono::steady_clock::time_point deadline);
     const std::string& name() const { return name_; }
 
 private:
@@ -34,7 +35,7 @@ private:
         std::vector<std::string> fields;
         std::string request;
         std::int64_t submitted_ms = 0;
-        bool reclaimed = false;  // taken back from a worker that stopped refreshing it
+        bool reclaimed = false;   // taken back from a worker that stopped refreshing it
         std::string adopted_from; // a gone worker's session stream it came from ("" : none)
     };
     struct Run {
@@ -60,7 +61,8 @@ private:
     asio::awaitable<void> adopt_gone_workers();
     void queue_event(Run& run, const boost::json::object& event);
     std::vector<std::string> claim_streams() const;
-    std::vector<Entry> entries_of(const RespValue& reply, bool xautoclaim) const;
+    std::vector<Entry> entries_of(const RespValue& reply) const; // an XREADGROUP reply's entries
+    std::vector<Entry> autoclaimed(const std::string& stream, const RespValue& reply) const;
 
     asio::any_io_executor executor_;
     BrokerSettings settings_;
@@ -69,8 +71,8 @@ private:
     TurnBackend& backend_;
     std::shared_ptr<spdlog::logger> log_;
     RedisConnection commands_;
-    RedisConnection blocking_; // blocking XREADGROUP only
-    std::deque<Entry> held_;   // claimed, waiting for a slot
+    RedisConnection blocking_;                            // blocking XREADGROUP only
+    std::deque<Entry> held_;                              // claimed, waiting for a slot
     std::map<std::string, std::shared_ptr<Run>> running_; // by broker job id
     bool stopping_ = false;
     bool claiming_ = true; // the claim loop runs

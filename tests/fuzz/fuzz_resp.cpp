@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string why;
     if (auto a = parse_redis_url(input, why)) (void)a->text();
     // Any arguments encode into one command that parses back as an array of the same strings.
-    std::vector<std::string> args{std::string(input.substr(0, size / 2)), std::string(input.substr(size / 2))};
+    std::vector<std::string> args{std::string(input.substr(0, size / 2)),
+                                  std::string(input.substr(size / 2))};
     RespReader back;
     back.feed(resp_command(args));
     auto parsed = back.next();

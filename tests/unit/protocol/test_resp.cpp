@@ -12,7 +12,8 @@ TEST_CASE("resp_command encodes a binary-safe command") {
 
 TEST_CASE("RespReader parses every reply type, in pieces, in order") {
     RespReader r;
-    const std::string stream = "+OK\r\n-ERR wrong\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*2\r\n$1\r\na\r\n*1\r\n:7\r\n";
+    const std::string stream =
+        "+OK\r\n-ERR wrong\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*2\r\n$1\r\na\r\n*1\r\n:7\r\n";
     std::vector<RespValue> got;
     for (char c : stream) { // one byte at a time: a reply is returned only when complete
         r.feed(std::string_view(&c, 1));
@@ -73,8 +74,8 @@ TEST_CASE("parse_redis_url") {
     REQUIRE(c);
     CHECK(c->password == "only-password");
     CHECK(c->user.empty());
-    for (const char* bad : {"http://x", "rediss://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h/x",
-                            "redis://h/2000", "redis://h o", "redis://[::1"}) {
+    for (const char* bad : {"http://x", "rediss://x", "redis://", "redis://h:0", "redis://h:70000",
+                            "redis://h/x", "redis://h/2000", "redis://h o", "redis://[::1"}) {
         CAPTURE(bad);
         CHECK_FALSE(parse_redis_url(bad, why));
         CHECK_FALSE(why.empty());
