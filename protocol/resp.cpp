@@ -71,6 +71,11 @@ RespValue copy_reply(const redisReply& r) {
 
 struct RespReader::Impl {
     redisReader* reader = redisReaderCreate();
+    // Bytes not yet given to hiredis: every header is checked first, since hiredis 0.14 allocates what an
+    // aggregate's header announces (an array of 555 million elements is 4 GB before any of them arrives).
+    std::string unchecked;
+    std::size_t payload_left = 0; // bytes of a bulk string (and its CRLF) to pass unchecked
+    std::string error;
     ~Impl() {
         if (reader) redisReaderFree(reader);
     }
@@ -83,13 +88,58 @@ RespReader::~RespReader() = default;
 RespReader::RespReader(RespReader&&) noexcept = default;
 RespReader& RespReader::operator=(RespReader&&) noexcept = default;
 
+namespace {
+constexpr long long max_elements = 1 << 20; // far above any reply ksid asks for
+constexpr long long max_bulk = 512ll << 20; // Redis's own proto-max-bulk-len
+constexpr std::size_t max_line = 64 * 1024; // a status, error or number line
+} // namespace
+
 void RespReader::feed(std::string_view bytes) {
-    if (bytes.empty()) return;
-    if (redisReaderFeed(impl_->reader, bytes.data(), bytes.size()) != REDIS_OK) throw std::bad_alloc();
+    auto& d = *impl_;
+    if (bytes.empty() || !d.error.empty()) return;
+    d.unchecked.append(bytes);
+    std::size_t pos = 0;
+    while (pos < d.unchecked.size()) {
+        if (d.payload_left > 0) {
+            const auto take = std::min(d.payload_left, d.unchecked.size() - pos);
+            pos += take;
+            d.payload_left -= take;
+            continue;
+        }
+        const auto eol = d.unchecked.find("\r\n", pos);
+        if (eol == std::string::npos) {
+            if (d.unchecked.size() - pos > max_line) d.error = "a line of over 64 KiB";
+            break;
+        }
+        const char type = d.unchecked[pos];
+        if (type == '$' || type == '*') {
+            long long n = 0;
+            const char* first = d.unchecked.data() + pos + 1;
+            const char* last = d.unchecked.data() + eol;
+            auto [p, ec] = std::from_chars(first, last, n);
+            if (ec != std::errc() || p != last || n < -1)
+                d.error = "a bad length";
+            else if (type == '*' && n > max_elements)
+                d.error = "an array of over 2^20 elements";
+            else if (type == '$' && n > max_bulk)
+                d.error = "a string of over 512 MiB";
+            else if (type == '$' && n >= 0)
+                d.payload_left = static_cast<std::size_t>(n) + 2;
+        } else if (type != '+' && type != '-' && type != ':') {
+            d.error = "an unknown reply type";
+        }
+        if (!d.error.empty()) break;
+        pos = eol + 2;
+    }
+    if (pos > 0) {
+        if (redisReaderFeed(d.reader, d.unchecked.data(), pos) != REDIS_OK) throw std::bad_alloc();
+        d.unchecked.erase(0, pos);
+    }
 }
 
 boost::system::result<std::optional<RespValue>, std::string> RespReader::next() {
     void* raw = nullptr;
+    if (!impl_->error.empty()) return "not RESP: " + impl_->error;
     if (redisReaderGetReply(impl_->reader, &raw) != REDIS_OK)
         return std::string("not RESP: ") + impl_->reader->errstr;
     if (!raw) return std::optional<RespValue>{};
@@ -100,7 +150,7 @@ boost::system::result<std::optional<RespValue>, std::string> RespReader::next() 
 }
 
 std::size_t RespReader::buffered() const {
-    return impl_->reader->len - impl_->reader->pos;
+    return impl_->reader->len - impl_->reader->pos + impl_->unchecked.size();
 }
 
 std::string resp_summary(const RespValue& v) {

@@ -44,6 +44,23 @@ TEST_CASE("RespReader refuses bytes that are not RESP") {
     CHECK_FALSE(r.next().has_value());
 }
 
+TEST_CASE("RespReader refuses an aggregate too large to allocate before it arrives") {
+    RespReader r; // hiredis would allocate 555 million element pointers for this header
+    r.feed("*555555555\r\n:1\r\n");
+    auto v = r.next();
+    REQUIRE_FALSE(v.has_value());
+    CHECK(v.error().find("2^20") != std::string::npos);
+    RespReader big;
+    big.feed("$999999999999\r\n");
+    CHECK_FALSE(big.next().has_value());
+    RespReader fine; // a string that looks like a header inside a bulk payload is content
+    fine.feed("$16\r\n*999999999\r\nabcd\r\n");
+    auto ok = fine.next();
+    REQUIRE(ok.has_value());
+    REQUIRE(ok->has_value());
+    CHECK((*ok)->text == "*999999999\r\nabcd");
+}
+
 TEST_CASE("as_integer reads decimal strings only") {
     RespValue v;
     v.type = RespValue::Type::string;
