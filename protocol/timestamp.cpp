@@ -32,6 +32,11 @@ double unix_time_now() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::int64_t unix_ms_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 double utc_month_start(double t, int months_ahead) {
     const std::time_t s = static_cast<std::time_t>(t);
     std::tm tm{};

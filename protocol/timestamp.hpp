@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace ksid::protocol {
@@ -11,6 +12,8 @@ std::string legacy_timestamp_now();
 
 // Now, as Unix seconds.
 double unix_time_now();
+// Now, as Unix milliseconds (what a front stamps on a job and a worker measures its wait from).
+std::int64_t unix_ms_now();
 // The Unix time of 00:00 UTC on the first of the month `t` is in, or of a month after it.
 double utc_month_start(double t, int months_ahead = 0);
 

@@ -17,6 +17,12 @@ constexpr auto connect_timeout = std::chrono::seconds(2);
 constexpr std::size_t max_buffered_reply = 512u << 20; // Redis's own proto-max-bulk-len
 } // namespace
 
+asio::awaitable<void> pause_for(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    (void)ec; // cancelled or expired: either way the pause is over
+}
+
 std::string redis_problem(const RespValue& reply) {
     if (reply.is_error()) return reply.text;
     return "unexpected reply " + protocol::resp_summary(reply);

@@ -84,6 +84,9 @@ private:
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
+// Waits `d` on the current executor (the broker's retry and polling pauses).
+asio::awaitable<void> pause_for(std::chrono::milliseconds d);
+
 // The text of an error reply, or of a reply of an unexpected type, for logs.
 std::string redis_problem(const RespValue& reply);
 

@@ -3,6 +3,7 @@
 #include "daemon/core/ids.hpp"
 #include "daemon/turns/turn_wire.hpp"
 #include "protocol/json_parse.hpp"
+#include "protocol/timestamp.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,18 +19,6 @@ namespace json = boost::json;
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string unix_ms_text() {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count());
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    boost::system::error_code ec;
-    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
 
 std::uint64_t hash_count(const RespValue& hash, std::string_view field) {
     if (!hash.is_array()) return 0;
@@ -148,7 +137,7 @@ asio::awaitable<void> RedisJobQueue::enqueue(std::shared_ptr<Job> job, std::stri
     eval.push_back(key);
     eval.push_back(front_);
     eval.push_back(json::serialize(turn_request_to_json(request)));
-    eval.push_back(unix_ms_text());
+    eval.push_back(std::to_string(protocol::unix_ms_now()));
     const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(request.time_limit).count() + 3600;
     eval.push_back(std::to_string(ttl));
     commands.push_back(std::move(eval));
@@ -266,7 +255,7 @@ asio::awaitable<void> RedisJobQueue::read_events() {
         if (!*alive) co_return;
         if (!reply || reply->is_error()) {
             if (reply) log_->warn("Redis refused XREAD: {}", reply->text);
-            co_await sleep_for(250ms);
+            co_await pause_for(250ms);
             continue;
         }
         if (!reply->is_array()) continue; // the block timed out
@@ -293,7 +282,7 @@ asio::awaitable<void> RedisJobQueue::read_events() {
 asio::awaitable<void> RedisJobQueue::watch() {
     auto alive = alive_;
     while (*alive && !stopping_loops_) {
-        co_await sleep_for(1s);
+        co_await pause_for(1s);
         if (!*alive) co_return;
         // The queue's depth and the workers, for /metrics; the in-flight jobs' state, to answer the ones
         // nobody will answer (their worker is gone, or Redis lost them).
@@ -423,7 +412,7 @@ void RedisJobQueue::close_and_cancel_all(std::chrono::milliseconds grace) {
     asio::co_spawn(
         executor_,
         [this, alive, wait]() -> asio::awaitable<void> {
-            co_await sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+            co_await pause_for(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
             if (!*alive) co_return;
             std::vector<std::string> left;
             for (const auto& [key, remote] : in_flight_)

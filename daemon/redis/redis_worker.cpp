@@ -2,6 +2,7 @@
 
 #include "daemon/turns/turn_wire.hpp"
 #include "protocol/json_parse.hpp"
+#include "protocol/timestamp.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,18 +20,6 @@ namespace json = boost::json;
 namespace {
 
 using namespace std::chrono_literals;
-
-asio::awaitable<void> pause(std::chrono::milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    boost::system::error_code ec;
-    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
-
-std::int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 constexpr std::string_view events_ttl = "3600";
 
@@ -151,7 +140,7 @@ asio::awaitable<void> RedisWorker::claim_loop() {
         }
         if (!reply || reply->is_error()) {
             if (reply) log_->warn("Redis refused the claim: {}", reply->text);
-            co_await pause(500ms);
+            co_await pause_for(500ms);
             continue;
         }
         auto claimed = entries_of(*reply);
@@ -168,11 +157,11 @@ asio::awaitable<void> RedisWorker::claim_loop() {
         auto woken = co_await blocking_.command(std::move(wait), 5s);
         if (!*alive) co_return;
         if (!woken) {
-            co_await pause(500ms);
+            co_await pause_for(500ms);
             continue;
         }
         if (woken->is_error()) { // NOGROUP: the claim script creates the groups
-            co_await pause(100ms);
+            co_await pause_for(100ms);
             continue;
         }
         for (auto& e : entries_of(*woken))
@@ -206,7 +195,7 @@ asio::awaitable<bool> RedisWorker::answer(const Entry& entry, const TurnOutcome&
             log_->error("Job {}: its answer could not be delivered: {}", entry.job, commands_.last_error());
             co_return false;
         }
-        co_await pause(500ms);
+        co_await pause_for(500ms);
     }
 }
 
@@ -248,7 +237,7 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
     const std::string before = r->elements[3].text;
     ++claimed_;
     if (entry.reclaimed) ++reclaimed_;
-    if (entry.submitted_ms > 0) lag_ms_ = std::max<std::int64_t>(unix_ms() - entry.submitted_ms, 0);
+    if (entry.submitted_ms > 0) lag_ms_ = std::max<std::int64_t>(protocol::unix_ms_now() - entry.submitted_ms, 0);
     if (state == "gone" || state == "done") {
         co_await ack(entry);
         co_return;
@@ -415,7 +404,7 @@ asio::awaitable<void> RedisWorker::run(std::shared_ptr<Run> job, TurnRequest req
 asio::awaitable<void> RedisWorker::cancel_loop() {
     auto alive = alive_;
     while (*alive) {
-        co_await pause(200ms);
+        co_await pause_for(200ms);
         if (!*alive || running_.empty()) continue;
         RedisCommand get{"MGET"};
         std::vector<std::string> jobs;
@@ -445,7 +434,7 @@ asio::awaitable<void> RedisWorker::housekeeping_loop() {
     while (*alive && !stopping_) {
         co_await housekeeping();
         if (!*alive || stopping_) co_return;
-        co_await pause(every);
+        co_await pause_for(every);
     }
 }
 
