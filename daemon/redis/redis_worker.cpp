@@ -237,7 +237,8 @@ asio::awaitable<void> RedisWorker::take(Entry entry) {
     const std::string before = r->elements[3].text;
     ++claimed_;
     if (entry.reclaimed) ++reclaimed_;
-    if (entry.submitted_ms > 0) lag_ms_ = std::max<std::int64_t>(protocol::unix_ms_now() - entry.submitted_ms, 0);
+    if (entry.submitted_ms > 0)
+        lag_ms_ = std::max<std::int64_t>(protocol::unix_ms_now() - entry.submitted_ms, 0);
     if (state == "gone" || state == "done") {
         co_await ack(entry);
         co_return;
